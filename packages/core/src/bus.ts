@@ -1,0 +1,104 @@
+/**
+ * The producer API: `send` a command to its one consumer, `publish` an event to every subscription.
+ * Inside a handler the bus carries the current message's correlation id and makes it the causation of
+ * what is sent.
+ */
+import { randomUUID } from 'node:crypto';
+import { jsonCodec, type Codec } from './codec.js';
+import { ErrorCodes, SluiceError } from './errors.js';
+import { validatePayload, type CommandDefinition, type EventDefinition, type MessageDefinition } from './message-definition.js';
+import { currentMessageContext } from './message-scope.js';
+import type { OutgoingMessage, Transport } from './transport.js';
+import type { SendOptions } from './types.js';
+
+export interface BusOptions {
+  /** Encodes payloads. Default JSON. */
+  readonly codec?: Codec;
+}
+
+export class Bus {
+  private readonly codec: Codec;
+
+  constructor(
+    private readonly transport: Transport,
+    options: BusOptions = {},
+  ) {
+    this.codec = options.codec ?? jsonCodec;
+  }
+
+  /**
+   * Sends a command to the queue that consumes it. Validates the payload first (rejects with
+   * `SLUICE_VALIDATION_FAILED`); resolves when the broker accepted the message; rejects with
+   * `SLUICE_UNROUTABLE` when no queue consumes the command.
+   */
+  async send<T>(command: CommandDefinition<T>, payload: T, options: SendOptions = {}): Promise<void> {
+    await this.transport.publish([await this.toMessage(command, payload, options, true)]);
+  }
+
+  /** Sends several commands of one type in one transport call; all accepted or the call rejects. */
+  async sendBatch<T>(
+    command: CommandDefinition<T>,
+    payloads: readonly T[],
+    options: Omit<SendOptions, 'messageId'> = {},
+  ): Promise<void> {
+    const messages = await Promise.all(payloads.map((p) => this.toMessage(command, p, options, true)));
+    await this.transport.publish(messages);
+  }
+
+  /**
+   * Publishes an event to every subscription of its type. Validates the payload first; resolves when
+   * the broker accepted the message. An event nobody subscribes to yet is not an error.
+   */
+  async publish<T>(event: EventDefinition<T>, payload: T, options: SendOptions = {}): Promise<void> {
+    await this.transport.publish([await this.toMessage(event, payload, options, false)]);
+  }
+
+  /** Publishes several events of one type in one transport call. */
+  async publishBatch<T>(
+    event: EventDefinition<T>,
+    payloads: readonly T[],
+    options: Omit<SendOptions, 'messageId'> = {},
+  ): Promise<void> {
+    const messages = await Promise.all(payloads.map((p) => this.toMessage(event, p, options, false)));
+    await this.transport.publish(messages);
+  }
+
+  private async toMessage<T>(
+    definition: MessageDefinition<T>,
+    payload: T,
+    options: SendOptions,
+    mandatory: boolean,
+  ): Promise<OutgoingMessage> {
+    const valid = await validatePayload(definition, payload);
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(options.headers ?? {})) {
+      if (name.startsWith('sluice-')) {
+        throw new SluiceError(ErrorCodes.INVALID_OPTION, `header "${name}": the sluice- prefix is reserved`);
+      }
+      headers[name] = value;
+    }
+    for (const [name, value] of Object.entries(definition.properties?.(valid) ?? {})) headers[name] = String(value);
+
+    const now = Date.now();
+    const notBefore = options.deliverAt ?? (options.delayMs ? new Date(now + options.delayMs) : undefined);
+    if (notBefore !== undefined && !this.transport.capabilities.scheduledSend) {
+      throw new SluiceError(ErrorCodes.INVALID_OPTION, `transport ${this.transport.name} cannot schedule messages`);
+    }
+    const current = currentMessageContext();
+    const messageId = options.messageId ?? randomUUID();
+    return {
+      messageId,
+      type: definition.type,
+      contentType: this.codec.contentType,
+      correlationId: options.correlationId ?? current?.correlationId ?? current?.messageId ?? messageId,
+      causationId: current?.messageId,
+      sentAt: new Date(now),
+      headers,
+      body: this.codec.encode(valid),
+      destination: { topic: definition.type },
+      mandatory,
+      notBefore,
+      ttlMs: options.ttlMs,
+    };
+  }
+}

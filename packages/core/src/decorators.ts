@@ -1,0 +1,67 @@
+/**
+ * `@Consumer` and `@EventHandler` record what a class handles and how; the `ConsumerHost` reads the
+ * record at start-up, validates it (a bad option fails there, naming the class and the option) and
+ * resolves the class from the inversify container once per message. Constructor parameters take
+ * explicit `@inject(Token)` decorators, so no decorator metadata (and no particular compiler) is
+ * needed.
+ */
+import type { EventDefinition, MessageDefinition } from './message-definition.js';
+import type { ConsumerOptions, EventHandlerOptions, MessageHandler } from './types.js';
+
+/** A class whose instances handle messages of type `T`. */
+export type HandlerClass<T = unknown> = abstract new (...args: never[]) => MessageHandler<T>;
+
+export type EndpointMetadata =
+  | {
+      readonly kind: 'consumer';
+      readonly message: MessageDefinition;
+      readonly options: ConsumerOptions;
+    }
+  | {
+      readonly kind: 'event-handler';
+      readonly message: MessageDefinition;
+      readonly options: EventHandlerOptions;
+    };
+
+const registry = new WeakMap<object, EndpointMetadata>();
+
+function record(target: object, metadata: EndpointMetadata): void {
+  if (registry.has(target)) {
+    const name = (target as { name?: string }).name ?? 'anonymous class';
+    throw new TypeError(`${name} has more than one @Consumer/@EventHandler decorator; use one class per handler`);
+  }
+  registry.set(target, metadata);
+}
+
+/**
+ * Point-to-point consumer: one queue, competing consumers, each message handled by one instance.
+ *
+ * ```ts
+ * @Consumer({ queue: 'payments', message: ChargeCard, prefetch: 20, retry: { attempts: 5 } })
+ * class ChargeCardConsumer {
+ *   constructor(@inject(PaymentGateway) private readonly gateway: PaymentGateway) {}
+ *   async handle(cmd: ChargeCardPayload, ctx: MessageContext) { ... }
+ * }
+ * ```
+ */
+export function Consumer<T>(options: ConsumerOptions<T>) {
+  return (target: HandlerClass<T>): void => {
+    record(target, {
+      kind: 'consumer',
+      message: options.message as MessageDefinition,
+      options: options as unknown as ConsumerOptions,
+    });
+  };
+}
+
+/** Publish-subscribe handler: its subscription gets its own queue and a copy of every matching event. */
+export function EventHandler<T>(event: EventDefinition<T>, options: EventHandlerOptions) {
+  return (target: HandlerClass<T>): void => {
+    record(target, { kind: 'event-handler', message: event as MessageDefinition, options });
+  };
+}
+
+/** The decorator record of a class, or undefined when it has none. */
+export function getEndpointMetadata(target: object): EndpointMetadata | undefined {
+  return registry.get(target);
+}

@@ -1,0 +1,222 @@
+/**
+ * Turns decorator records into validated endpoint configurations. Every check names the class and the
+ * option, so a misconfigured consumer fails at start-up, never at its first message.
+ */
+import { backoffDelay } from './backoff.js';
+import { getEndpointMetadata, type HandlerClass } from './decorators.js';
+import { ErrorCodes, SluiceError } from './errors.js';
+import { acceptedTypes, type MessageDefinition } from './message-definition.js';
+import { describeFilterProblems, type MessageFilter } from './message-filter.js';
+import { isValidBrokerName, subscriptionQueueName } from './naming.js';
+import type { Backoff, CircuitBreakerOptions, EndpointOptions } from './types.js';
+import type { QueueOptions } from './transport.js';
+
+/** A consumer's settings after defaults and validation. */
+export interface EndpointConfig {
+  /** The class name; used in logs, metrics and fault headers. */
+  readonly name: string;
+  readonly handlerClass: HandlerClass;
+  readonly kind: 'consumer' | 'event-handler';
+  readonly message: MessageDefinition;
+  readonly queue: string;
+  /** Type names bound to the queue (the message's and those it upcasts). */
+  readonly topics: readonly string[];
+  readonly subscription: string | undefined;
+  readonly filter: MessageFilter | undefined;
+  readonly prefetch: number;
+  readonly concurrency: number;
+  readonly retry: {
+    readonly attempts: number;
+    readonly immediate: number;
+    readonly backoff: Backoff;
+    readonly redelivery: Backoff;
+  };
+  /** Delay before redelivery n (index n-1), one per possible redelivery. */
+  readonly retryDelaysMs: readonly number[];
+  readonly timeoutMs: number | undefined;
+  readonly circuitBreaker: Required<CircuitBreakerOptions> | undefined;
+  readonly idempotencyTtlMs: number | undefined;
+  readonly queueOptions: QueueOptions | undefined;
+}
+
+export const defaultBackoff: Backoff = { initialMs: 50, factor: 2, maxMs: 1_000, jitter: 0.2 };
+export const defaultRedelivery: Backoff = { initialMs: 1_000, factor: 5, maxMs: 300_000, jitter: 0 };
+const defaultBreaker: Required<CircuitBreakerOptions> = { failures: 10, windowMs: 60_000, coolOffMs: 30_000 };
+const defaultIdempotencyTtlMs = 24 * 60 * 60 * 1000;
+
+class OptionChecker {
+  constructor(private readonly where: string) {}
+
+  fail(option: string, requirement: string, value: unknown): never {
+    let shown: string;
+    try {
+      shown = JSON.stringify(value) ?? String(value);
+    } catch {
+      shown = String(value);
+    }
+    throw new SluiceError(
+      ErrorCodes.INVALID_OPTION,
+      `${this.where}: option "${option}" ${requirement} (got ${shown})`,
+    );
+  }
+
+  int(option: string, value: unknown, min: number, max: number): number {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      this.fail(option, `must be an integer from ${min} to ${max}`, value);
+    }
+    return value;
+  }
+
+  number(option: string, value: unknown, min: number, max: number): number {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+      this.fail(option, `must be a number from ${min} to ${max}`, value);
+    }
+    return value;
+  }
+
+  name(option: string, value: unknown): string {
+    if (typeof value !== 'string' || !isValidBrokerName(value)) {
+      this.fail(option, 'must be 1-200 characters of letters, digits, ".", "_", ":" or "-"', value);
+    }
+    return value;
+  }
+
+  backoff(option: string, value: Partial<Backoff> | undefined, defaults: Backoff): Backoff {
+    const merged = { ...defaults, ...value };
+    const backoff = {
+      initialMs: this.int(`${option}.initialMs`, merged.initialMs, 0, 86_400_000),
+      factor: this.number(`${option}.factor`, merged.factor, 1, 100),
+      maxMs: this.int(`${option}.maxMs`, merged.maxMs, 0, 86_400_000),
+      jitter: this.number(`${option}.jitter`, merged.jitter, 0, 1),
+    };
+    if (backoff.maxMs < backoff.initialMs) this.fail(`${option}.maxMs`, 'must be >= initialMs', backoff.maxMs);
+    return backoff;
+  }
+}
+
+const knownOptions = new Set([
+  'queue',
+  'message',
+  'subscription',
+  'filter',
+  'prefetch',
+  'concurrency',
+  'retry',
+  'timeoutMs',
+  'circuitBreaker',
+  'idempotency',
+  'queueOptions',
+]);
+
+/**
+ * Validates the decorator record of `handlerClass` merged over `defaults`; throws `SLUICE_INVALID_OPTION`
+ * naming the class and the option.
+ */
+export function resolveEndpointConfig(
+  handlerClass: HandlerClass,
+  serviceName: string,
+  defaults: EndpointOptions = {},
+): EndpointConfig {
+  const name = handlerClass.name || 'anonymous class';
+  const metadata = getEndpointMetadata(handlerClass);
+  if (metadata === undefined) {
+    throw new SluiceError(
+      ErrorCodes.INVALID_OPTION,
+      `${name} is registered as a consumer but has no @Consumer or @EventHandler decorator`,
+    );
+  }
+  const decorator = metadata.kind === 'consumer' ? '@Consumer' : '@EventHandler';
+  const check: OptionChecker = new OptionChecker(`${decorator} on ${name}`);
+  const options: Record<string, unknown> & EndpointOptions = { ...defaults, ...metadata.options };
+  for (const key of Object.keys(metadata.options)) {
+    if (!knownOptions.has(key)) check.fail(key, 'is not a known option', (metadata.options as never)[key]);
+  }
+
+  const message = metadata.message as MessageDefinition | undefined;
+  if (typeof message?.type !== 'string' || !(message.upcasters instanceof Map)) {
+    check.fail('message', 'must be a definition from defineCommand() or defineEvent()', message);
+  }
+  if (metadata.kind === 'event-handler' && message.kind !== 'event') {
+    check.fail('message', 'must be an event (defineEvent) for @EventHandler', message.type);
+  }
+
+  let queue: string;
+  let subscription: string | undefined;
+  let filter: MessageFilter | undefined;
+  if (metadata.kind === 'consumer') {
+    queue = check.name('queue', metadata.options.queue);
+  } else {
+    subscription = check.name('subscription', metadata.options.subscription);
+    queue = subscriptionQueueName(serviceName, subscription);
+    filter = metadata.options.filter;
+    if (filter !== undefined) {
+      const problems = describeFilterProblems(filter);
+      if (problems.length > 0) check.fail('filter', `is invalid: ${problems.join('; ')}`, filter);
+    }
+  }
+
+  const prefetch = check.int('prefetch', options.prefetch ?? 10, 1, 65_535);
+  const concurrency = check.int('concurrency', options.concurrency ?? prefetch, 1, prefetch);
+  const retryOptions = options.retry ?? {};
+  if (typeof retryOptions !== 'object' || retryOptions === null) check.fail('retry', 'must be an object', retryOptions);
+  const attempts = check.int('retry.attempts', retryOptions.attempts ?? 5, 1, 100);
+  const retry = {
+    attempts,
+    immediate: check.int('retry.immediate', retryOptions.immediate ?? 2, 1, 100),
+    backoff: check.backoff('retry.backoff', retryOptions.backoff, defaultBackoff),
+    redelivery: check.backoff('retry.redelivery', retryOptions.redelivery, defaultRedelivery),
+  };
+  if (retry.redelivery.jitter !== 0) {
+    check.fail('retry.redelivery.jitter', 'must be 0 (brokers keep one delay queue per delay)', retry.redelivery.jitter);
+  }
+  const retryDelaysMs = Array.from({ length: attempts - 1 }, (_, i) => backoffDelay(retry.redelivery, i + 1));
+
+  const timeoutMs =
+    options.timeoutMs === undefined ? undefined : check.int('timeoutMs', options.timeoutMs, 1, 86_400_000);
+
+  let circuitBreaker: Required<CircuitBreakerOptions> | undefined;
+  if (options.circuitBreaker !== undefined && options.circuitBreaker !== false) {
+    const given = options.circuitBreaker === true ? {} : options.circuitBreaker;
+    const merged = { ...defaultBreaker, ...given };
+    circuitBreaker = {
+      failures: check.int('circuitBreaker.failures', merged.failures, 1, 1_000_000),
+      windowMs: check.int('circuitBreaker.windowMs', merged.windowMs, 1, 86_400_000),
+      coolOffMs: check.int('circuitBreaker.coolOffMs', merged.coolOffMs, 1, 86_400_000),
+    };
+  }
+
+  let idempotencyTtlMs: number | undefined;
+  if (options.idempotency === true) idempotencyTtlMs = defaultIdempotencyTtlMs;
+  else if (typeof options.idempotency === 'object' && options.idempotency !== null) {
+    idempotencyTtlMs = check.int('idempotency.ttlMs', options.idempotency.ttlMs, 1, 365 * 86_400_000);
+  } else if (options.idempotency !== undefined && options.idempotency !== false) {
+    check.fail('idempotency', 'must be a boolean or { ttlMs }', options.idempotency);
+  }
+
+  const queueOptions = options.queueOptions;
+  if (queueOptions?.messageTtlMs !== undefined) {
+    check.int('queueOptions.messageTtlMs', queueOptions.messageTtlMs, 1, 2 ** 31 - 1);
+  }
+  if (queueOptions?.maxLength !== undefined) {
+    check.int('queueOptions.maxLength', queueOptions.maxLength, 1, 2 ** 31 - 1);
+  }
+
+  return {
+    name,
+    handlerClass,
+    kind: metadata.kind,
+    message,
+    queue,
+    topics: acceptedTypes(message),
+    subscription,
+    filter,
+    prefetch,
+    concurrency,
+    retry,
+    retryDelaysMs,
+    timeoutMs,
+    circuitBreaker,
+    idempotencyTtlMs,
+    queueOptions,
+  };
+}

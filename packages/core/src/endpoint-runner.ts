@@ -1,0 +1,344 @@
+/**
+ * Runs one consumer: subscribes its queue, bounds concurrency, pushes each delivery through the
+ * composed pipeline and settles it. The runner owns settlement; handlers only return or throw.
+ */
+import type { Container, Newable } from 'inversify';
+import type { Codec } from './codec.js';
+import type { EndpointConfig } from './endpoint-config.js';
+import { ErrorCodes, hasErrorCode, isUnrecoverable, toError } from './errors.js';
+import type { EndpointMetrics } from './host-metrics.js';
+import type { IdempotencyStore } from './idempotency-store.js';
+import type { Logger } from './logger.js';
+import { runInMessageScope } from './message-scope.js';
+import { CircuitBreaker } from './middleware/circuit-breaker.js';
+import { decodeMiddleware } from './middleware/decode.js';
+import { filterMiddleware } from './middleware/filter.js';
+import { idempotencyMiddleware } from './middleware/idempotency.js';
+import { compose, type Invocation, type Middleware } from './middleware/invocation.js';
+import { retryMiddleware } from './middleware/retry.js';
+import { timeoutMiddleware } from './middleware/timeout.js';
+import { validateMiddleware } from './middleware/validate.js';
+import type { Delivery, Fault, FaultReason, Subscription, Transport } from './transport.js';
+import type { MessageContext, MessageHandler } from './types.js';
+
+/** How a delivery ended. */
+export type Outcome = 'handled' | 'filtered' | 'duplicate' | 'retried' | 'dead-lettered' | 'released';
+
+/** Emitted once per settled delivery. */
+export interface SettledEvent {
+  readonly outcome: Outcome;
+  readonly consumer: string;
+  readonly queue: string;
+  readonly messageId: string;
+  readonly type: string;
+  readonly attempt: number;
+  readonly durationMs: number;
+  /** For `retried`: the redelivery delay. */
+  readonly delayMs?: number;
+  /** For `dead-lettered`. */
+  readonly fault?: Fault;
+  /** The final error, for `retried`, `dead-lettered` and `released`. */
+  readonly error?: Error;
+}
+
+/** Emitted for every failed handler call (each in-process try). */
+export interface FailedEvent {
+  readonly consumer: string;
+  readonly queue: string;
+  readonly messageId: string;
+  readonly attempt: number;
+  readonly tryNumber: number;
+  readonly error: Error;
+}
+
+export interface RunnerDependencies {
+  readonly container: Container;
+  readonly transport: Transport;
+  readonly codecs: readonly Codec[];
+  readonly idempotencyStore: IdempotencyStore;
+  readonly logger: Logger;
+  readonly metrics: EndpointMetrics;
+  readonly middleware: readonly Middleware[];
+  /** Aborted when the host starts draining: no more in-process retries or breaker waits. */
+  readonly draining: AbortSignal;
+  /** Aborted when the drain deadline passes: handlers are asked to stop. */
+  readonly deadline: AbortSignal;
+  readonly onSettled: (event: SettledEvent) => void;
+  readonly onFailed: (event: FailedEvent) => void;
+}
+
+const maxStackLines = 12;
+
+function reasonFor(error: Error): FaultReason {
+  if (hasErrorCode(error, ErrorCodes.DECODE_FAILED)) return 'decode-failed';
+  if (hasErrorCode(error, ErrorCodes.UNKNOWN_MESSAGE_TYPE)) return 'unknown-type';
+  if (hasErrorCode(error, ErrorCodes.VALIDATION_FAILED)) return 'validation-failed';
+  return 'unrecoverable';
+}
+
+class DeliveryContext implements MessageContext {
+  private childLogger: Logger | undefined;
+
+  constructor(
+    private readonly delivery: Delivery,
+    readonly consumer: string,
+    readonly signal: AbortSignal,
+    private readonly parentLogger: Logger,
+  ) {}
+
+  get messageId() {
+    return this.delivery.message.messageId;
+  }
+  get type() {
+    return this.delivery.message.type;
+  }
+  get correlationId() {
+    return this.delivery.message.correlationId;
+  }
+  get causationId() {
+    return this.delivery.message.causationId;
+  }
+  get sentAt() {
+    return this.delivery.message.sentAt;
+  }
+  get headers() {
+    return this.delivery.message.headers;
+  }
+  get attempt() {
+    return this.delivery.attempt;
+  }
+  get queue() {
+    return this.delivery.queue;
+  }
+  get logger(): Logger {
+    this.childLogger ??= this.parentLogger.child({
+      messageId: this.messageId,
+      type: this.type,
+      correlationId: this.correlationId,
+      attempt: this.attempt,
+    });
+    return this.childLogger;
+  }
+}
+
+export class EndpointRunner {
+  private subscription: Subscription | undefined;
+  private readonly pipeline: (invocation: Invocation) => Promise<void>;
+  private readonly breaker: CircuitBreaker | undefined;
+  private readonly logger: Logger;
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    readonly config: EndpointConfig,
+    private readonly deps: RunnerDependencies,
+  ) {
+    this.logger = deps.logger.child({ consumer: config.name, queue: config.queue });
+    if (config.circuitBreaker !== undefined) {
+      this.breaker = new CircuitBreaker(config.circuitBreaker, (state) => {
+        deps.metrics.breakerOpen.set(state === 'open' ? 1 : 0);
+        this.logger.warn({ state }, `circuit breaker ${state}`);
+        if (state === 'open') void this.subscription?.pause();
+        if (state === 'half-open') void this.subscription?.resume();
+      });
+    }
+    this.pipeline = compose(this.buildMiddleware(), (invocation) => this.callHandler(invocation));
+  }
+
+  /** Declares the queue and starts consuming. */
+  async start(): Promise<void> {
+    const { config } = this;
+    this.subscription = await this.deps.transport.subscribe(
+      {
+        queue: config.queue,
+        topics: config.topics,
+        prefetch: config.prefetch,
+        filter: config.filter,
+        retryDelaysMs: config.retryDelaysMs,
+        options: config.queueOptions,
+      },
+      (delivery) => this.run(delivery),
+    );
+  }
+
+  /** Stops new deliveries; in-flight ones go on. */
+  async stopReceiving(): Promise<void> {
+    this.breaker?.dispose();
+    await this.subscription?.close();
+  }
+
+  /** Resolves when no delivery is in flight. */
+  whenIdle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  get inFlightCount(): number {
+    return this.inFlight;
+  }
+
+  private buildMiddleware(): Middleware[] {
+    const { config, deps } = this;
+    const steps: Middleware[] = [];
+    if (config.filter !== undefined) steps.push(filterMiddleware(config.filter));
+    steps.push(decodeMiddleware(deps.codecs, config.topics), validateMiddleware);
+    if (config.idempotencyTtlMs !== undefined) {
+      steps.push(idempotencyMiddleware(deps.idempotencyStore, config.idempotencyTtlMs));
+    }
+    steps.push(
+      retryMiddleware(config.retry.immediate, config.retry.backoff, deps.draining, (invocation, error, tryNumber) =>
+        this.onCallFailed(invocation, error, tryNumber),
+      ),
+    );
+    if (this.breaker !== undefined) steps.push(this.breaker.middleware(deps.draining));
+    if (config.timeoutMs !== undefined) steps.push(timeoutMiddleware(config.timeoutMs));
+    steps.push(...deps.middleware);
+    return steps;
+  }
+
+  private onCallFailed(invocation: Invocation, thrown: unknown, tryNumber: number): void {
+    this.deps.metrics.failed.inc();
+    this.deps.onFailed({
+      consumer: this.config.name,
+      queue: this.config.queue,
+      messageId: invocation.delivery.message.messageId,
+      attempt: invocation.delivery.attempt,
+      tryNumber,
+      error: toError(thrown),
+    });
+  }
+
+  private async callHandler(invocation: Invocation): Promise<void> {
+    const context = new DeliveryContext(invocation.delivery, this.config.name, invocation.signal, this.logger);
+    await runInMessageScope(context, async () => {
+      const handler = this.deps.container.get(this.config.handlerClass as unknown as Newable<MessageHandler>);
+      await handler.handle(invocation.payload, context);
+    });
+  }
+
+  private async acquire(): Promise<void> {
+    if (this.active < this.config.concurrency) {
+      this.active++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  private releaseSlot(): void {
+    const next = this.waiting.shift();
+    if (next !== undefined) next();
+    else this.active--;
+  }
+
+  private async run(delivery: Delivery): Promise<void> {
+    this.inFlight++;
+    try {
+      await this.acquire();
+      try {
+        await this.process(delivery);
+      } finally {
+        this.releaseSlot();
+      }
+    } finally {
+      this.inFlight--;
+      if (this.inFlight === 0) {
+        const waiters = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const resolve of waiters) resolve();
+      }
+    }
+  }
+
+  private async process(delivery: Delivery): Promise<void> {
+    const { config, deps } = this;
+    const started = performance.now();
+    deps.metrics.inFlight.inc();
+    let settled: Omit<SettledEvent, 'consumer' | 'queue' | 'messageId' | 'type' | 'attempt' | 'durationMs'>;
+    try {
+      settled = await this.settle(delivery);
+    } catch (settleError) {
+      this.logger.warn(
+        { messageId: delivery.message.messageId, err: toError(settleError) },
+        'settlement failed; the broker will redeliver the message',
+      );
+      return;
+    } finally {
+      deps.metrics.inFlight.dec();
+    }
+    const durationMs = performance.now() - started;
+    deps.metrics.duration.observe(durationMs / 1000);
+    const event: SettledEvent = {
+      ...settled,
+      consumer: config.name,
+      queue: config.queue,
+      messageId: delivery.message.messageId,
+      type: delivery.message.type,
+      attempt: delivery.attempt,
+      durationMs,
+    };
+    this.count(event);
+    this.log(event);
+    deps.onSettled(event);
+  }
+
+  /** Runs the pipeline and applies the error/retry flow; rejects only when settling itself failed. */
+  private async settle(delivery: Delivery): Promise<Pick<SettledEvent, 'outcome' | 'error' | 'delayMs' | 'fault'>> {
+    const { config, deps } = this;
+    const invocation: Invocation = { delivery, endpoint: config, payload: undefined, signal: deps.deadline };
+    let error: Error;
+    try {
+      await this.pipeline(invocation);
+    } catch (thrown) {
+      error = toError(thrown);
+      if (hasErrorCode(error, ErrorCodes.SHUTTING_DOWN) || (deps.deadline.aborted && !isUnrecoverable(error))) {
+        await delivery.release();
+        return { outcome: 'released', error };
+      }
+      if (!isUnrecoverable(error) && delivery.attempt < config.retry.attempts) {
+        const delayMs = config.retryDelaysMs[delivery.attempt - 1] ?? config.retryDelaysMs.at(-1) ?? 0;
+        await delivery.retry(delayMs);
+        return { outcome: 'retried', error, delayMs };
+      }
+      const code = (error as { code?: unknown }).code;
+      const fault: Fault = {
+        reason: isUnrecoverable(error) ? reasonFor(error) : 'max-attempts',
+        errorType: error.name,
+        errorCode: typeof code === 'string' ? code : undefined,
+        errorMessage: error.message,
+        stack: error.stack?.split('\n').slice(0, maxStackLines).join('\n'),
+        attempts: delivery.attempt,
+        consumer: config.name,
+        queue: config.queue,
+        time: new Date(),
+      };
+      await delivery.deadLetter(fault);
+      return { outcome: 'dead-lettered', error, fault };
+    }
+    await delivery.ack();
+    return { outcome: invocation.skipped ?? 'handled' };
+  }
+
+  private count({ outcome, fault }: SettledEvent): void {
+    const { metrics } = this.deps;
+    if (outcome === 'handled') metrics.handled.inc();
+    else if (outcome === 'filtered' || outcome === 'duplicate') metrics.skipped(outcome);
+    else if (outcome === 'retried') metrics.retried.inc();
+    else if (outcome === 'released') metrics.released.inc();
+    else if (fault !== undefined) metrics.deadLettered(fault.reason);
+  }
+
+  private log({ outcome, messageId, type, attempt, error, delayMs, fault }: SettledEvent): void {
+    const fields = { messageId, type, attempt };
+    if (outcome === 'retried') {
+      this.logger.warn({ ...fields, delayMs, err: error }, `handler failed; redelivery in ${delayMs} ms`);
+    } else if (outcome === 'dead-lettered') {
+      this.logger.error({ ...fields, reason: fault?.reason, err: error }, 'message dead-lettered');
+    } else if (outcome === 'released') {
+      this.logger.info(fields, 'message returned to the queue: host stopping');
+    } else {
+      this.logger.debug(fields, `message ${outcome}`);
+    }
+  }
+}

@@ -1,0 +1,330 @@
+/**
+ * The consumer host: resolves decorated classes from an inversify container, consumes their queues,
+ * runs periodic workers, serves `/healthz`, `/readyz` and `/metrics`, and drains on SIGTERM/SIGINT.
+ */
+import { EventEmitter } from 'node:events';
+import { ClassElementMetadataKind, getClassMetadata } from '@inversifyjs/core';
+import { Container } from 'inversify';
+import { BackgroundTaskQueue } from '../background/background-task-queue.js';
+import { PeriodicWorkerRunner, type PeriodicTaskClass } from '../background/periodic-worker.js';
+import { Bus } from '../bus.js';
+import { jsonCodec, type Codec } from '../codec.js';
+import type { HandlerClass } from '../decorators.js';
+import { resolveEndpointConfig, type EndpointConfig } from '../endpoint-config.js';
+import { EndpointRunner, type FailedEvent, type SettledEvent } from '../endpoint-runner.js';
+import { ErrorCodes, SluiceError, toError } from '../errors.js';
+import { registerHostMetrics } from '../host-metrics.js';
+import { InMemoryIdempotencyStore, type IdempotencyStore } from '../idempotency-store.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { currentMessageContext } from '../message-scope.js';
+import { MetricsRegistry } from '../metrics-registry.js';
+import type { Middleware } from '../middleware/invocation.js';
+import { isValidBrokerName } from '../naming.js';
+import type { Transport } from '../transport.js';
+import type { EndpointOptions, MessageContext } from '../types.js';
+import { OpsServer, type OpsServerOptions } from './ops-server.js';
+
+/** Inject the context of the message being handled: `@inject(MessageContextToken) ctx: MessageContext`. */
+export const MessageContextToken = Symbol.for('sluice.MessageContext');
+
+export interface ConsumerHostOptions {
+  /** Names the service; prefixes subscription queues (`<serviceName>.<subscription>`). */
+  readonly serviceName: string;
+  readonly transport: Transport;
+  /**
+   * Where handlers and their dependencies are resolved. A handler class is resolved once per message
+   * (classes not bound yet are bound transient); services bound `inRequestScope()` are shared within one
+   * message and never across messages. The host binds `Bus` and `MessageContextToken` when unbound.
+   * Default: a new container.
+   */
+  readonly container?: Container;
+  /** Classes decorated with `@Consumer` / `@EventHandler`. */
+  readonly consumers?: readonly HandlerClass<never>[];
+  /** Classes decorated with `@PeriodicWorker`. */
+  readonly workers?: readonly PeriodicTaskClass[];
+  /** Background task queues drained when the host stops. */
+  readonly backgroundQueues?: readonly BackgroundTaskQueue[];
+  /** The health and metrics port. Default: none. */
+  readonly http?: OpsServerOptions | false;
+  /** On stop, how long in-flight handlers, workers and background tasks get. Default 30 s. */
+  readonly drainTimeoutMs?: number;
+  /** Stop on SIGTERM / SIGINT, then exit the process. Default true. */
+  readonly handleSignals?: boolean;
+  /** Default: silent. */
+  readonly logger?: Logger;
+  /** Codecs for receiving; the first also encodes what the host's bus sends. Default: JSON. */
+  readonly codecs?: readonly Codec[];
+  /** Default: an in-process LRU store. */
+  readonly idempotencyStore?: IdempotencyStore;
+  /** Default: a new registry. Share one to add application metrics to `/metrics`. */
+  readonly metrics?: MetricsRegistry;
+  /** Options every consumer starts from; its decorator overrides them. */
+  readonly defaults?: EndpointOptions;
+  /** Application middleware, run just around each handler call (inside retry, breaker and timeout). */
+  readonly middleware?: readonly Middleware[];
+}
+
+export interface HostEvents {
+  settled: [SettledEvent];
+  failed: [FailedEvent];
+  started: [];
+  stopping: [];
+  stopped: [];
+}
+
+type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+/** Grace after the drain deadline for handlers that honour their aborted signal. */
+const abortGraceMs = 1_000;
+
+function withDeadline(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, ms));
+  });
+  return Promise.race([work.then(() => true), late]).finally(() => clearTimeout(timer));
+}
+
+export class ConsumerHost extends EventEmitter<HostEvents> {
+  /** Sends and publishes through the host's transport. */
+  readonly bus: Bus;
+  readonly container: Container;
+  readonly metrics: MetricsRegistry;
+  private readonly logger: Logger;
+  private readonly drainTimeoutMs: number;
+  private readonly draining = new AbortController();
+  private readonly deadline = new AbortController();
+  private runners: EndpointRunner[] = [];
+  private workers: PeriodicWorkerRunner[] = [];
+  private ops: OpsServer | undefined;
+  private boundPort: number | undefined;
+  private state: State = 'new';
+  private stopping: Promise<void> | undefined;
+  private readonly signalHandler = (signal: NodeJS.Signals) => this.onSignal(signal);
+
+  constructor(private readonly options: ConsumerHostOptions) {
+    super();
+    this.container = options.container ?? new Container();
+    this.metrics = options.metrics ?? new MetricsRegistry();
+    this.logger = (options.logger ?? silentLogger).child({ service: options.serviceName });
+    this.drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
+    const codecs = options.codecs ?? [jsonCodec];
+    this.bus = new Bus(options.transport, { codec: codecs[0] ?? jsonCodec });
+  }
+
+  /** The HTTP port actually bound (after `start`, when `http` is set). */
+  get httpPort(): number | undefined {
+    return this.boundPort;
+  }
+
+  /** Configurations of the consumers, after `start` validated them. */
+  get endpoints(): readonly EndpointConfig[] {
+    return this.runners.map((r) => r.config);
+  }
+
+  /** True when started, connected, not draining and every consumer attached. */
+  isReady(): boolean {
+    return this.state === 'running' && this.options.transport.isConnected();
+  }
+
+  /**
+   * Validates every consumer and worker (a bad option rejects with `SLUICE_INVALID_OPTION` naming the
+   * class and option, before anything connects), connects, declares and subscribes every queue, then
+   * opens the HTTP port and starts workers. On failure, whatever started is stopped again.
+   */
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new SluiceError(ErrorCodes.CLOSED, `host cannot start: it is ${this.state}`);
+    this.state = 'starting';
+    const { options } = this;
+    try {
+      this.prepare();
+      await options.transport.connect();
+      for (const runner of this.runners) await runner.start();
+      if (options.http) {
+        this.ops = new OpsServer(this.metrics, () => this.readiness());
+        this.boundPort = await this.ops.listen(options.http);
+      }
+      for (const worker of this.workers) worker.start();
+    } catch (error) {
+      this.state = 'stopping';
+      await this.shutDown().catch(() => undefined);
+      this.state = 'stopped';
+      throw error;
+    }
+    if (options.handleSignals ?? true) {
+      process.on('SIGTERM', this.signalHandler);
+      process.on('SIGINT', this.signalHandler);
+    }
+    this.state = 'running';
+    this.logger.info(
+      { transport: options.transport.name, consumers: this.runners.length, httpPort: this.boundPort },
+      'consumer host started',
+    );
+    this.emit('started');
+  }
+
+  /**
+   * Drains and stops: readiness turns false, consumers stop receiving, in-flight handlers finish and
+   * are settled (after `drainTimeoutMs` their signals abort and unfinished messages go back to the
+   * broker), workers stop, background queues drain, the transport flushes and closes. Idempotent.
+   */
+  stop(): Promise<void> {
+    if (this.stopping !== undefined) return this.stopping;
+    if (this.state === 'new') {
+      this.state = 'stopped';
+      return Promise.resolve();
+    }
+    this.state = 'stopping';
+    this.emit('stopping');
+    this.stopping = this.shutDown().finally(() => {
+      this.state = 'stopped';
+      process.off('SIGTERM', this.signalHandler);
+      process.off('SIGINT', this.signalHandler);
+      this.logger.info({}, 'consumer host stopped');
+      this.emit('stopped');
+    });
+    return this.stopping;
+  }
+
+  private prepare(): void {
+    const { options, container } = this;
+    if (typeof options.serviceName !== 'string' || !isValidBrokerName(options.serviceName)) {
+      throw new SluiceError(
+        ErrorCodes.INVALID_OPTION,
+        `ConsumerHost: option "serviceName" must be 1-200 letters, digits, ".", "_", ":" or "-" (got ${JSON.stringify(options.serviceName)})`,
+      );
+    }
+    if (!Number.isInteger(this.drainTimeoutMs) || this.drainTimeoutMs < 0) {
+      throw new SluiceError(
+        ErrorCodes.INVALID_OPTION,
+        `ConsumerHost: option "drainTimeoutMs" must be an integer >= 0 (got ${String(this.drainTimeoutMs)})`,
+      );
+    }
+    const configs = (options.consumers ?? []).map((c) =>
+      resolveEndpointConfig(c as HandlerClass, options.serviceName, options.defaults),
+    );
+    const byQueue = new Map<string, EndpointConfig>();
+    for (const config of configs) {
+      const other = byQueue.get(config.queue);
+      if (other !== undefined) {
+        throw new SluiceError(
+          ErrorCodes.INVALID_OPTION,
+          `${config.name}: queue "${config.queue}" is already consumed by ${other.name} in this host`,
+        );
+      }
+      byQueue.set(config.queue, config);
+    }
+
+    if (!container.isBound(Bus)) container.bind(Bus).toConstantValue(this.bus);
+    if (!container.isBound(MessageContextToken)) {
+      container.bind<MessageContext>(MessageContextToken).toDynamicValue(() => {
+        const context = currentMessageContext();
+        if (context === undefined) {
+          throw new SluiceError(ErrorCodes.INVALID_OPTION, 'MessageContextToken resolved outside message handling');
+        }
+        return context;
+      });
+    }
+    const classes = [...configs.map((c) => c.handlerClass), ...(options.workers ?? [])];
+    for (const cls of classes) this.bindClass(cls as abstract new (...args: never[]) => unknown);
+    this.workers = (options.workers ?? []).map((w) => new PeriodicWorkerRunner(w, container, this.logger));
+
+    const hostMetrics = registerHostMetrics(this.metrics);
+    const idempotencyStore = options.idempotencyStore ?? new InMemoryIdempotencyStore();
+    this.runners = configs.map(
+      (config) =>
+        new EndpointRunner(config, {
+          container,
+          transport: options.transport,
+          codecs: options.codecs ?? [jsonCodec],
+          idempotencyStore,
+          logger: this.logger,
+          metrics: hostMetrics.forEndpoint(config.name, config.queue),
+          middleware: options.middleware ?? [],
+          draining: this.draining.signal,
+          deadline: this.deadline.signal,
+          onSettled: (event) => this.emit('settled', event),
+          onFailed: (event) => this.emit('failed', event),
+        }),
+    );
+    this.metrics.addCollector(async () => {
+      if (!options.transport.isConnected()) return;
+      await Promise.all(
+        configs.map(async ({ queue }) => hostMetrics.queueDepth.set({ queue }, await options.transport.queueDepth(queue))),
+      );
+    });
+  }
+
+  /** Binds `cls` to itself when unbound and checks that its direct dependencies are bound. */
+  private bindClass(cls: abstract new (...args: never[]) => unknown): void {
+    const { container } = this;
+    let metadata: ReturnType<typeof getClassMetadata>;
+    try {
+      metadata = getClassMetadata(cls as never);
+    } catch (error) {
+      throw new SluiceError(
+        ErrorCodes.INVALID_OPTION,
+        `${cls.name}: every constructor parameter needs @inject(Token): ${toError(error).message.split('\n')[0]}`,
+        { cause: error },
+      );
+    }
+    metadata.constructorArguments.forEach((argument, index) => {
+      if (argument.kind !== ClassElementMetadataKind.singleInjection || argument.optional) return;
+      const id = argument.value;
+      if (!container.isBound(id as never)) {
+        const name = typeof id === 'function' ? id.name : String(id);
+        throw new SluiceError(
+          ErrorCodes.INVALID_OPTION,
+          `${cls.name}: constructor parameter ${index} (${name}) is not bound in the container`,
+        );
+      }
+    });
+    if (!container.isBound(cls)) container.bind(cls as never).toSelf();
+  }
+
+  private readiness() {
+    return {
+      ready: this.isReady(),
+      detail: {
+        state: this.state,
+        transport: this.options.transport.name,
+        connected: this.options.transport.isConnected(),
+        consumers: this.runners.length,
+      },
+    };
+  }
+
+  private async shutDown(): Promise<void> {
+    const started = Date.now();
+    const remaining = () => this.drainTimeoutMs - (Date.now() - started);
+    this.draining.abort();
+    await Promise.all(this.runners.map((r) => r.stopReceiving().catch(() => undefined)));
+    const drained = await withDeadline(Promise.all(this.runners.map((r) => r.whenIdle())), remaining());
+    if (!drained) {
+      const inFlight = this.runners.reduce((n, r) => n + r.inFlightCount, 0);
+      this.logger.warn({ inFlight }, 'drain deadline passed; aborting handlers');
+      this.deadline.abort(new SluiceError(ErrorCodes.SHUTTING_DOWN, 'drain deadline passed'));
+      await withDeadline(Promise.all(this.runners.map((r) => r.whenIdle())), abortGraceMs);
+    }
+    this.deadline.abort(new SluiceError(ErrorCodes.SHUTTING_DOWN, 'host stopped'));
+    await withDeadline(Promise.all(this.workers.map((w) => w.stop())), Math.max(remaining(), abortGraceMs));
+    await Promise.all((this.options.backgroundQueues ?? []).map((q) => q.drain(Math.max(remaining(), 0))));
+    await this.options.transport.close();
+    await this.ops?.close();
+  }
+
+  private onSignal(signal: NodeJS.Signals): void {
+    if (this.stopping !== undefined) {
+      this.logger.warn({ signal }, 'second signal while draining; exiting now');
+      process.exit(1);
+    }
+    this.logger.info({ signal }, 'signal received; draining');
+    this.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        this.logger.error({ err: toError(error) }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * Every broker name Sluice derives (queues, dead-letter queues, retry queues, subscription queues)
+ * comes from here, so tools, charts and transports agree on them.
+ */
+
+/** Queue of an `@EventHandler` subscription: `<service>.<subscription>`. */
+export function subscriptionQueueName(serviceName: string, subscription: string): string {
+  return `${serviceName}.${subscription}`;
+}
+
+/** Dead-letter queue of a queue: `<queue>.dlq`. */
+export function deadLetterQueueName(queue: string): string {
+  return `${queue}.dlq`;
+}
+
+/** Holding queue for redeliveries of `queue` after `delayMs`: `<queue>.retry.<delayMs>ms`. */
+export function retryQueueName(queue: string, delayMs: number): string {
+  return `${queue}.retry.${delayMs}ms`;
+}
+
+/** True for names produced by {@link deadLetterQueueName}. */
+export function isDeadLetterQueueName(queue: string): boolean {
+  return queue.endsWith('.dlq');
+}
+
+const brokerNamePattern = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
+
+/** True when `name` is safe as a queue, topic or subscription name on every supported broker. */
+export function isValidBrokerName(name: string): boolean {
+  return brokerNamePattern.test(name);
+}

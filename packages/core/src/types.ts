@@ -1,0 +1,116 @@
+/** Public types of handlers and their options. Defaults are listed on each option. */
+import type { Logger } from './logger.js';
+import type { MessageFilter } from './message-filter.js';
+import type { CommandDefinition, EventDefinition, MessageDefinition } from './message-definition.js';
+import type { QueueOptions } from './transport.js';
+
+/** Exponential backoff: delay n (1-based) = min(maxMs, initialMs * factor^(n-1)) +/- jitter. */
+export interface Backoff {
+  /** First delay. */
+  readonly initialMs: number;
+  /** Growth per step; 1 gives a constant delay. */
+  readonly factor: number;
+  /** Cap on a delay (before jitter). */
+  readonly maxMs: number;
+  /** Random spread as a fraction of the delay, 0 to 1; 0.2 gives +/- 20%. */
+  readonly jitter: number;
+}
+
+/**
+ * Retry policy. A failing message is first retried in process (`immediate` tries in all, with
+ * `backoff` between them); still failing, it is handed back to the transport for a delayed redelivery
+ * (`redelivery` delays) until `attempts` deliveries were made; then it is dead-lettered.
+ * `UnrecoverableError`, decode and validation failures skip all of this.
+ */
+export interface RetryOptions {
+  /** Deliveries in all, the first included. Default 5. 1 means never redeliver. */
+  readonly attempts?: number;
+  /** Handler calls per delivery, the first included. Default 2. */
+  readonly immediate?: number;
+  /** Delay between in-process tries. Default 50 ms x2, at most 1 s, jitter 0.2. */
+  readonly backoff?: Partial<Backoff>;
+  /** Delay before each redelivery. Default 1 s x5, at most 5 min, no jitter (a broker queue per delay). */
+  readonly redelivery?: Partial<Backoff>;
+}
+
+/** Pauses a consumer whose handler keeps failing, so a broken dependency does not burn retries. */
+export interface CircuitBreakerOptions {
+  /** Failures within `windowMs` that open the breaker. Default 10. */
+  readonly failures?: number;
+  /** Window for counting failures. Default 60 s. */
+  readonly windowMs?: number;
+  /** How long the consumer stays paused before a trial. Default 30 s. */
+  readonly coolOffMs?: number;
+}
+
+/** Options shared by `@Consumer` and `@EventHandler`. */
+export interface EndpointOptions {
+  /** Most deliveries held unsettled at once. Default 10. */
+  readonly prefetch?: number;
+  /** Most handlers running at once; at most `prefetch`. Default `prefetch`. */
+  readonly concurrency?: number;
+  readonly retry?: RetryOptions;
+  /** Fails a handler call that runs longer (its `ctx.signal` aborts). Default: no timeout. */
+  readonly timeoutMs?: number;
+  /** Off unless given (`true` for the defaults). */
+  readonly circuitBreaker?: boolean | CircuitBreakerOptions;
+  /** Handles each message id once (by this consumer). Off unless given; `true` keeps ids for 24 h. */
+  readonly idempotency?: boolean | { readonly ttlMs: number };
+  /** Broker settings of the queue. */
+  readonly queueOptions?: QueueOptions;
+}
+
+export interface ConsumerOptions<T = unknown> extends EndpointOptions {
+  /** The queue to consume (competing consumers share it). */
+  readonly queue: string;
+  /** The message it handles, usually a command. */
+  readonly message: CommandDefinition<T> | EventDefinition<T>;
+}
+
+export interface EventHandlerOptions extends EndpointOptions {
+  /** Subscription name; the queue is `<serviceName>.<subscription>`. */
+  readonly subscription: string;
+  /** Only messages whose properties match are handled. */
+  readonly filter?: MessageFilter;
+}
+
+/** What a handler knows about the message it is handling. */
+export interface MessageContext {
+  readonly messageId: string;
+  readonly type: string;
+  readonly correlationId: string | undefined;
+  readonly causationId: string | undefined;
+  readonly sentAt: Date;
+  readonly headers: Readonly<Record<string, string>>;
+  /** 1 on first delivery. */
+  readonly attempt: number;
+  readonly queue: string;
+  /** The consumer's name (its class name). */
+  readonly consumer: string;
+  /** Aborted when the handler timed out or the host's drain deadline passed. */
+  readonly signal: AbortSignal;
+  /** A child of the host logger bound to this message's id, type and consumer. */
+  readonly logger: Logger;
+}
+
+/** A class decorated with `@Consumer` or `@EventHandler`. */
+export interface MessageHandler<T = unknown> {
+  /** Return (or resolve) to acknowledge; throw (or reject) to retry or dead-letter. */
+  handle(message: T, context: MessageContext): unknown;
+}
+
+/** Options for one `send` / `publish`. */
+export interface SendOptions {
+  /** Default: a new UUID. Set it to make retries of a send idempotent downstream. */
+  readonly messageId?: string;
+  /** Default: the correlation id of the message being handled, else the message id. */
+  readonly correlationId?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Deliver no earlier than this many ms from now. */
+  readonly delayMs?: number;
+  /** Deliver no earlier than this time. */
+  readonly deliverAt?: Date;
+  /** Drop (dead-letter) if not consumed within this many ms. */
+  readonly ttlMs?: number;
+}
+

@@ -1,0 +1,43 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+// Tests import workspace packages from source, so they never run against a stale build.
+const alias = [
+  {
+    find: /^@sluice\/([a-z-]+)$/,
+    replacement: fileURLToPath(new URL('./packages/$1/src/index.ts', import.meta.url)),
+  },
+];
+
+// Legacy (TypeScript experimentalDecorators) decorators, parameter decorators included, exactly as
+// tsc compiles them for the build; no decorator metadata in either, so both behave the same.
+const oxc = { decorator: { legacy: true, emitDecoratorMetadata: false } };
+
+export default defineConfig({
+  resolve: { alias },
+  oxc,
+  test: {
+    projects: [
+      {
+        resolve: { alias },
+        oxc,
+        test: {
+          name: 'unit',
+          include: ['packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts'],
+          exclude: ['**/*.int.test.ts', '**/node_modules/**'],
+        },
+      },
+      {
+        resolve: { alias },
+        oxc,
+        test: {
+          name: 'integration',
+          include: ['packages/*/test/**/*.int.test.ts', 'examples/*/test/**/*.int.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
