@@ -32,6 +32,7 @@ export default defineConfig({
         oxc,
         test: {
           name: 'integration',
+          globalSetup: ['./vitest.global-setup.ts'],
           include: ['packages/*/test/**/*.int.test.ts', 'examples/*/test/**/*.int.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,

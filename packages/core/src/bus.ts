@@ -6,7 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import { jsonCodec, type Codec } from './codec.js';
 import { ErrorCodes, SluiceError } from './errors.js';
-import { validatePayload, type CommandDefinition, type EventDefinition, type MessageDefinition } from './message-definition.js';
+import {
+  validatePayload,
+  type CommandDefinition,
+  type EventDefinition,
+  type MessageDefinition,
+} from './message-definition.js';
 import { currentMessageContext } from './message-scope.js';
 import type { OutgoingMessage, Transport } from './transport.js';
 import type { SendOptions } from './types.js';
@@ -77,12 +82,16 @@ export class Bus {
       }
       headers[name] = value;
     }
-    for (const [name, value] of Object.entries(definition.properties?.(valid) ?? {})) headers[name] = String(value);
+    for (const [name, value] of Object.entries(definition.properties?.(valid) ?? {}))
+      headers[name] = String(value);
 
     const now = Date.now();
     const notBefore = options.deliverAt ?? (options.delayMs ? new Date(now + options.delayMs) : undefined);
     if (notBefore !== undefined && !this.transport.capabilities.scheduledSend) {
-      throw new SluiceError(ErrorCodes.INVALID_OPTION, `transport ${this.transport.name} cannot schedule messages`);
+      throw new SluiceError(
+        ErrorCodes.INVALID_OPTION,
+        `transport ${this.transport.name} cannot schedule messages`,
+      );
     }
     const current = currentMessageContext();
     const messageId = options.messageId ?? randomUUID();

@@ -21,9 +21,13 @@ export const jsonCodec: Codec = {
     try {
       return JSON.parse(utf8.decode(body)) as unknown;
     } catch (error) {
-      throw new SluiceError(ErrorCodes.DECODE_FAILED, `body is not valid UTF-8 JSON: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new SluiceError(
+        ErrorCodes.DECODE_FAILED,
+        `body is not valid UTF-8 JSON: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
   },
 };

@@ -28,7 +28,9 @@ const registry = new WeakMap<object, EndpointMetadata>();
 function record(target: object, metadata: EndpointMetadata): void {
   if (registry.has(target)) {
     const name = (target as { name?: string }).name ?? 'anonymous class';
-    throw new TypeError(`${name} has more than one @Consumer/@EventHandler decorator; use one class per handler`);
+    throw new TypeError(
+      `${name} has more than one @Consumer/@EventHandler decorator; use one class per handler`,
+    );
   }
   registry.set(target, metadata);
 }

@@ -8,7 +8,7 @@ import { ErrorCodes, SluiceError } from './errors.js';
 import { acceptedTypes, type MessageDefinition } from './message-definition.js';
 import { describeFilterProblems, type MessageFilter } from './message-filter.js';
 import { isValidBrokerName, subscriptionQueueName } from './naming.js';
-import type { Backoff, CircuitBreakerOptions, EndpointOptions } from './types.js';
+import type { Backoff, CircuitBreakerOptions, EndpointOptions, RetryOptions } from './types.js';
 import type { QueueOptions } from './transport.js';
 
 /** A consumer's settings after defaults and validation. */
@@ -89,7 +89,8 @@ class OptionChecker {
       maxMs: this.int(`${option}.maxMs`, merged.maxMs, 0, 86_400_000),
       jitter: this.number(`${option}.jitter`, merged.jitter, 0, 1),
     };
-    if (backoff.maxMs < backoff.initialMs) this.fail(`${option}.maxMs`, 'must be >= initialMs', backoff.maxMs);
+    if (backoff.maxMs < backoff.initialMs)
+      this.fail(`${option}.maxMs`, 'must be >= initialMs', backoff.maxMs);
     return backoff;
   }
 }
@@ -157,8 +158,17 @@ export function resolveEndpointConfig(
 
   const prefetch = check.int('prefetch', options.prefetch ?? 10, 1, 65_535);
   const concurrency = check.int('concurrency', options.concurrency ?? prefetch, 1, prefetch);
-  const retryOptions = options.retry ?? {};
-  if (typeof retryOptions !== 'object' || retryOptions === null) check.fail('retry', 'must be an object', retryOptions);
+  const own = metadata.options.retry ?? {};
+  if (typeof own !== 'object' || own === null) check.fail('retry', 'must be an object', own);
+  // Host defaults and the decorator merge per field, so a decorator setting only `attempts` keeps the
+  // host's delays.
+  const base = defaults.retry ?? {};
+  const retryOptions: RetryOptions = {
+    ...base,
+    ...own,
+    backoff: { ...base.backoff, ...own.backoff },
+    redelivery: { ...base.redelivery, ...own.redelivery },
+  };
   const attempts = check.int('retry.attempts', retryOptions.attempts ?? 5, 1, 100);
   const retry = {
     attempts,
@@ -167,7 +177,11 @@ export function resolveEndpointConfig(
     redelivery: check.backoff('retry.redelivery', retryOptions.redelivery, defaultRedelivery),
   };
   if (retry.redelivery.jitter !== 0) {
-    check.fail('retry.redelivery.jitter', 'must be 0 (brokers keep one delay queue per delay)', retry.redelivery.jitter);
+    check.fail(
+      'retry.redelivery.jitter',
+      'must be 0 (brokers keep one delay queue per delay)',
+      retry.redelivery.jitter,
+    );
   }
   const retryDelaysMs = Array.from({ length: attempts - 1 }, (_, i) => backoffDelay(retry.redelivery, i + 1));
 

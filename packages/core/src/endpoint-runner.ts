@@ -188,8 +188,11 @@ export class EndpointRunner {
       steps.push(idempotencyMiddleware(deps.idempotencyStore, config.idempotencyTtlMs));
     }
     steps.push(
-      retryMiddleware(config.retry.immediate, config.retry.backoff, deps.draining, (invocation, error, tryNumber) =>
-        this.onCallFailed(invocation, error, tryNumber),
+      retryMiddleware(
+        config.retry.immediate,
+        config.retry.backoff,
+        deps.draining,
+        (invocation, error, tryNumber) => this.onCallFailed(invocation, error, tryNumber),
       ),
     );
     if (this.breaker !== undefined) steps.push(this.breaker.middleware(deps.draining));
@@ -211,7 +214,12 @@ export class EndpointRunner {
   }
 
   private async callHandler(invocation: Invocation): Promise<void> {
-    const context = new DeliveryContext(invocation.delivery, this.config.name, invocation.signal, this.logger);
+    const context = new DeliveryContext(
+      invocation.delivery,
+      this.config.name,
+      invocation.signal,
+      this.logger,
+    );
     await runInMessageScope(context, async () => {
       const handler = this.deps.container.get(this.config.handlerClass as unknown as Newable<MessageHandler>);
       await handler.handle(invocation.payload, context);
@@ -284,7 +292,9 @@ export class EndpointRunner {
   }
 
   /** Runs the pipeline and applies the error/retry flow; rejects only when settling itself failed. */
-  private async settle(delivery: Delivery): Promise<Pick<SettledEvent, 'outcome' | 'error' | 'delayMs' | 'fault'>> {
+  private async settle(
+    delivery: Delivery,
+  ): Promise<Pick<SettledEvent, 'outcome' | 'error' | 'delayMs' | 'fault'>> {
     const { config, deps } = this;
     const invocation: Invocation = { delivery, endpoint: config, payload: undefined, signal: deps.deadline };
     let error: Error;
@@ -292,7 +302,10 @@ export class EndpointRunner {
       await this.pipeline(invocation);
     } catch (thrown) {
       error = toError(thrown);
-      if (hasErrorCode(error, ErrorCodes.SHUTTING_DOWN) || (deps.deadline.aborted && !isUnrecoverable(error))) {
+      if (
+        hasErrorCode(error, ErrorCodes.SHUTTING_DOWN) ||
+        (deps.deadline.aborted && !isUnrecoverable(error))
+      ) {
         await delivery.release();
         return { outcome: 'released', error };
       }

@@ -26,7 +26,11 @@ export function registerHostMetrics(registry: MetricsRegistry) {
     'Messages acknowledged without calling the handler (filtered out or duplicate).',
     [...labels, 'reason'],
   );
-  const failed = registry.counter('sluice_messages_failed_total', 'Failed handler calls (every try counts).', labels);
+  const failed = registry.counter(
+    'sluice_messages_failed_total',
+    'Failed handler calls (every try counts).',
+    labels,
+  );
   const retried = registry.counter(
     'sluice_messages_retried_total',
     'Messages handed back to the transport for a delayed redelivery.',
@@ -54,9 +58,11 @@ export function registerHostMetrics(registry: MetricsRegistry) {
     '1 while the consumer is paused by its circuit breaker.',
     labels,
   );
-  const queueDepth = registry.gauge('sluice_queue_depth', 'Messages ready in the queue (sampled on scrape).', [
-    'queue',
-  ]);
+  const queueDepth = registry.gauge(
+    'sluice_queue_depth',
+    'Messages ready in the queue (sampled on scrape).',
+    ['queue'],
+  );
 
   return {
     queueDepth,

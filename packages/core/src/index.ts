@@ -12,7 +12,14 @@ export type { EndpointMetadata, HandlerClass } from './decorators.js';
 export { resolveEndpointConfig } from './endpoint-config.js';
 export type { EndpointConfig } from './endpoint-config.js';
 export type { FailedEvent, Outcome, SettledEvent } from './endpoint-runner.js';
-export { ErrorCodes, hasErrorCode, isUnrecoverable, SluiceError, toError, UnrecoverableError } from './errors.js';
+export {
+  ErrorCodes,
+  hasErrorCode,
+  isUnrecoverable,
+  SluiceError,
+  toError,
+  UnrecoverableError,
+} from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { faultHeaders, Headers, readFault, withoutFaultHeaders } from './headers.js';
 export { ConsumerHost, MessageContextToken } from './host/consumer-host.js';

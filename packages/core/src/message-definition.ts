@@ -77,7 +77,10 @@ function define<T>(kind: 'command' | 'event', type: string, options: DefinitionO
     }
   }
   if (upcasters.has(type)) {
-    throw new SluiceError(ErrorCodes.INVALID_MESSAGE_TYPE, `message type "${type}" cannot upcast from itself`);
+    throw new SluiceError(
+      ErrorCodes.INVALID_MESSAGE_TYPE,
+      `message type "${type}" cannot upcast from itself`,
+    );
   }
   return Object.freeze({ kind, type, schema: options.schema, properties: options.properties, upcasters });
 }
@@ -134,7 +137,11 @@ export async function validatePayload<T>(definition: MessageDefinition<T>, paylo
  * Turns a decoded body of type `type` into a valid `T`: validates it, after upcasting when `type` is an
  * older version. Rejects with `SLUICE_UNKNOWN_MESSAGE_TYPE` for a type the definition does not accept.
  */
-export async function readPayload<T>(definition: MessageDefinition<T>, type: string, raw: unknown): Promise<T> {
+export async function readPayload<T>(
+  definition: MessageDefinition<T>,
+  type: string,
+  raw: unknown,
+): Promise<T> {
   if (type === definition.type) return validatePayload(definition, raw);
   const upcaster = definition.upcasters.get(type);
   if (upcaster === undefined) {

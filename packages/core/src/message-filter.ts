@@ -45,7 +45,8 @@ export function describeFilterProblems(filter: unknown, path = 'filter'): string
       return list.flatMap((item, i) => describeFilterProblems(item, `${path}.${group}[${i}]`));
     }
   }
-  if (typeof f.property !== 'string' || f.property === '') return [`${path}.property must be a non-empty string`];
+  if (typeof f.property !== 'string' || f.property === '')
+    return [`${path}.property must be a non-empty string`];
   const operators = ['equals', 'in', 'gt', 'gte', 'lt', 'lte', 'exists'].filter((op) => op in f);
   if (operators.length !== 1) {
     return [`${path} must have exactly one of equals, in, gt, gte, lt, lte, exists`];

@@ -210,7 +210,12 @@ export class MetricsRegistry {
     return this.add(new Gauge(name, help, labelNames));
   }
 
-  histogram(name: string, help: string, labelNames: readonly string[], buckets: readonly number[]): Histogram {
+  histogram(
+    name: string,
+    help: string,
+    labelNames: readonly string[],
+    buckets: readonly number[],
+  ): Histogram {
     return this.add(new Histogram(name, help, labelNames, buckets));
   }
 

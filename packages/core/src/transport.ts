@@ -42,12 +42,7 @@ export interface OutgoingMessage extends TransportMessage {
 
 /** Why a message was dead-lettered. */
 export type FaultReason =
-  | 'max-attempts'
-  | 'unrecoverable'
-  | 'decode-failed'
-  | 'unknown-type'
-  | 'validation-failed'
-  | 'expired';
+  'max-attempts' | 'unrecoverable' | 'decode-failed' | 'unknown-type' | 'validation-failed' | 'expired';
 
 /** What the dead-lettered copy records about the failure; transports write it as fault headers. */
 export interface Fault {

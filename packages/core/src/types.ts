@@ -1,7 +1,7 @@
 /** Public types of handlers and their options. Defaults are listed on each option. */
 import type { Logger } from './logger.js';
 import type { MessageFilter } from './message-filter.js';
-import type { CommandDefinition, EventDefinition, MessageDefinition } from './message-definition.js';
+import type { MessageDefinition } from './message-definition.js';
 import type { QueueOptions } from './transport.js';
 
 /** Exponential backoff: delay n (1-based) = min(maxMs, initialMs * factor^(n-1)) +/- jitter. */
@@ -64,7 +64,7 @@ export interface ConsumerOptions<T = unknown> extends EndpointOptions {
   /** The queue to consume (competing consumers share it). */
   readonly queue: string;
   /** The message it handles, usually a command. */
-  readonly message: CommandDefinition<T> | EventDefinition<T>;
+  readonly message: MessageDefinition<T>;
 }
 
 export interface EventHandlerOptions extends EndpointOptions {
@@ -113,4 +113,3 @@ export interface SendOptions {
   /** Drop (dead-letter) if not consumed within this many ms. */
   readonly ttlMs?: number;
 }
-

@@ -22,7 +22,10 @@ export interface ConformanceOptions {
   /** A new client of the same broker on every call (some tests open two, like two processes). */
   createTransport(): Transport | Promise<Transport>;
   /** Deletes what a test declared: its queues (with their dead-letter and retry queues) and topics. */
-  cleanup?(declared: { readonly queues: readonly string[]; readonly topics: readonly string[] }): Promise<void>;
+  cleanup?(declared: {
+    readonly queues: readonly string[];
+    readonly topics: readonly string[];
+  }): Promise<void>;
   /** Multiplies every wait, for slow brokers. Default 1. */
   readonly timeScale?: number;
 }
@@ -184,7 +187,9 @@ export function describeTransportConformance(name: string, options: ConformanceO
     it('rejects an unroutable mandatory message and accepts a non-mandatory one', async () => {
       const transport = await fx.open();
       const { topic } = fx.names();
-      await expect(transport.publish([message(topic)])).rejects.toMatchObject({ code: ErrorCodes.UNROUTABLE });
+      await expect(transport.publish([message(topic)])).rejects.toMatchObject({
+        code: ErrorCodes.UNROUTABLE,
+      });
       await expect(transport.publish([message(topic, { mandatory: false })])).resolves.toBeUndefined();
     });
 

@@ -70,7 +70,13 @@ export class DeliveryCollector {
   }
 
   /** Resolves once `predicate` holds for the recorded deliveries. */
-  waitFor(predicate: (deliveries: readonly Delivery[]) => boolean, timeoutMs: number, what: string): Promise<void> {
-    return this.changed.until(() => (predicate(this.deliveries) ? true : undefined), timeoutMs, what).then(() => undefined);
+  waitFor(
+    predicate: (deliveries: readonly Delivery[]) => boolean,
+    timeoutMs: number,
+    what: string,
+  ): Promise<void> {
+    return this.changed
+      .until(() => (predicate(this.deliveries) ? true : undefined), timeoutMs, what)
+      .then(() => undefined);
   }
 }

@@ -30,7 +30,10 @@ interface Waiter {
 
 function positiveInt(name: string, value: number): number {
   if (!Number.isInteger(value) || value < 1) {
-    throw new SluiceError(ErrorCodes.INVALID_OPTION, `BackgroundTaskQueue: option "${name}" must be an integer >= 1 (got ${value})`);
+    throw new SluiceError(
+      ErrorCodes.INVALID_OPTION,
+      `BackgroundTaskQueue: option "${name}" must be an integer >= 1 (got ${value})`,
+    );
   }
   return value;
 }
@@ -58,7 +61,10 @@ export class BackgroundTaskQueue {
     this.concurrency = positiveInt('concurrency', options.concurrency ?? 1);
     this.whenFull = options.whenFull ?? 'wait';
     if (this.whenFull !== 'wait' && this.whenFull !== 'reject') {
-      throw new SluiceError(ErrorCodes.INVALID_OPTION, `BackgroundTaskQueue: option "whenFull" must be "wait" or "reject"`);
+      throw new SluiceError(
+        ErrorCodes.INVALID_OPTION,
+        `BackgroundTaskQueue: option "whenFull" must be "wait" or "reject"`,
+      );
     }
     this.maxWaitMs = positiveInt('maxWaitMs', options.maxWaitMs ?? 30_000);
     this.logger = options.logger ?? silentLogger;
@@ -88,7 +94,10 @@ export class BackgroundTaskQueue {
     if (this.closed) throw new SluiceError(ErrorCodes.CLOSED, `background queue ${this.name} is draining`);
     if (this.pending.length + this.reserved >= this.capacity || this.waiters.length > 0) {
       if (this.whenFull === 'reject') {
-        throw new SluiceError(ErrorCodes.QUEUE_FULL, `background queue ${this.name} is full (${this.capacity} tasks)`);
+        throw new SluiceError(
+          ErrorCodes.QUEUE_FULL,
+          `background queue ${this.name} is full (${this.capacity} tasks)`,
+        );
       }
       await this.waitForRoom();
       this.reserved--;
@@ -117,7 +126,10 @@ export class BackgroundTaskQueue {
     if (result === 'late') {
       const dropped = this.pending.splice(0).length;
       this.abort.abort(new SluiceError(ErrorCodes.DEADLINE_EXCEEDED, 'drain deadline passed'));
-      this.logger.warn({ queue: this.name, dropped, running: this.running }, 'background queue drain deadline passed');
+      this.logger.warn(
+        { queue: this.name, dropped, running: this.running },
+        'background queue drain deadline passed',
+      );
     }
   }
 
@@ -126,7 +138,12 @@ export class BackgroundTaskQueue {
       const timer = setTimeout(() => {
         const index = this.waiters.indexOf(waiter);
         if (index >= 0) this.waiters.splice(index, 1);
-        reject(new SluiceError(ErrorCodes.DEADLINE_EXCEEDED, `no room in background queue ${this.name} within ${this.maxWaitMs} ms`));
+        reject(
+          new SluiceError(
+            ErrorCodes.DEADLINE_EXCEEDED,
+            `no room in background queue ${this.name} within ${this.maxWaitMs} ms`,
+          ),
+        );
       }, this.maxWaitMs);
       const waiter: Waiter = {
         resolve: () => {

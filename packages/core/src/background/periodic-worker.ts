@@ -64,7 +64,10 @@ export class PeriodicWorkerRunner {
     const where = `@PeriodicWorker on ${workerClass.name || 'anonymous class'}`;
     const options = registry.get(workerClass);
     if (options === undefined) {
-      throw new SluiceError(ErrorCodes.INVALID_OPTION, `${where}: the class has no @PeriodicWorker decorator`);
+      throw new SluiceError(
+        ErrorCodes.INVALID_OPTION,
+        `${where}: the class has no @PeriodicWorker decorator`,
+      );
     }
     this.name = options.name ?? workerClass.name;
     this.intervalMs = checkInterval(where, 'intervalMs', options.intervalMs);
@@ -97,7 +100,10 @@ export class PeriodicWorkerRunner {
         await task.run(signal);
       } catch (error) {
         delay = this.errorDelayMs;
-        this.logger.error({ worker: this.name, err: toError(error), retryInMs: delay }, 'periodic worker run failed');
+        this.logger.error(
+          { worker: this.name, err: toError(error), retryInMs: delay },
+          'periodic worker run failed',
+        );
       }
       this.runs++;
       await sleep(delay, signal);

@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { ClassElementMetadataKind, getClassMetadata } from '@inversifyjs/core';
 import { Container } from 'inversify';
-import { BackgroundTaskQueue } from '../background/background-task-queue.js';
+import type { BackgroundTaskQueue } from '../background/background-task-queue.js';
 import { PeriodicWorkerRunner, type PeriodicTaskClass } from '../background/periodic-worker.js';
 import { Bus } from '../bus.js';
 import { jsonCodec, type Codec } from '../codec.js';
@@ -133,7 +133,8 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
    * opens the HTTP port and starts workers. On failure, whatever started is stopped again.
    */
   async start(): Promise<void> {
-    if (this.state !== 'new') throw new SluiceError(ErrorCodes.CLOSED, `host cannot start: it is ${this.state}`);
+    if (this.state !== 'new')
+      throw new SluiceError(ErrorCodes.CLOSED, `host cannot start: it is ${this.state}`);
     this.state = 'starting';
     const { options } = this;
     try {
@@ -220,7 +221,10 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
       container.bind<MessageContext>(MessageContextToken).toDynamicValue(() => {
         const context = currentMessageContext();
         if (context === undefined) {
-          throw new SluiceError(ErrorCodes.INVALID_OPTION, 'MessageContextToken resolved outside message handling');
+          throw new SluiceError(
+            ErrorCodes.INVALID_OPTION,
+            'MessageContextToken resolved outside message handling',
+          );
         }
         return context;
       });
@@ -250,7 +254,9 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
     this.metrics.addCollector(async () => {
       if (!options.transport.isConnected()) return;
       await Promise.all(
-        configs.map(async ({ queue }) => hostMetrics.queueDepth.set({ queue }, await options.transport.queueDepth(queue))),
+        configs.map(async ({ queue }) =>
+          hostMetrics.queueDepth.set({ queue }, await options.transport.queueDepth(queue)),
+        ),
       );
     });
   }

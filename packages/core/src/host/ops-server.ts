@@ -32,7 +32,8 @@ export class OpsServer {
           .end(`${JSON.stringify({ ready, ...detail })}\n`);
       } else if (path === '/metrics') {
         this.registry.render().then(
-          (text) => response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(text),
+          (text) =>
+            response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(text),
           (error: unknown) => response.writeHead(500).end(String(error)),
         );
       } else {

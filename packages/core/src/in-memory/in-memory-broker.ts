@@ -8,7 +8,14 @@ import { ErrorCodes, SluiceError } from '../errors.js';
 import { faultHeaders } from '../headers.js';
 import { matchesFilter, type MessageFilter } from '../message-filter.js';
 import { deadLetterQueueName } from '../naming.js';
-import type { Delivery, DeliveryHandler, Fault, OutgoingMessage, QueueOptions, TransportMessage } from '../transport.js';
+import type {
+  Delivery,
+  DeliveryHandler,
+  Fault,
+  OutgoingMessage,
+  QueueOptions,
+  TransportMessage,
+} from '../transport.js';
 import { Deque } from './deque.js';
 
 interface Stored {
@@ -77,7 +84,9 @@ export class InMemoryDelivery implements Delivery {
 
   private settle(effect: () => void): Promise<void> {
     if (this.orphaned) {
-      return Promise.reject(new SluiceError(ErrorCodes.CLOSED, 'transport closed; the message was returned to its queue'));
+      return Promise.reject(
+        new SluiceError(ErrorCodes.CLOSED, 'transport closed; the message was returned to its queue'),
+      );
     }
     if (this.settled) return Promise.resolve();
     this.settled = true;
@@ -114,13 +123,22 @@ export class InMemoryBroker {
   publish(message: OutgoingMessage): void {
     const targets = this.route(message);
     if (targets.length === 0 && (message.mandatory || 'queue' in message.destination)) {
-      const where = 'queue' in message.destination ? `queue ${message.destination.queue}` : `topic ${message.destination.topic}`;
-      throw new SluiceError(ErrorCodes.UNROUTABLE, `message ${message.messageId} (${message.type}): no queue for ${where}`);
+      const where =
+        'queue' in message.destination
+          ? `queue ${message.destination.queue}`
+          : `topic ${message.destination.topic}`;
+      throw new SluiceError(
+        ErrorCodes.UNROUTABLE,
+        `message ${message.messageId} (${message.type}): no queue for ${where}`,
+      );
     }
     for (const target of targets) {
       const { maxLength } = target.options;
       if (maxLength !== undefined && target.ready.length >= maxLength) {
-        throw new SluiceError(ErrorCodes.QUEUE_FULL, `queue ${target.name} is at its max length ${maxLength}`);
+        throw new SluiceError(
+          ErrorCodes.QUEUE_FULL,
+          `queue ${target.name} is at its max length ${maxLength}`,
+        );
       }
     }
     const copy: TransportMessage = {
@@ -145,7 +163,15 @@ export class InMemoryBroker {
   addConsumer(queue: string, prefetch: number, onDelivery: DeliveryHandler): ConsumerSlot {
     const state = this.queues.get(queue);
     if (state === undefined) throw new SluiceError(ErrorCodes.UNROUTABLE, `queue ${queue} does not exist`);
-    const slot: Slot = { queue, prefetch, unsettled: new Set(), paused: false, cancelled: false, state, onDelivery };
+    const slot: Slot = {
+      queue,
+      prefetch,
+      unsettled: new Set(),
+      paused: false,
+      cancelled: false,
+      state,
+      onDelivery,
+    };
     state.consumers.push(slot);
     this.scheduleDispatch(state);
     return slot;
@@ -232,12 +258,18 @@ export class InMemoryBroker {
     const targets: QueueState[] = [];
     for (const [queue, filter] of this.bindings.get(message.destination.topic) ?? []) {
       const state = this.queues.get(queue);
-      if (state !== undefined && (filter === undefined || matchesFilter(filter, message.headers))) targets.push(state);
+      if (state !== undefined && (filter === undefined || matchesFilter(filter, message.headers)))
+        targets.push(state);
     }
     return targets;
   }
 
-  private enqueue(state: QueueState, message: TransportMessage, attempt: number, ttlMs: number | undefined): void {
+  private enqueue(
+    state: QueueState,
+    message: TransportMessage,
+    attempt: number,
+    ttlMs: number | undefined,
+  ): void {
     const effectiveTtl = ttlMs ?? state.options.messageTtlMs;
     const expiresAt = effectiveTtl === undefined ? undefined : Date.now() + effectiveTtl;
     state.ready.push({ message, attempt, expiresAt, ttlMs });

@@ -30,7 +30,8 @@ export class CircuitBreaker {
   /** Waits while the breaker is open; rejects with `SLUICE_SHUTTING_DOWN` if `signal` aborts meanwhile. */
   async whenAllowed(signal: AbortSignal): Promise<void> {
     while (this.state === 'open') {
-      if (signal.aborted) throw new SluiceError(ErrorCodes.SHUTTING_DOWN, 'stopped while the circuit breaker was open');
+      if (signal.aborted)
+        throw new SluiceError(ErrorCodes.SHUTTING_DOWN, 'stopped while the circuit breaker was open');
       await new Promise<void>((resolve) => {
         const onAbort = () => resolve();
         signal.addEventListener('abort', onAbort, { once: true });

@@ -1,0 +1,112 @@
+import { inject } from 'inversify';
+import { describe, expect, it } from 'vitest';
+import {
+  Consumer,
+  ConsumerHost,
+  defineCommand,
+  defineEvent,
+  ErrorCodes,
+  EventHandler,
+  InMemoryTransport,
+  type ConsumerOptions,
+  type HandlerClass,
+} from '@sluice/core';
+
+const Cmd = defineCommand<{ id: string }>('test.do-it.v1');
+const Evt = defineEvent<{ id: string }>('test.it-happened.v1');
+
+function consumerWith(options: Partial<ConsumerOptions> & Record<string, unknown>): HandlerClass<never> {
+  @Consumer({ queue: 'work', message: Cmd, ...options } as ConsumerOptions<{ id: string }>)
+  class MisconfiguredConsumer {
+    handle() {}
+  }
+  return MisconfiguredConsumer;
+}
+
+async function startFails(consumers: HandlerClass<never>[]): Promise<Error> {
+  const transport = new InMemoryTransport();
+  const host = new ConsumerHost({ serviceName: 'svc', transport, consumers, handleSignals: false });
+  const error = await host.start().then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  );
+  expect(error, 'start() should have failed').toBeDefined();
+  expect(transport.isConnected()).toBe(false);
+  return error as Error;
+}
+
+describe('start-up validation', () => {
+  it.each([
+    [{ prefetch: -1 }, 'prefetch', 'must be an integer from 1 to 65535 (got -1)'],
+    [{ prefetch: 5, concurrency: 6 }, 'concurrency', 'must be an integer from 1 to 5 (got 6)'],
+    [{ retry: { attempts: 0 } }, 'retry.attempts', 'must be an integer from 1 to 100 (got 0)'],
+    [{ retry: { backoff: { jitter: 2 } } }, 'retry.backoff.jitter', 'must be a number from 0 to 1 (got 2)'],
+    [{ retry: { redelivery: { jitter: 0.5 } } }, 'retry.redelivery.jitter', 'must be 0'],
+    [{ timeoutMs: 0 }, 'timeoutMs', 'must be an integer from 1'],
+    [{ queue: 'bad queue!' }, 'queue', 'must be 1-200 characters'],
+    [{ circuitBreaker: { failures: 0 } }, 'circuitBreaker.failures', 'must be an integer from 1'],
+    [{ idempotency: 'yes' }, 'idempotency', 'must be a boolean or { ttlMs }'],
+    [{ prefecth: 10 }, 'prefecth', 'is not a known option'],
+  ])('rejects %j naming the class and the option', async (options, option, requirement) => {
+    const error = await startFails([consumerWith(options)]);
+    expect(error).toMatchObject({ code: ErrorCodes.INVALID_OPTION });
+    expect(error.message).toContain('@Consumer on MisconfiguredConsumer');
+    expect(error.message).toContain(`option "${option}" ${requirement}`);
+  });
+
+  it('rejects an invalid subscription filter', async () => {
+    @EventHandler(Evt, {
+      subscription: 'vip',
+      filter: { property: 'total', gt: 'lots' as unknown as number },
+    })
+    class VipHandler {
+      handle() {}
+    }
+    const error = await startFails([VipHandler]);
+    expect(error.message).toContain(
+      '@EventHandler on VipHandler: option "filter" is invalid: filter.gt must be a finite number',
+    );
+  });
+
+  it('rejects a class without a decorator, and two consumers of one queue', async () => {
+    class Plain {
+      handle() {}
+    }
+    expect((await startFails([Plain])).message).toContain(
+      'Plain is registered as a consumer but has no @Consumer',
+    );
+    const error = await startFails([consumerWith({}), consumerWith({})]);
+    expect(error.message).toContain('queue "work" is already consumed by MisconfiguredConsumer');
+  });
+
+  it('rejects a constructor parameter without @inject and an unbound dependency', async () => {
+    class Gateway {}
+    @Consumer({ queue: 'a', message: Cmd })
+    class NoInject {
+      constructor(readonly gateway: Gateway) {}
+      handle() {}
+    }
+    expect((await startFails([NoInject])).message).toContain(
+      'NoInject: every constructor parameter needs @inject',
+    );
+
+    @Consumer({ queue: 'b', message: Cmd })
+    class Unbound {
+      constructor(@inject(Gateway) readonly gateway: Gateway) {}
+      handle() {}
+    }
+    expect((await startFails([Unbound])).message).toContain(
+      'Unbound: constructor parameter 0 (Gateway) is not bound in the container',
+    );
+  });
+
+  it('rejects an @EventHandler of a command and a bad service name', async () => {
+    @EventHandler(Cmd as never, { subscription: 's' })
+    class WrongKind {
+      handle() {}
+    }
+    expect((await startFails([WrongKind])).message).toContain('option "message" must be an event');
+    const host = new ConsumerHost({ serviceName: 'has space', transport: new InMemoryTransport() });
+    await expect(host.start()).rejects.toThrow('option "serviceName"');
+  });
+});

@@ -1,0 +1,159 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  BackgroundTaskQueue,
+  Consumer,
+  ConsumerHost,
+  defineCommand,
+  InMemoryBroker,
+  InMemoryTransport,
+  PeriodicWorker,
+  type MessageContext,
+} from '@sluice/core';
+import { DeliveryCollector, TestHarness } from '@sluice/testing';
+
+const Work = defineCommand<{ ms: number }>('test.work.v1');
+
+const log: string[] = [];
+@Consumer({ queue: 'work', message: Work, prefetch: 5 })
+class SlowWorker {
+  async handle({ ms }: { ms: number }, ctx: MessageContext) {
+    log.push(`start:${ctx.messageId}`);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      ctx.signal.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    log.push(`end:${ctx.messageId}`);
+  }
+}
+
+let harness: TestHarness | undefined;
+afterEach(async () => {
+  await harness?.stop();
+  harness = undefined;
+  log.length = 0;
+});
+
+describe('host lifecycle', () => {
+  it('serves /healthz, /readyz and /metrics on one port', async () => {
+    harness = await TestHarness.start({
+      serviceName: 'svc',
+      transport: new InMemoryTransport(),
+      consumers: [SlowWorker],
+      http: { port: 0, host: '127.0.0.1' },
+    });
+    await harness.bus.send(Work, { ms: 1 }, { messageId: 'w1' });
+    await harness.waitForHandled('w1');
+    const base = `http://127.0.0.1:${harness.host.httpPort}`;
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${base}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ ready: true, connected: true, consumers: 1 });
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toContain('sluice_messages_handled_total{consumer="SlowWorker",queue="work"} 1');
+    expect(metrics).toContain('sluice_queue_depth{queue="work"} 0');
+    expect(metrics).toContain('sluice_messages_in_flight{consumer="SlowWorker",queue="work"} 0');
+    expect(metrics).toContain('sluice_process_duration_seconds_count{consumer="SlowWorker",queue="work"} 1');
+    expect((await fetch(`${base}/nope`)).status).toBe(404);
+  });
+
+  it('lets in-flight handlers finish and settle before stop resolves, and is idempotent', async () => {
+    harness = await TestHarness.start({
+      serviceName: 'svc',
+      transport: new InMemoryTransport(),
+      consumers: [SlowWorker],
+    });
+    await harness.bus.send(Work, { ms: 150 }, { messageId: 'slow' });
+    await expect.poll(() => log).toEqual(['start:slow']);
+    const stopping = [harness.stop(), harness.stop()];
+    expect(harness.host.isReady()).toBe(false);
+    await Promise.all(stopping);
+    expect(log).toEqual(['start:slow', 'end:slow']);
+    expect(harness.outcomes({ messageId: 'slow' }).map((e) => e.outcome)).toEqual(['handled']);
+  });
+
+  it('aborts handlers at the drain deadline and returns their messages to the queue', async () => {
+    const broker = new InMemoryBroker();
+    harness = await TestHarness.start({
+      serviceName: 'svc',
+      transport: new InMemoryTransport({ broker }),
+      consumers: [SlowWorker],
+      drainTimeoutMs: 100,
+    });
+    await harness.bus.send(Work, { ms: 60_000 }, { messageId: 'stuck' });
+    await expect.poll(() => log).toEqual(['start:stuck']);
+    const started = Date.now();
+    await harness.stop();
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(harness.outcomes({ messageId: 'stuck' }).map((e) => e.outcome)).toEqual(['released']);
+
+    const rescuer = new InMemoryTransport({ broker });
+    await rescuer.connect();
+    const collector = new DeliveryCollector();
+    await rescuer.subscribe({ queue: 'work', topics: [], prefetch: 1, retryDelaysMs: [] }, collector.handler);
+    const [again] = await collector.waitForCount(1, 2_000);
+    expect(again?.message.messageId).toBe('stuck');
+    expect(again?.attempt).toBe(1);
+    await rescuer.close();
+  });
+
+  it('runs periodic workers with a fresh instance per run, retries after errors and stops with the host', async () => {
+    const runs: object[] = [];
+    @PeriodicWorker({ intervalMs: 10, errorDelayMs: 10 })
+    class Reporter {
+      run() {
+        runs.push(this);
+        if (runs.length === 2) throw new Error('transient');
+      }
+    }
+    harness = await TestHarness.start({
+      serviceName: 'svc',
+      transport: new InMemoryTransport(),
+      workers: [Reporter],
+    });
+    await expect.poll(() => runs.length, { timeout: 2_000 }).toBeGreaterThanOrEqual(4);
+    await harness.stop();
+    const after = runs.length;
+    expect(new Set(runs).size).toBe(runs.length);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(runs.length).toBe(after);
+  });
+
+  it('rejects a periodic worker with a bad interval at start', async () => {
+    @PeriodicWorker({ intervalMs: 0 })
+    class Broken {
+      run() {}
+    }
+    const host = new ConsumerHost({
+      serviceName: 'svc',
+      transport: new InMemoryTransport(),
+      workers: [Broken],
+      handleSignals: false,
+    });
+    await expect(host.start()).rejects.toThrow(
+      '@PeriodicWorker on Broken: option "intervalMs" must be an integer from 1',
+    );
+  });
+
+  it('drains background task queues on stop', async () => {
+    const queue = new BackgroundTaskQueue({ capacity: 10 });
+    const done: number[] = [];
+    harness = await TestHarness.start({
+      serviceName: 'svc',
+      transport: new InMemoryTransport(),
+      backgroundQueues: [queue],
+    });
+    for (let i = 0; i < 3; i++) {
+      await queue.enqueue(async () => {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        done.push(i);
+      });
+    }
+    await harness.stop();
+    expect(done).toEqual([0, 1, 2]);
+    await expect(queue.enqueue(() => undefined)).rejects.toMatchObject({ code: 'SLUICE_CLOSED' });
+  });
+});
