@@ -196,7 +196,7 @@ export class EndpointRunner {
       ),
     );
     if (this.breaker !== undefined) steps.push(this.breaker.middleware(deps.draining));
-    if (config.timeoutMs !== undefined) steps.push(timeoutMiddleware(config.timeoutMs));
+    if (config.timeoutMs !== undefined) steps.push(timeoutMiddleware(config.timeoutMs, deps.deadline));
     steps.push(...deps.middleware);
     return steps;
   }

@@ -26,20 +26,25 @@ interface Entry {
 }
 
 /**
- * Process-local store: a map in insertion order bounded to `maxEntries` (the oldest entries go
- * first) with per-entry expiry. Dedups within one process only. Default bound 100,000 keys.
+ * Process-local store with per-entry expiry, bounded to about `maxEntries` keys (default 100,000):
+ * keys live in two generations, and when the newer one fills up (half the bound) the older one is
+ * dropped whole. Every operation is O(1). Dedups within one process only.
  */
 export class InMemoryIdempotencyStore implements IdempotencyStore {
-  private readonly entries = new Map<string, Entry>();
+  private current = new Map<string, Entry>();
+  private previous = new Map<string, Entry>();
+  private readonly generationSize: number;
 
   constructor(
-    private readonly maxEntries = 100_000,
+    maxEntries = 100_000,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.generationSize = Math.max(1, Math.floor(maxEntries / 2));
+  }
 
   claim(key: string, ttlMs: number): Promise<ClaimResult> {
-    const current = this.entries.get(key);
-    if (current !== undefined && current.expiresAt > this.now()) return Promise.resolve(current.state);
+    const existing = this.current.get(key) ?? this.previous.get(key);
+    if (existing !== undefined && existing.expiresAt > this.now()) return Promise.resolve(existing.state);
     this.set(key, { state: 'in-progress', expiresAt: this.now() + ttlMs });
     return Promise.resolve('claimed');
   }
@@ -50,21 +55,22 @@ export class InMemoryIdempotencyStore implements IdempotencyStore {
   }
 
   release(key: string): Promise<void> {
-    this.entries.delete(key);
+    this.current.delete(key);
+    this.previous.delete(key);
     return Promise.resolve();
   }
 
   /** Keys held now. */
   get size(): number {
-    return this.entries.size;
+    return this.current.size + this.previous.size;
   }
 
   private set(key: string, entry: Entry): void {
-    this.entries.delete(key);
-    this.entries.set(key, entry);
-    while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value as string;
-      this.entries.delete(oldest);
+    this.previous.delete(key);
+    this.current.set(key, entry);
+    if (this.current.size >= this.generationSize) {
+      this.previous = this.current;
+      this.current = new Map();
     }
   }
 }

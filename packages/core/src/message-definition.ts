@@ -19,8 +19,11 @@ export interface MessageDefinition<T = unknown> {
   readonly type: string;
   /** Validates payloads on send and on receive when present. */
   readonly schema?: StandardSchemaV1<unknown, T> | undefined;
-  /** Properties copied into headers on send, so subscriptions can filter on them. */
-  readonly properties?: ((payload: T) => Readonly<Record<string, PropertyValue>>) | undefined;
+  /**
+   * Properties copied into headers on send, so subscriptions can filter on them. (Method syntax on
+   * purpose: it keeps `MessageDefinition<T>` assignable to `MessageDefinition<unknown>`.)
+   */
+  properties?(payload: T): Readonly<Record<string, PropertyValue>>;
   /** Older type names this definition accepts, each with its conversion into `T`. */
   readonly upcasters: ReadonlyMap<string, (payload: unknown) => Promise<unknown>>;
   /** Type-level only: carries `T`. */

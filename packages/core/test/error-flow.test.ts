@@ -9,6 +9,7 @@ import {
   readFault,
   UnrecoverableError,
   type MessageContext,
+  type PayloadOf,
 } from '@sluice/core';
 import type { TestHarness } from '@sluice/testing';
 import { collectQueue, rawMessage, startHost } from './support.js';
@@ -16,7 +17,7 @@ import { collectQueue, rawMessage, startHost } from './support.js';
 const ChargeCard = defineCommand('payments.charge-card.v1', {
   schema: z.object({ orderId: z.string(), amount: z.number().positive() }),
 });
-type Charge = z.infer<typeof ChargeCard.schema & object>;
+type Charge = PayloadOf<typeof ChargeCard>;
 
 const calls: { orderId: string; attempt: number }[] = [];
 

@@ -15,7 +15,7 @@ import {
 const Cmd = defineCommand<{ id: string }>('test.do-it.v1');
 const Evt = defineEvent<{ id: string }>('test.it-happened.v1');
 
-function consumerWith(options: Partial<ConsumerOptions> & Record<string, unknown>): HandlerClass<never> {
+function consumerWith(options: Record<string, unknown>): HandlerClass<never> {
   @Consumer({ queue: 'work', message: Cmd, ...options } as ConsumerOptions<{ id: string }>)
   class MisconfiguredConsumer {
     handle() {}

@@ -1,3 +1,4 @@
+import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { type } from 'arktype';
 import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
@@ -29,11 +30,12 @@ describe('message definitions', () => {
     expect(defineCommand('payments.charge-card.v12').kind).toBe('command');
   });
 
-  it.each([
+  const schemas: [string, StandardSchemaV1<unknown, { id: string; amount: number }>][] = [
     ['zod', z.object({ id: z.string(), amount: z.number().positive() })],
     ['valibot', v.object({ id: v.string(), amount: v.pipe(v.number(), v.minValue(0.01)) })],
     ['arktype', type({ id: 'string', amount: 'number > 0' })],
-  ])('validates through Standard Schema (%s)', async (_name, schema) => {
+  ];
+  it.each(schemas)('validates through Standard Schema (%s)', async (_name, schema) => {
     const Paid = defineEvent('billing.paid.v1', { schema });
     await expect(validatePayload(Paid, { id: 'a', amount: 3 })).resolves.toEqual({ id: 'a', amount: 3 });
     await expect(validatePayload(Paid, { id: 'a', amount: -1 })).rejects.toMatchObject({
