@@ -7,7 +7,10 @@ import { OrderPlaced, orderSchema } from './messages.js';
 
 const maxBodyBytes = 64 * 1024;
 const newOrderSchema = orderSchema.omit({ orderId: true });
-const uploadSchema = z.object({ name: z.string().min(1), processingMs: z.int().min(0).max(10_000).default(200) });
+const uploadSchema = z.object({
+  name: z.string().min(1),
+  processingMs: z.int().min(0).max(10_000).default(200),
+});
 
 class BadRequest extends Error {}
 
@@ -26,8 +29,15 @@ async function readJson(request: IncomingMessage): Promise<unknown> {
   }
 }
 
-function send(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  response.writeHead(status, { 'content-type': 'application/json', ...headers }).end(`${JSON.stringify(body)}\n`);
+function send(
+  response: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  response
+    .writeHead(status, { 'content-type': 'application/json', ...headers })
+    .end(`${JSON.stringify(body)}\n`);
 }
 
 export interface ApiDependencies {

@@ -22,7 +22,13 @@ const env = process.env;
 const logger = pino({ level: env.LOG_LEVEL ?? 'info', base: { service: 'orders' } });
 
 const transport = await createTransport(env, logger);
-const uploads = new BackgroundTaskQueue({ name: 'uploads', capacity: 20, concurrency: 2, whenFull: 'reject', logger });
+const uploads = new BackgroundTaskQueue({
+  name: 'uploads',
+  capacity: 20,
+  concurrency: 2,
+  whenFull: 'reject',
+  logger,
+});
 
 const container = new Container();
 container.bind(ServiceTokens.Logger).toConstantValue(logger);
@@ -37,7 +43,14 @@ const host = new ConsumerHost({
   transport,
   container,
   logger,
-  consumers: [SendConfirmationEmail, ReserveInventory, PrepareShipment, NotifyVipDesk, RequestPayment, ChargeCardConsumer],
+  consumers: [
+    SendConfirmationEmail,
+    ReserveInventory,
+    PrepareShipment,
+    NotifyVipDesk,
+    RequestPayment,
+    ChargeCardConsumer,
+  ],
   workers: [PendingWorkReporter],
   backgroundQueues: [uploads],
   http: { port: Number(env.METRICS_PORT ?? 9464) },
@@ -49,7 +62,11 @@ host.on('stopping', () => api.close());
 await host.start();
 await new Promise<void>((resolve) => api.listen(Number(env.PORT ?? 3000), resolve));
 logger.info(
-  { api: `http://localhost:${(api.address() as AddressInfo).port}`, metrics: `http://localhost:${host.httpPort}/metrics`, transport: transport.name },
+  {
+    api: `http://localhost:${(api.address() as AddressInfo).port}`,
+    metrics: `http://localhost:${host.httpPort}/metrics`,
+    transport: transport.name,
+  },
   'orders demo ready',
 );
 
@@ -57,12 +74,36 @@ if (env.SEED_ORDERS !== '0') {
   // A few orders so a first run shows every path: fan-out, the VIP filter, a gateway timeout that is
   // retried, and a card whose gateway is always down (retried, then dead-lettered).
   const seed: Omit<Order, 'orderId'>[] = [
-    { customerEmail: 'ada@example.com', items: [{ sku: 'book', quantity: 2, unitPrice: 25 }], totalAmount: 50, cardToken: 'tok_visa' },
-    { customerEmail: 'grace@example.com', items: [{ sku: 'laptop', quantity: 1, unitPrice: 2400 }], totalAmount: 2400, cardToken: 'tok_amex' },
-    { customerEmail: 'alan@example.com', items: [{ sku: 'pen', quantity: 10, unitPrice: 2 }], totalAmount: 20, cardToken: 'tok_mc' },
-    { customerEmail: 'edsger@example.com', items: [{ sku: 'desk', quantity: 1, unitPrice: 300 }], totalAmount: 300, cardToken: 'tok_gateway_down' },
+    {
+      customerEmail: 'ada@example.com',
+      items: [{ sku: 'book', quantity: 2, unitPrice: 25 }],
+      totalAmount: 50,
+      cardToken: 'tok_visa',
+    },
+    {
+      customerEmail: 'grace@example.com',
+      items: [{ sku: 'laptop', quantity: 1, unitPrice: 2400 }],
+      totalAmount: 2400,
+      cardToken: 'tok_amex',
+    },
+    {
+      customerEmail: 'alan@example.com',
+      items: [{ sku: 'pen', quantity: 10, unitPrice: 2 }],
+      totalAmount: 20,
+      cardToken: 'tok_mc',
+    },
+    {
+      customerEmail: 'edsger@example.com',
+      items: [{ sku: 'desk', quantity: 1, unitPrice: 300 }],
+      totalAmount: 300,
+      cardToken: 'tok_gateway_down',
+    },
   ];
   for (const [i, order] of seed.entries()) {
-    await host.bus.publish(OrderPlaced, { orderId: `seed-${i + 1}`, ...order }, { messageId: `seed-${i + 1}` });
+    await host.bus.publish(
+      OrderPlaced,
+      { orderId: `seed-${i + 1}`, ...order },
+      { messageId: `seed-${i + 1}` },
+    );
   }
 }

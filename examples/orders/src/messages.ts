@@ -5,7 +5,11 @@ import { z } from 'zod';
 export const orderSchema = z.object({
   orderId: z.string().min(1),
   customerEmail: z.email(),
-  items: z.array(z.object({ sku: z.string().min(1), quantity: z.int().positive(), unitPrice: z.number().nonnegative() })).min(1),
+  items: z
+    .array(
+      z.object({ sku: z.string().min(1), quantity: z.int().positive(), unitPrice: z.number().nonnegative() }),
+    )
+    .min(1),
   totalAmount: z.number().nonnegative(),
   cardToken: z.string().min(1),
 });
@@ -20,7 +24,11 @@ export const OrderPlaced = defineEvent('orders.order-placed.v1', {
 
 /** Sent to the payments queue: charge the order's card once. */
 export const ChargeCard = defineCommand('payments.charge-card.v1', {
-  schema: z.object({ orderId: z.string().min(1), amount: z.number().positive(), cardToken: z.string().min(1) }),
+  schema: z.object({
+    orderId: z.string().min(1),
+    amount: z.number().positive(),
+    cardToken: z.string().min(1),
+  }),
 });
 
 export type ChargeCardCommand = PayloadOf<typeof ChargeCard>;

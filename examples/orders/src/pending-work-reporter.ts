@@ -20,7 +20,12 @@ export class PendingWorkReporter {
     const payments = await this.transport.queueDepth('payments');
     const paymentsDlq = await this.transport.queueDepth('payments.dlq');
     this.logger.info(
-      { payments, paymentsDeadLettered: paymentsDlq, uploadsQueued: this.uploads.size, uploadsRunning: this.uploads.active },
+      {
+        payments,
+        paymentsDeadLettered: paymentsDlq,
+        uploadsQueued: this.uploads.size,
+        uploadsRunning: this.uploads.active,
+      },
       'pending work',
     );
   }

@@ -14,7 +14,11 @@ export class TransientGatewayError extends Error {
 
 export interface PaymentGateway {
   /** Charges at most once per `idempotencyKey`; throws TransientGatewayError on a (simulated) outage. */
-  charge(idempotencyKey: string, amount: number, cardToken: string): Promise<{ chargeId: string; duplicate: boolean }>;
+  charge(
+    idempotencyKey: string,
+    amount: number,
+    cardToken: string,
+  ): Promise<{ chargeId: string; duplicate: boolean }>;
   readonly charges: ReadonlyMap<string, number>;
 }
 

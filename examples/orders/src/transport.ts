@@ -7,7 +7,9 @@ export async function createTransport(env: NodeJS.ProcessEnv, logger: Logger): P
     return new RabbitMqTransport({ url: env.AMQP_URL, logger });
   }
   if (env.SERVICEBUS_CONNECTION_STRING) {
-    throw new Error('SERVICEBUS_CONNECTION_STRING is set, but this build has no Azure Service Bus transport yet');
+    throw new Error(
+      'SERVICEBUS_CONNECTION_STRING is set, but this build has no Azure Service Bus transport yet',
+    );
   }
   return new InMemoryTransport();
 }

@@ -20,6 +20,9 @@ export class ChargeCardConsumer {
 
   async handle(command: ChargeCardCommand, ctx: MessageContext): Promise<void> {
     const result = await this.gateway.charge(command.orderId, command.amount, command.cardToken);
-    ctx.logger.info({ orderId: command.orderId, chargeId: result.chargeId, amount: command.amount }, 'card charged');
+    ctx.logger.info(
+      { orderId: command.orderId, chargeId: result.chargeId, amount: command.amount },
+      'card charged',
+    );
   }
 }

@@ -8,6 +8,10 @@ export class RequestPayment {
   constructor(@inject(Bus) private readonly bus: Bus) {}
 
   async handle(order: Order): Promise<void> {
-    await this.bus.send(ChargeCard, { orderId: order.orderId, amount: order.totalAmount, cardToken: order.cardToken });
+    await this.bus.send(ChargeCard, {
+      orderId: order.orderId,
+      amount: order.totalAmount,
+      cardToken: order.cardToken,
+    });
   }
 }

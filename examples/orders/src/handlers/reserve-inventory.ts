@@ -1,7 +1,7 @@
 import { EventHandler, type MessageContext } from '@sluice/core';
 import { inject } from 'inversify';
 import { OrderPlaced, type Order } from '../messages.js';
-import { Inventory, ServiceTokens } from '../services.js';
+import { type Inventory, ServiceTokens } from '../services.js';
 
 @EventHandler(OrderPlaced, { subscription: 'inventory', prefetch: 20 })
 export class ReserveInventory {

@@ -1,7 +1,7 @@
 import { EventHandler, type MessageContext } from '@sluice/core';
 import { inject } from 'inversify';
 import { OrderPlaced, type Order } from '../messages.js';
-import { Mailer, ServiceTokens } from '../services.js';
+import { type Mailer, ServiceTokens } from '../services.js';
 
 @EventHandler(OrderPlaced, { subscription: 'email' })
 export class SendConfirmationEmail {

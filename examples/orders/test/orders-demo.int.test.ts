@@ -1,0 +1,122 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { ChangeSignal } from '@sluice/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+interface LogLine {
+  msg: string;
+  [field: string]: unknown;
+}
+
+/** The demo as `npm start` runs it (built output), with its JSON log lines collected. */
+async function startDemo(env: Record<string, string> = {}) {
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const started = Date.now();
+  const child = spawn(process.execPath, [main], {
+    env: { ...process.env, PORT: String(port), METRICS_PORT: String(metricsPort), ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const logs: LogLine[] = [];
+  const changed = new ChangeSignal();
+  let buffered = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    buffered += chunk;
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) logs.push(JSON.parse(line) as LogLine);
+    changed.notify();
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const waitForLog = (predicate: (line: LogLine) => boolean, what: string, timeoutMs = 10_000) =>
+    changed.until(() => logs.find(predicate), timeoutMs, what);
+  return {
+    child,
+    logs,
+    waitForLog,
+    exited,
+    started,
+    api: `http://127.0.0.1:${port}`,
+    ops: `http://127.0.0.1:${metricsPort}`,
+  };
+}
+
+const order = (totalAmount: number, cardToken = 'tok_visa') => ({
+  customerEmail: 'test@example.com',
+  items: [{ sku: 'thing', quantity: 1, unitPrice: totalAmount }],
+  totalAmount,
+  cardToken,
+});
+
+const post = (url: string, body: unknown) =>
+  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+let child: ChildProcess | undefined;
+afterEach(() => {
+  if (child?.exitCode === null) child.kill('SIGKILL');
+});
+
+describe('orders demo (in-memory transport)', () => {
+  it('answers HTTP and /metrics within 10 s, handles orders, retries and dead-letters, and drains on SIGTERM', async () => {
+    const demo = await startDemo();
+    child = demo.child;
+    await demo.waitForLog((l) => l.msg === 'orders demo ready', 'ready');
+    expect((await fetch(`${demo.ops}/metrics`)).status).toBe(200);
+    expect(Date.now() - demo.started).toBeLessThan(10_000);
+
+    const accepted = await post(`${demo.api}/orders`, order(1500));
+    expect(accepted.status).toBe(202);
+    const { orderId } = (await accepted.json()) as { orderId: string };
+    await demo.waitForLog((l) => l.msg === 'VIP desk notified' && l.orderId === orderId, 'VIP handler');
+    await demo.waitForLog((l) => l.msg === 'card charged' && l.orderId === orderId, 'charge');
+    await demo.waitForLog((l) => l.msg === 'email sent' && l.to === 'test@example.com', 'email');
+    await demo.waitForLog((l) => l.msg === 'inventory reserved' && l.orderId === orderId, 'inventory');
+
+    // The seeded order whose gateway is always down is retried, then dead-lettered.
+    await demo.waitForLog((l) => l.msg === 'handler failed; redelivery in 500 ms', 'a redelivery');
+    const dead = await demo.waitForLog((l) => l.msg === 'message dead-lettered', 'a dead-letter');
+    expect(dead).toMatchObject({ consumer: 'ChargeCardConsumer', reason: 'max-attempts', attempt: 3 });
+    const metrics = await (await fetch(`${demo.ops}/metrics`)).text();
+    expect(metrics).toMatch(
+      /sluice_messages_dead_lettered_total\{consumer="ChargeCardConsumer",queue="payments",reason="max-attempts"\} 1/,
+    );
+    expect(metrics).toMatch(
+      /sluice_messages_retried_total\{consumer="ChargeCardConsumer",queue="payments"\} [1-9]/,
+    );
+    expect(metrics).toMatch(
+      /sluice_messages_handled_total\{consumer="NotifyVipDesk",queue="orders.vip-desk"\} 2/,
+    );
+    expect(metrics).toContain('sluice_queue_depth{queue="payments"}');
+
+    expect((await post(`${demo.api}/orders`, { totalAmount: -1 })).status).toBe(400);
+
+    const uploads = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        post(`${demo.api}/uploads`, { name: `file-${i}`, processingMs: 300 }),
+      ),
+    );
+    const statuses = uploads.map((r) => r.status);
+    expect(statuses.filter((s) => s === 202).length).toBeGreaterThanOrEqual(20);
+    expect(statuses).toContain(503);
+
+    demo.child.kill('SIGTERM');
+    expect(await demo.exited).toBe(0);
+    expect(demo.logs.filter((l) => l.msg === 'upload processed').length).toBe(
+      statuses.filter((s) => s === 202).length,
+    );
+    expect(demo.logs.at(-1)?.msg).toBe('consumer host stopped');
+  });
+});
