@@ -13,22 +13,33 @@ import {
   type MessageDefinition,
 } from './message-definition.js';
 import { currentMessageContext } from './message-scope.js';
+import type { MetricsRegistry } from './metrics-registry.js';
+import { MessagingTelemetry, type TracingOptions } from './telemetry/messaging-telemetry.js';
 import type { OutgoingMessage, Transport } from './transport.js';
 import type { SendOptions } from './types.js';
 
 export interface BusOptions {
   /** Encodes payloads. Default JSON. */
   readonly codec?: Codec;
+  /** Span ownership (see `TracingOptions`). */
+  readonly tracing?: TracingOptions;
+  /** Where the sent-message and operation-duration metrics go besides OpenTelemetry. */
+  readonly metrics?: MetricsRegistry;
 }
+
+/** An outgoing message whose headers the tracing layer may still add trace context to. */
+type TracedMessage = OutgoingMessage & { headers: Record<string, string> };
 
 export class Bus {
   private readonly codec: Codec;
+  private readonly telemetry: MessagingTelemetry;
 
   constructor(
     private readonly transport: Transport,
     options: BusOptions = {},
   ) {
     this.codec = options.codec ?? jsonCodec;
+    this.telemetry = new MessagingTelemetry(transport, options.tracing, options.metrics);
   }
 
   /**
@@ -37,7 +48,7 @@ export class Bus {
    * `SLUICE_UNROUTABLE` when no queue consumes the command.
    */
   async send<T>(command: CommandDefinition<T>, payload: T, options: SendOptions = {}): Promise<void> {
-    await this.transport.publish([await this.toMessage(command, payload, options, true)]);
+    await this.publishTraced([await this.toMessage(command, payload, options, true)]);
   }
 
   /** Sends several commands of one type in one transport call; all accepted or the call rejects. */
@@ -46,8 +57,9 @@ export class Bus {
     payloads: readonly T[],
     options: Omit<SendOptions, 'messageId'> = {},
   ): Promise<void> {
-    const messages = await Promise.all(payloads.map((p) => this.toMessage(command, p, options, true)));
-    await this.transport.publish(messages);
+    await this.publishTraced(
+      await Promise.all(payloads.map((p) => this.toMessage(command, p, options, true))),
+    );
   }
 
   /**
@@ -55,7 +67,7 @@ export class Bus {
    * the broker accepted the message. An event nobody subscribes to yet is not an error.
    */
   async publish<T>(event: EventDefinition<T>, payload: T, options: SendOptions = {}): Promise<void> {
-    await this.transport.publish([await this.toMessage(event, payload, options, false)]);
+    await this.publishTraced([await this.toMessage(event, payload, options, false)]);
   }
 
   /** Publishes several events of one type in one transport call. */
@@ -64,8 +76,13 @@ export class Bus {
     payloads: readonly T[],
     options: Omit<SendOptions, 'messageId'> = {},
   ): Promise<void> {
-    const messages = await Promise.all(payloads.map((p) => this.toMessage(event, p, options, false)));
-    await this.transport.publish(messages);
+    await this.publishTraced(
+      await Promise.all(payloads.map((p) => this.toMessage(event, p, options, false))),
+    );
+  }
+
+  private publishTraced(messages: readonly TracedMessage[]): Promise<void> {
+    return this.telemetry.traceSend(messages, () => this.transport.publish(messages));
   }
 
   private async toMessage<T>(
@@ -73,7 +90,7 @@ export class Bus {
     payload: T,
     options: SendOptions,
     mandatory: boolean,
-  ): Promise<OutgoingMessage> {
+  ): Promise<TracedMessage> {
     const valid = await validatePayload(definition, payload);
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(options.headers ?? {})) {

@@ -2,6 +2,7 @@
  * Runs one consumer: subscribes its queue, bounds concurrency, pushes each delivery through the
  * composed pipeline and settles it. The runner owns settlement; handlers only return or throw.
  */
+import { context } from '@opentelemetry/api';
 import type { Container, Newable } from 'inversify';
 import type { Codec } from './codec.js';
 import type { EndpointConfig } from './endpoint-config.js';
@@ -18,6 +19,7 @@ import { compose, type Invocation, type Middleware } from './middleware/invocati
 import { retryMiddleware } from './middleware/retry.js';
 import { timeoutMiddleware } from './middleware/timeout.js';
 import { validateMiddleware } from './middleware/validate.js';
+import type { EndpointTelemetry, ProcessTrace } from './telemetry/messaging-telemetry.js';
 import type { Delivery, Fault, FaultReason, Subscription, Transport } from './transport.js';
 import type { MessageContext, MessageHandler } from './types.js';
 
@@ -63,6 +65,7 @@ export interface RunnerDependencies {
   readonly draining: AbortSignal;
   /** Aborted when the drain deadline passes: handlers are asked to stop. */
   readonly deadline: AbortSignal;
+  readonly telemetry: EndpointTelemetry;
   readonly onSettled: (event: SettledEvent) => void;
   readonly onFailed: (event: FailedEvent) => void;
 }
@@ -84,6 +87,7 @@ class DeliveryContext implements MessageContext {
     readonly consumer: string,
     readonly signal: AbortSignal,
     private readonly parentLogger: Logger,
+    private readonly traceFields: Readonly<Record<string, string>>,
   ) {}
 
   get messageId() {
@@ -116,6 +120,7 @@ class DeliveryContext implements MessageContext {
       type: this.type,
       correlationId: this.correlationId,
       attempt: this.attempt,
+      ...this.traceFields,
     });
     return this.childLogger;
   }
@@ -202,27 +207,33 @@ export class EndpointRunner {
   }
 
   private onCallFailed(invocation: Invocation, thrown: unknown, tryNumber: number): void {
+    const error = toError(thrown);
     this.deps.metrics.failed.inc();
+    this.deps.telemetry.recordFailure(error, tryNumber);
     this.deps.onFailed({
       consumer: this.config.name,
       queue: this.config.queue,
       messageId: invocation.delivery.message.messageId,
       attempt: invocation.delivery.attempt,
       tryNumber,
-      error: toError(thrown),
+      error,
     });
   }
 
+  // Log fields (trace and span id) of each delivery's process span while it is being processed.
+  private readonly traceFields = new WeakMap<Delivery, Readonly<Record<string, string>>>();
+
   private async callHandler(invocation: Invocation): Promise<void> {
-    const context = new DeliveryContext(
+    const messageContext = new DeliveryContext(
       invocation.delivery,
       this.config.name,
       invocation.signal,
       this.logger,
+      this.traceFields.get(invocation.delivery) ?? {},
     );
-    await runInMessageScope(context, async () => {
+    await runInMessageScope(messageContext, async () => {
       const handler = this.deps.container.get(this.config.handlerClass as unknown as Newable<MessageHandler>);
-      await handler.handle(invocation.payload, context);
+      await handler.handle(invocation.payload, messageContext);
     });
   }
 
@@ -263,20 +274,24 @@ export class EndpointRunner {
     const { config, deps } = this;
     const started = performance.now();
     deps.metrics.inFlight.inc();
-    let settled: Omit<SettledEvent, 'consumer' | 'queue' | 'messageId' | 'type' | 'attempt' | 'durationMs'>;
+    const processTrace = deps.telemetry.startProcess(delivery);
+    this.traceFields.set(delivery, processTrace.logFields);
+    let settled: Pick<SettledEvent, 'outcome' | 'error' | 'delayMs' | 'fault'>;
     try {
-      settled = await this.settle(delivery);
+      settled = await context.with(processTrace.context, () => this.settle(delivery, processTrace));
     } catch (settleError) {
+      const error = toError(settleError);
+      deps.telemetry.endProcess(processTrace, error);
       this.logger.warn(
-        { messageId: delivery.message.messageId, err: toError(settleError) },
+        { messageId: delivery.message.messageId, err: error, ...processTrace.logFields },
         'settlement failed; the broker will redeliver the message',
       );
       return;
     } finally {
       deps.metrics.inFlight.dec();
+      this.traceFields.delete(delivery);
     }
-    const durationMs = performance.now() - started;
-    deps.metrics.duration.observe(durationMs / 1000);
+    deps.telemetry.endProcess(processTrace, settled.outcome === 'handled' ? undefined : settled.error);
     const event: SettledEvent = {
       ...settled,
       consumer: config.name,
@@ -284,34 +299,35 @@ export class EndpointRunner {
       messageId: delivery.message.messageId,
       type: delivery.message.type,
       attempt: delivery.attempt,
-      durationMs,
+      durationMs: performance.now() - started,
     };
     this.count(event);
-    this.log(event);
+    this.log(event, processTrace.logFields);
     deps.onSettled(event);
   }
 
   /** Runs the pipeline and applies the error/retry flow; rejects only when settling itself failed. */
   private async settle(
     delivery: Delivery,
+    processTrace: ProcessTrace,
   ): Promise<Pick<SettledEvent, 'outcome' | 'error' | 'delayMs' | 'fault'>> {
     const { config, deps } = this;
+    const { telemetry } = deps;
     const invocation: Invocation = { delivery, endpoint: config, payload: undefined, signal: deps.deadline };
-    let error: Error;
     try {
       await this.pipeline(invocation);
     } catch (thrown) {
-      error = toError(thrown);
+      const error = toError(thrown);
       if (
         hasErrorCode(error, ErrorCodes.SHUTTING_DOWN) ||
         (deps.deadline.aborted && !isUnrecoverable(error))
       ) {
-        await delivery.release();
+        await telemetry.settle(processTrace, 'release', () => delivery.release());
         return { outcome: 'released', error };
       }
       if (!isUnrecoverable(error) && delivery.attempt < config.retry.attempts) {
         const delayMs = config.retryDelaysMs[delivery.attempt - 1] ?? config.retryDelaysMs.at(-1) ?? 0;
-        await delivery.retry(delayMs);
+        await telemetry.retry(processTrace, delayMs, delivery.attempt + 1, () => delivery.retry(delayMs));
         return { outcome: 'retried', error, delayMs };
       }
       const code = (error as { code?: unknown }).code;
@@ -326,10 +342,14 @@ export class EndpointRunner {
         queue: config.queue,
         time: new Date(),
       };
-      await delivery.deadLetter(fault);
-      return { outcome: 'dead-lettered', error, fault };
+      let sent = fault;
+      await telemetry.deadLetter(processTrace, fault, (traced) => {
+        sent = traced;
+        return delivery.deadLetter(traced);
+      });
+      return { outcome: 'dead-lettered', error, fault: sent };
     }
-    await delivery.ack();
+    await telemetry.settle(processTrace, 'ack', () => delivery.ack());
     return { outcome: invocation.skipped ?? 'handled' };
   }
 
@@ -342,8 +362,11 @@ export class EndpointRunner {
     else if (fault !== undefined) metrics.deadLettered(fault.reason);
   }
 
-  private log({ outcome, messageId, type, attempt, error, delayMs, fault }: SettledEvent): void {
-    const fields = { messageId, type, attempt };
+  private log(
+    { outcome, messageId, type, attempt, error, delayMs, fault }: SettledEvent,
+    traceFields: Readonly<Record<string, string>>,
+  ): void {
+    const fields = { messageId, type, attempt, ...traceFields };
     if (outcome === 'retried') {
       this.logger.warn({ ...fields, delayMs, err: error }, `handler failed; redelivery in ${delayMs} ms`);
     } else if (outcome === 'dead-lettered') {

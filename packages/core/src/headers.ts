@@ -20,6 +20,8 @@ export const Headers = {
   faultConsumer: 'sluice-fault-consumer',
   faultQueue: 'sluice-fault-queue',
   faultTime: 'sluice-fault-time',
+  /** On a dead-lettered copy: the `traceparent` the message carried when it failed. */
+  faultTraceparent: 'sluice-fault-traceparent',
 } as const;
 
 /** Longest fault message or stack kept in a header; brokers limit header sizes. */
@@ -42,7 +44,8 @@ export function faultHeaders(fault: Fault): Record<string, string> {
   };
   if (fault.errorCode !== undefined) headers[Headers.faultErrorCode] = fault.errorCode;
   if (fault.stack !== undefined) headers[Headers.faultStack] = cut(fault.stack);
-  return headers;
+  if (fault.originalTraceparent !== undefined) headers[Headers.faultTraceparent] = fault.originalTraceparent;
+  return { ...headers, ...fault.traceHeaders };
 }
 
 /** Reads a fault back from dead-lettered headers; undefined when the headers carry none. */
@@ -59,6 +62,7 @@ export function readFault(headers: Readonly<Record<string, string>>): Fault | un
     consumer: headers[Headers.faultConsumer] ?? '',
     queue: headers[Headers.faultQueue] ?? '',
     time: new Date(headers[Headers.faultTime] ?? 0),
+    originalTraceparent: headers[Headers.faultTraceparent],
   };
 }
 

@@ -2,9 +2,6 @@
 import type { MetricsRegistry } from './metrics-registry.js';
 import type { FaultReason } from './transport.js';
 
-/** Seconds; the OpenTelemetry messaging conventions' buckets for processing duration. */
-export const durationBuckets = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
-
 /** Handles bound to one consumer's labels, so the per-message cost is a few additions. */
 export interface EndpointMetrics {
   readonly handled: { inc(): void };
@@ -14,7 +11,6 @@ export interface EndpointMetrics {
   readonly released: { inc(): void };
   readonly deadLettered: (reason: FaultReason) => void;
   readonly inFlight: { inc(): void; dec(): void };
-  readonly duration: { observe(seconds: number): void };
   readonly breakerOpen: { set(value: number): void };
 }
 
@@ -47,12 +43,6 @@ export function registerHostMetrics(registry: MetricsRegistry) {
     [...labels, 'reason'],
   );
   const inFlight = registry.gauge('sluice_messages_in_flight', 'Messages being handled now.', labels);
-  const duration = registry.histogram(
-    'sluice_process_duration_seconds',
-    'Time from delivery to settlement.',
-    labels,
-    durationBuckets,
-  );
   const breakerOpen = registry.gauge(
     'sluice_circuit_breaker_open',
     '1 while the consumer is paused by its circuit breaker.',
@@ -76,7 +66,6 @@ export function registerHostMetrics(registry: MetricsRegistry) {
         released: released.with(bound),
         deadLettered: (reason) => deadLettered.inc({ ...bound, reason }),
         inFlight: inFlight.with(bound),
-        duration: duration.with(bound),
         breakerOpen: breakerOpen.with(bound),
       };
     },

@@ -61,5 +61,7 @@ export {
   retryQueueName,
   subscriptionQueueName,
 } from './naming.js';
+export { MessagingTelemetry } from './telemetry/messaging-telemetry.js';
+export type { EndpointTelemetry, ProcessTrace, TracingOptions } from './telemetry/messaging-telemetry.js';
 export type * from './transport.js';
 export type * from './types.js';

@@ -61,6 +61,10 @@ export interface Fault {
   /** Queue the message was consumed from. */
   readonly queue: string;
   readonly time: Date;
+  /** `traceparent` of the message as it arrived, kept on the copy in its own header. */
+  readonly originalTraceparent?: string | undefined;
+  /** Trace context of the dead-letter send, written over the copy's trace headers. */
+  readonly traceHeaders?: Readonly<Record<string, string>> | undefined;
 }
 
 /**
@@ -146,6 +150,33 @@ export interface TransportCapabilities {
   readonly ordered: boolean;
 }
 
+/** Settlement and send operations, named per broker in {@link TransportTelemetry.operationNames}. */
+export type MessagingOperation = 'send' | 'ack' | 'retry' | 'deadLetter' | 'release';
+
+/**
+ * How a transport describes itself to OpenTelemetry (messaging semantic conventions). Every member is
+ * optional; the defaults suit a broker with plain queue and topic names.
+ */
+export interface TransportTelemetry {
+  /** `messaging.system`, such as `rabbitmq` or `servicebus`. */
+  readonly system: string;
+  readonly serverAddress?: string | undefined;
+  readonly serverPort?: number | undefined;
+  /** `messaging.operation.name` per operation. Defaults: send, ack, retry, dead_letter, release. */
+  readonly operationNames?: Partial<Record<MessagingOperation, string>>;
+  /** `messaging.destination.name` of a publish. Default: the topic or queue name. */
+  sendDestination?(destination: Destination): string;
+  /** `messaging.destination.name` of a delivery. Default: the queue name. */
+  consumeDestination?(queue: string, message: TransportMessage): string;
+  /** Broker attributes of a delivery (delivery tag, delivery count, enqueued time, ...). */
+  deliveryAttributes?(delivery: Delivery): Readonly<Record<string, string | number | boolean>>;
+  /**
+   * Headers that carry the `traceparent` value too (Service Bus: `Diagnostic-Id`): written on send,
+   * read on receive when `traceparent` is absent.
+   */
+  readonly traceparentAliases?: readonly string[];
+}
+
 /**
  * A broker adapter. Methods other than `connect` may be called only after `connect` resolved;
  * `close` may be called at any time.
@@ -154,6 +185,8 @@ export interface Transport {
   /** Short name for logs and metrics, such as `rabbitmq` or `in-memory`. */
   readonly name: string;
   readonly capabilities: TransportCapabilities;
+  /** OpenTelemetry description; without it spans say `messaging.system` = the transport's name. */
+  readonly telemetry?: TransportTelemetry;
   /** Connects to the broker. Idempotent. */
   connect(): Promise<void>;
   /**

@@ -56,7 +56,13 @@ describe('host lifecycle', () => {
     expect(metrics).toContain('sluice_messages_handled_total{consumer="SlowWorker",queue="work"} 1');
     expect(metrics).toContain('sluice_queue_depth{queue="work"} 0');
     expect(metrics).toContain('sluice_messages_in_flight{consumer="SlowWorker",queue="work"} 0');
-    expect(metrics).toContain('sluice_process_duration_seconds_count{consumer="SlowWorker",queue="work"} 1');
+    const conventions =
+      'messaging_system="in-memory",messaging_operation_name="process",messaging_destination_name="work",error_type=""';
+    expect(metrics).toContain(`messaging_process_duration_seconds_count{${conventions}} 1`);
+    expect(metrics).toContain(`messaging_client_consumed_messages_total{${conventions}} 1`);
+    expect(metrics).toMatch(
+      /messaging_client_sent_messages_total\{messaging_system="in-memory",messaging_operation_name="send",messaging_destination_name="test.work.v1",error_type=""\} 1/,
+    );
     expect((await fetch(`${base}/nope`)).status).toBe(404);
   });
 

@@ -20,6 +20,7 @@ import { currentMessageContext } from '../message-scope.js';
 import { MetricsRegistry } from '../metrics-registry.js';
 import type { Middleware } from '../middleware/invocation.js';
 import { isValidBrokerName } from '../naming.js';
+import { MessagingTelemetry, type TracingOptions } from '../telemetry/messaging-telemetry.js';
 import type { Transport } from '../transport.js';
 import type { EndpointOptions, MessageContext } from '../types.js';
 import { OpsServer, type OpsServerOptions } from './ops-server.js';
@@ -62,6 +63,8 @@ export interface ConsumerHostOptions {
   readonly defaults?: EndpointOptions;
   /** Application middleware, run just around each handler call (inside retry, breaker and timeout). */
   readonly middleware?: readonly Middleware[];
+  /** Span ownership and process-span parenting; see `TracingOptions`. */
+  readonly tracing?: TracingOptions;
 }
 
 export interface HostEvents {
@@ -90,6 +93,7 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
   readonly bus: Bus;
   readonly container: Container;
   readonly metrics: MetricsRegistry;
+  private readonly telemetry: MessagingTelemetry;
   private readonly logger: Logger;
   private readonly drainTimeoutMs: number;
   private readonly draining = new AbortController();
@@ -109,7 +113,12 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
     this.logger = (options.logger ?? silentLogger).child({ service: options.serviceName });
     this.drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
     const codecs = options.codecs ?? [jsonCodec];
-    this.bus = new Bus(options.transport, { codec: codecs[0] ?? jsonCodec });
+    this.bus = new Bus(options.transport, {
+      codec: codecs[0] ?? jsonCodec,
+      tracing: options.tracing,
+      metrics: this.metrics,
+    });
+    this.telemetry = new MessagingTelemetry(options.transport, options.tracing, this.metrics);
   }
 
   /** The HTTP port actually bound (after `start`, when `http` is set). */
@@ -247,6 +256,7 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
           middleware: options.middleware ?? [],
           draining: this.draining.signal,
           deadline: this.deadline.signal,
+          telemetry: this.telemetry.forEndpoint(config),
           onSettled: (event) => this.emit('settled', event),
           onFailed: (event) => this.emit('failed', event),
         }),
