@@ -1,6 +1,7 @@
 /** The demo's HTTP API: accept orders (202 at once) and uploads (onto the bounded background queue). */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { ErrorCodes, hasErrorCode, type BackgroundTaskQueue, type Bus, type Logger } from '@sluice/core';
 import { z } from 'zod';
 import { OrderPlaced, orderSchema } from './messages.js';
@@ -11,6 +12,8 @@ const uploadSchema = z.object({
   name: z.string().min(1),
   processingMs: z.int().min(0).max(10_000).default(200),
 });
+
+const tracer = trace.getTracer('@sluice/example-orders');
 
 class BadRequest extends Error {}
 
@@ -52,8 +55,10 @@ export function createApi({ bus, uploads, logger }: ApiDependencies): Server {
     if (!parsed.success) return send(response, 400, { error: 'invalid order', issues: parsed.error.issues });
     const order = { orderId: randomUUID(), ...parsed.data };
     await bus.publish(OrderPlaced, order, { messageId: order.orderId });
-    logger.info({ orderId: order.orderId, totalAmount: order.totalAmount }, 'order accepted');
-    send(response, 202, { orderId: order.orderId });
+    // The trace id lets a caller open this order's trace in Jaeger: <jaeger>/trace/<traceId>.
+    const traceId = trace.getActiveSpan()?.spanContext().traceId;
+    logger.info({ orderId: order.orderId, totalAmount: order.totalAmount, traceId }, 'order accepted');
+    send(response, 202, { orderId: order.orderId, traceId });
   }
 
   async function queueUpload(request: IncomingMessage, response: ServerResponse) {
@@ -81,16 +86,35 @@ export function createApi({ bus, uploads, logger }: ApiDependencies): Server {
   }
 
   return createServer((request, response) => {
-    const route = `${request.method} ${(request.url ?? '/').split('?', 1)[0]}`;
+    const path = (request.url ?? '/').split('?', 1)[0] ?? '/';
+    const route = `${request.method} ${path}`;
     const handler =
       route === 'POST /orders' ? placeOrder : route === 'POST /uploads' ? queueUpload : undefined;
     if (handler === undefined) {
       return send(response, 404, { error: 'not found', routes: ['POST /orders', 'POST /uploads'] });
     }
-    handler(request, response).catch((error: unknown) => {
-      if (error instanceof BadRequest) return send(response, 400, { error: error.message });
-      logger.error({ err: error }, 'request failed');
-      send(response, 500, { error: 'internal error' });
+    // A SERVER span per request, continuing the caller's trace, so one trace runs from the request to
+    // every handler of the messages it published.
+    const parent = propagation.extract(ROOT_CONTEXT, request.headers);
+    const span = tracer.startSpan(
+      route,
+      {
+        kind: SpanKind.SERVER,
+        attributes: { 'http.request.method': request.method ?? '', 'url.path': path, 'http.route': path },
+      },
+      parent,
+    );
+    response.on('finish', () => {
+      span.setAttribute('http.response.status_code', response.statusCode);
+      if (response.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
     });
+    context
+      .with(trace.setSpan(parent, span), () => handler(request, response))
+      .catch((error: unknown) => {
+        if (error instanceof BadRequest) return send(response, 400, { error: error.message });
+        logger.error({ err: error }, 'request failed');
+        send(response, 500, { error: 'internal error' });
+      });
   });
 }

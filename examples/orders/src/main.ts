@@ -1,8 +1,10 @@
 /**
  * The orders demo. `npm start` runs it on the in-memory transport; with AMQP_URL set it runs on
  * RabbitMQ, unchanged. API on PORT (default 3000), health and metrics on METRICS_PORT (default 9464).
+ * With OTEL_EXPORTER_OTLP_ENDPOINT set, traces go there (Jaeger: http://<host>:4318).
  */
 import type { AddressInfo } from 'node:net';
+import { startTelemetry } from '@sluice/otel';
 import { BackgroundTaskQueue, ConsumerHost } from '@sluice/core';
 import { Container } from 'inversify';
 import { pino } from 'pino';
@@ -19,6 +21,13 @@ import { FlakyPaymentGateway, Inventory, Mailer, ServiceTokens } from './service
 import { createTransport } from './transport.js';
 
 const env = process.env;
+const telemetry = env.OTEL_EXPORTER_OTLP_ENDPOINT
+  ? await startTelemetry({
+      serviceName: env.OTEL_SERVICE_NAME ?? 'orders',
+      // The host's /metrics already serves the messaging metrics; a second Prometheus port only on request.
+      prometheus: env.OTEL_EXPORTER_PROMETHEUS_PORT ? {} : false,
+    })
+  : undefined;
 const logger = pino({ level: env.LOG_LEVEL ?? 'info', base: { service: 'orders' } });
 
 const transport = await createTransport(env, logger);
@@ -54,6 +63,8 @@ const host = new ConsumerHost({
   workers: [PendingWorkReporter],
   backgroundQueues: [uploads],
   http: { port: Number(env.METRICS_PORT ?? 9464) },
+  // Spans still buffered are exported before the process exits.
+  shutdownHooks: [async () => telemetry?.shutdown()],
 });
 
 const api = createApi({ bus: host.bus, uploads, logger });

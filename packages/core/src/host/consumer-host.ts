@@ -65,6 +65,11 @@ export interface ConsumerHostOptions {
   readonly middleware?: readonly Middleware[];
   /** Span ownership and process-span parenting; see `TracingOptions`. */
   readonly tracing?: TracingOptions;
+  /**
+   * Awaited in order at the end of `stop()`, after the transport closed and before the process exits
+   * on a signal (flush telemetry, close pools). A failing hook is logged and the others still run.
+   */
+  readonly shutdownHooks?: readonly (() => Promise<void> | void)[];
 }
 
 export interface HostEvents {
@@ -327,6 +332,13 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
     await Promise.all((this.options.backgroundQueues ?? []).map((q) => q.drain(Math.max(remaining(), 0))));
     await this.options.transport.close();
     await this.ops?.close();
+    for (const hook of this.options.shutdownHooks ?? []) {
+      try {
+        await hook();
+      } catch (error) {
+        this.logger.error({ err: toError(error) }, 'shutdown hook failed');
+      }
+    }
   }
 
   private onSignal(signal: NodeJS.Signals): void {
