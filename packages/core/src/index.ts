@@ -62,6 +62,11 @@ export {
   subscriptionQueueName,
 } from './naming.js';
 export { MessagingTelemetry } from './telemetry/messaging-telemetry.js';
-export type { EndpointTelemetry, ProcessTrace, TracingOptions } from './telemetry/messaging-telemetry.js';
+export type {
+  EndpointTelemetry,
+  HostGauges,
+  ProcessTrace,
+  TracingOptions,
+} from './telemetry/messaging-telemetry.js';
 export type * from './transport.js';
 export type * from './types.js';

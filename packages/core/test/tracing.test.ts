@@ -204,6 +204,11 @@ describe('tracing', () => {
     const processDuration = await telemetry.metric('messaging.process.duration');
     expect(processDuration?.descriptor.unit).toBe('s');
     expect(await telemetry.metric('messaging.client.operation.duration')).toBeDefined();
-    expect(await telemetry.metric('sluice.messages.in_flight')).toBeDefined();
+    expect((await telemetry.metric('sluice.messages.in_flight'))?.dataPoints[0]?.value).toBe(0);
+    const depth = await telemetry.metric('sluice.queue.depth');
+    expect(depth?.dataPoints.map((p) => p.attributes['messaging.destination.name']).sort()).toEqual([
+      'test.billing',
+      'test.email',
+    ]);
   });
 });

@@ -106,6 +106,7 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
   private runners: EndpointRunner[] = [];
   private workers: PeriodicWorkerRunner[] = [];
   private ops: OpsServer | undefined;
+  private stopObserving: (() => void) | undefined;
   private boundPort: number | undefined;
   private state: State = 'new';
   private stopping: Promise<void> | undefined;
@@ -155,6 +156,12 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
       this.prepare();
       await options.transport.connect();
       for (const runner of this.runners) await runner.start();
+      const runnersByQueue = new Map(this.runners.map((r) => [r.config.queue, r]));
+      this.stopObserving = this.telemetry.observeHost({
+        queues: [...runnersByQueue.keys()],
+        inFlight: (queue) => runnersByQueue.get(queue)?.inFlightCount ?? 0,
+        depth: (queue) => options.transport.queueDepth(queue),
+      });
       if (options.http) {
         this.ops = new OpsServer(this.metrics, () => this.readiness());
         this.boundPort = await this.ops.listen(options.http);
@@ -332,6 +339,7 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
     await Promise.all((this.options.backgroundQueues ?? []).map((q) => q.drain(Math.max(remaining(), 0))));
     await this.options.transport.close();
     await this.ops?.close();
+    this.stopObserving?.();
     for (const hook of this.options.shutdownHooks ?? []) {
       try {
         await hook();

@@ -1,7 +1,8 @@
 /**
  * Traces and metrics per the OpenTelemetry messaging conventions, through `@opentelemetry/api` only:
  * without an SDK every call is a cheap no-op. One instance serves a bus or a host; `forEndpoint` binds
- * the consumer side to one consumer.
+ * the consumer side to one consumer. Attribute sets and metric series are built once per destination
+ * and reused, since every span and every metric record otherwise copies and hashes them per message.
  */
 import {
   context,
@@ -17,9 +18,10 @@ import {
   type Counter as OtelCounter,
   type Histogram as OtelHistogram,
   type Link,
+  type Meter,
+  type ObservableResult,
   type Span,
   type TextMapGetter,
-  type UpDownCounter,
 } from '@opentelemetry/api';
 import type { MetricsRegistry } from '../metrics-registry.js';
 import { deadLetterQueueName } from '../naming.js';
@@ -50,7 +52,7 @@ export interface TracingOptions {
   readonly processSpanParent?: 'producer' | 'link';
 }
 
-const tracerName = '@sluice/core';
+const meterName = '@sluice/core';
 const defaultOperationNames: Record<MessagingOperation, string> = {
   send: 'send',
   ack: 'ack',
@@ -59,7 +61,7 @@ const defaultOperationNames: Record<MessagingOperation, string> = {
   release: 'release',
 };
 
-type Labels = Record<string, string>;
+type Kind = 'operation' | 'process' | 'sent' | 'consumed';
 
 /** The Prometheus mirror of the semantic-convention metrics on the host's `/metrics`. */
 function registerConventionMetrics(registry: MetricsRegistry) {
@@ -91,19 +93,21 @@ function registerConventionMetrics(registry: MetricsRegistry) {
 }
 
 interface OtelInstruments {
+  readonly meter: Meter;
   readonly process: OtelHistogram;
   readonly operation: OtelHistogram;
   readonly sent: OtelCounter;
   readonly consumed: OtelCounter;
-  readonly inFlight: UpDownCounter;
   readonly retries: OtelCounter;
   readonly deadLetters: OtelCounter;
 }
 
 function createInstruments(): OtelInstruments {
-  const meter = metrics.getMeter(tracerName);
+  const meter = metrics.getMeter(meterName);
   const duration = { unit: 's', advice: { explicitBucketBoundaries: durationBuckets } };
+  const messages = { unit: '{message}' };
   return {
+    meter,
     process: meter.createHistogram(Metric.processDuration, {
       ...duration,
       description: 'Duration of processing operations.',
@@ -113,23 +117,19 @@ function createInstruments(): OtelInstruments {
       description: 'Duration of messaging operations.',
     }),
     sent: meter.createCounter(Metric.sentMessages, {
-      unit: '{message}',
+      ...messages,
       description: 'Messages a producer attempted to send.',
     }),
     consumed: meter.createCounter(Metric.consumedMessages, {
-      unit: '{message}',
+      ...messages,
       description: 'Messages delivered to a consumer.',
     }),
-    inFlight: meter.createUpDownCounter('sluice.messages.in_flight', {
-      unit: '{message}',
-      description: 'Messages being handled.',
-    }),
     retries: meter.createCounter('sluice.messages.retried', {
-      unit: '{message}',
+      ...messages,
       description: 'Delayed redeliveries scheduled.',
     }),
     deadLetters: meter.createCounter('sluice.messages.dead_lettered', {
-      unit: '{message}',
+      ...messages,
       description: 'Messages dead-lettered.',
     }),
   };
@@ -178,8 +178,9 @@ export interface EndpointTelemetry {
   recordFailure(error: Error, tryNumber: number): void;
   /** Ends the process span and records processing metrics. */
   endProcess(process: ProcessTrace, error: Error | undefined): void;
-  /** Runs a settlement inside a settle (or retry) span. */
+  /** Runs a settlement inside a settle span. */
   settle(process: ProcessTrace, operation: 'ack' | 'release', run: () => Promise<void>): Promise<void>;
+  /** Runs a redelivery request inside a `retry` span. */
   retry(process: ProcessTrace, delayMs: number, nextAttempt: number, run: () => Promise<void>): Promise<void>;
   /**
    * Dead-letters inside a settle span with a child PRODUCER span for the copy; the copy gets that
@@ -188,14 +189,30 @@ export interface EndpointTelemetry {
   deadLetter(process: ProcessTrace, fault: Fault, run: (fault: Fault) => Promise<void>): Promise<void>;
 }
 
+/** Gauges the host feeds: queue depth and in-flight messages per queue, read at collection. */
+export interface HostGauges {
+  readonly queues: readonly string[];
+  inFlight(queue: string): number;
+  depth(queue: string): Promise<number>;
+}
+
+/** Metric series and attribute sets of one (operation, destination), built once. */
+interface Series {
+  readonly attributes: Attributes;
+  readonly histogram?: { observe(value: number): void } | undefined;
+  readonly counter?: { inc(by?: number): void } | undefined;
+}
+
 export class MessagingTelemetry {
-  private readonly tracer = trace.getTracer(tracerName);
+  private readonly tracer = trace.getTracer(meterName);
   private readonly system: string;
   private readonly operationNames: Record<MessagingOperation, string>;
+  private readonly aliases: readonly string[];
   private readonly getter: TextMapGetter<Readonly<Record<string, string>>>;
   private readonly registryMetrics: ReturnType<typeof registerConventionMetrics> | undefined;
+  private readonly series = new Map<string, Series>();
   private otel: OtelInstruments | undefined;
-  readonly ownsSpans: boolean;
+  private readonly ownsSpans: boolean;
   private readonly parentIsProducer: boolean;
 
   constructor(
@@ -206,7 +223,8 @@ export class MessagingTelemetry {
     const described = transport.telemetry;
     this.system = described?.system ?? transport.name;
     this.operationNames = { ...defaultOperationNames, ...described?.operationNames };
-    this.getter = headerGetter(described?.traceparentAliases ?? []);
+    this.aliases = described?.traceparentAliases ?? [];
+    this.getter = headerGetter(this.aliases);
     this.registryMetrics = registry === undefined ? undefined : registerConventionMetrics(registry);
     this.ownsSpans = (options.spanOwnership ?? 'sluice') === 'sluice';
     this.parentIsProducer = (options.processSpanParent ?? 'producer') === 'producer';
@@ -221,7 +239,79 @@ export class MessagingTelemetry {
     return this.otel;
   }
 
-  private baseAttributes(operation: string, type: string, destination: string): Attributes {
+  /**
+   * Observable `sluice.queue.depth` and `sluice.messages.in_flight`, read when metrics are collected.
+   * Returns a function that stops observing (the host calls it when it stops).
+   */
+  observeHost(gauges: HostGauges): () => void {
+    const { meter } = this.instruments;
+    const base = { [Attr.messagingSystem]: this.system };
+    const depthGauge = meter.createObservableGauge('sluice.queue.depth', {
+      unit: '{message}',
+      description: 'Messages ready in the queue.',
+    });
+    const observeDepth = async (result: ObservableResult) => {
+      const depths = await Promise.allSettled(gauges.queues.map((queue) => gauges.depth(queue)));
+      depths.forEach((depth, i) => {
+        if (depth.status === 'fulfilled')
+          result.observe(depth.value, { ...base, [Attr.destinationName]: gauges.queues[i] });
+      });
+    };
+    const inFlightGauge = meter.createObservableUpDownCounter('sluice.messages.in_flight', {
+      unit: '{message}',
+      description: 'Messages being handled.',
+    });
+    const observeInFlight = (result: ObservableResult) => {
+      for (const queue of gauges.queues)
+        result.observe(gauges.inFlight(queue), { ...base, [Attr.consumerGroupName]: queue });
+    };
+    depthGauge.addCallback(observeDepth);
+    inFlightGauge.addCallback(observeInFlight);
+    return () => {
+      depthGauge.removeCallback(observeDepth);
+      inFlightGauge.removeCallback(observeInFlight);
+    };
+  }
+
+  private seriesFor(kind: Kind, operation: string, destination: string, error?: Error): Series {
+    const type = error === undefined ? '' : errorType(error);
+    const key = `${kind}\u0001${operation}\u0001${destination}\u0001${type}`;
+    let found = this.series.get(key);
+    if (found === undefined) {
+      const labels = {
+        messaging_system: this.system,
+        messaging_operation_name: operation,
+        messaging_destination_name: destination,
+        error_type: type,
+      };
+      const attributes: Attributes = {
+        [Attr.messagingSystem]: this.system,
+        [Attr.operationName]: operation,
+        [Attr.destinationName]: destination,
+      };
+      if (type !== '') attributes[Attr.errorType] = type;
+      const metrics = this.registryMetrics;
+      found =
+        kind === 'sent' || kind === 'consumed'
+          ? { attributes, counter: metrics?.[kind].with(labels) }
+          : { attributes, histogram: metrics?.[kind].with(labels) };
+      this.series.set(key, found);
+    }
+    return found;
+  }
+
+  private recordDuration(kind: 'operation' | 'process', series: Series, started: number): void {
+    const seconds = (performance.now() - started) / 1000;
+    series.histogram?.observe(seconds);
+    this.instruments[kind].record(seconds, series.attributes);
+  }
+
+  private count(kind: 'sent' | 'consumed', series: Series, by: number): void {
+    series.counter?.inc(by);
+    this.instruments[kind].add(by, series.attributes);
+  }
+
+  private spanAttributes(operation: string, type: string, destination: string): Attributes {
     const described = this.transport.telemetry;
     const attributes: Attributes = {
       [Attr.messagingSystem]: this.system,
@@ -234,34 +324,24 @@ export class MessagingTelemetry {
     return attributes;
   }
 
-  private record(
-    kind: 'operation' | 'process',
-    operation: string,
-    destination: string,
-    seconds: number,
-    error: Error | undefined,
-  ): void {
-    const labels: Labels = {
-      messaging_system: this.system,
-      messaging_operation_name: operation,
-      messaging_destination_name: destination,
-      error_type: error === undefined ? '' : errorType(error),
-    };
-    this.registryMetrics?.[kind].with(labels).observe(seconds);
-    const attributes: Attributes = {
-      [Attr.messagingSystem]: this.system,
-      [Attr.operationName]: operation,
-      [Attr.destinationName]: destination,
-    };
-    if (error !== undefined) attributes[Attr.errorType] = errorType(error);
-    this.instruments[kind].record(seconds, attributes);
-  }
-
   private sendDestination(destination: Destination): string {
     return (
       this.transport.telemetry?.sendDestination?.(destination) ??
       ('topic' in destination ? destination.topic : destination.queue)
     );
+  }
+
+  private inject(from: Context, headers: Record<string, string>): void {
+    propagation.inject(from, headers);
+    const traceparent = headers.traceparent;
+    if (traceparent !== undefined) for (const alias of this.aliases) headers[alias] = traceparent;
+  }
+
+  private messageAttributes(message: TransportMessage, attributes: Attributes): Attributes {
+    attributes[Attr.messageId] = message.messageId;
+    attributes[Attr.bodySize] = message.body.byteLength;
+    if (message.correlationId !== undefined) attributes[Attr.conversationId] = message.correlationId;
+    return attributes;
   }
 
   /**
@@ -280,95 +360,47 @@ export class MessagingTelemetry {
     const started = performance.now();
     const batch = messages.length > 1;
     let error: Error | undefined;
-    if (!this.ownsSpans) {
-      try {
-        await publish();
-      } catch (thrown) {
-        error = thrown as Error;
-        throw thrown;
-      } finally {
-        this.afterSend(messages.length, operation, destination, started, error);
-      }
-      return;
-    }
-    const aliases = this.transport.telemetry?.traceparentAliases ?? [];
-    const links: Link[] = [];
     const createSpans: Span[] = [];
-    for (const message of messages) {
-      const attributes = this.baseAttributes(
-        batch ? 'create' : operation,
-        batch ? OperationType.create : OperationType.send,
-        destination,
-      );
-      attributes[Attr.messageId] = message.messageId;
-      if (message.correlationId !== undefined) attributes[Attr.conversationId] = message.correlationId;
-      attributes[Attr.bodySize] = message.body.byteLength;
-      const span = batch
-        ? this.tracer.startSpan(`create ${destination}`, { kind: SpanKind.PRODUCER, attributes })
-        : undefined;
-      const injectFrom = span === undefined ? undefined : trace.setSpan(context.active(), span);
-      if (span !== undefined) {
-        createSpans.push(span);
-        links.push({ context: span.spanContext() });
+    let span: Span | undefined;
+    if (this.ownsSpans) {
+      const links: Link[] = [];
+      if (batch) {
+        for (const message of messages) {
+          const attributes = this.messageAttributes(
+            message,
+            this.spanAttributes('create', OperationType.create, destination),
+          );
+          const create = this.tracer.startSpan(`create ${destination}`, {
+            kind: SpanKind.PRODUCER,
+            attributes,
+          });
+          createSpans.push(create);
+          links.push({ context: create.spanContext() });
+          this.inject(trace.setSpan(context.active(), create), message.headers);
+        }
       }
-      // For a single message the send span itself is injected below.
-      if (injectFrom !== undefined) this.inject(injectFrom, message.headers, aliases);
+      const attributes = this.spanAttributes(operation, OperationType.send, destination);
+      if (batch) attributes[Attr.batchMessageCount] = messages.length;
+      else this.messageAttributes(first, attributes);
+      span = this.tracer.startSpan(`${operation} ${destination}`, {
+        kind: batch ? SpanKind.CLIENT : SpanKind.PRODUCER,
+        attributes,
+        links,
+      });
+      if (!batch) this.inject(trace.setSpan(context.active(), span), first.headers);
     }
-    const sendAttributes = this.baseAttributes(operation, OperationType.send, destination);
-    if (batch) sendAttributes[Attr.batchMessageCount] = messages.length;
-    else {
-      sendAttributes[Attr.messageId] = first.messageId;
-      if (first.correlationId !== undefined) sendAttributes[Attr.conversationId] = first.correlationId;
-      sendAttributes[Attr.bodySize] = first.body.byteLength;
-    }
-    const span = this.tracer.startSpan(`${operation} ${destination}`, {
-      kind: batch ? SpanKind.CLIENT : SpanKind.PRODUCER,
-      attributes: sendAttributes,
-      links,
-    });
-    if (!batch) this.inject(trace.setSpan(context.active(), span), first.headers, aliases);
     try {
-      await context.with(trace.setSpan(context.active(), span), publish);
+      await (span === undefined ? publish() : context.with(trace.setSpan(context.active(), span), publish));
     } catch (thrown) {
       error = thrown as Error;
-      fail(span, error);
-      for (const create of createSpans) fail(create, error);
+      for (const failed of [...createSpans, ...(span === undefined ? [] : [span])]) fail(failed, error);
       throw thrown;
     } finally {
-      span.end();
+      span?.end();
       for (const create of createSpans) create.end();
-      this.afterSend(messages.length, operation, destination, started, error);
+      this.count('sent', this.seriesFor('sent', operation, destination, error), messages.length);
+      this.recordDuration('operation', this.seriesFor('operation', operation, destination, error), started);
     }
-  }
-
-  private inject(from: Context, headers: Record<string, string>, aliases: readonly string[]): void {
-    propagation.inject(from, headers);
-    const traceparent = headers.traceparent;
-    if (traceparent !== undefined) for (const alias of aliases) headers[alias] = traceparent;
-  }
-
-  private afterSend(
-    count: number,
-    operation: string,
-    destination: string,
-    started: number,
-    error: Error | undefined,
-  ) {
-    const labels: Labels = {
-      messaging_system: this.system,
-      messaging_operation_name: operation,
-      messaging_destination_name: destination,
-      error_type: error === undefined ? '' : errorType(error),
-    };
-    this.registryMetrics?.sent.with(labels).inc(count);
-    const attributes: Attributes = {
-      [Attr.messagingSystem]: this.system,
-      [Attr.operationName]: operation,
-      [Attr.destinationName]: destination,
-    };
-    if (error !== undefined) attributes[Attr.errorType] = errorType(error);
-    this.instruments.sent.add(count, attributes);
-    this.record('operation', operation, destination, (performance.now() - started) / 1000, error);
   }
 
   /** Consumer-side telemetry bound to one consumer. */
@@ -377,87 +409,77 @@ export class MessagingTelemetry {
     readonly subscription: string | undefined;
   }): EndpointTelemetry {
     const described = this.transport.telemetry;
-    const destinationOf = (message: TransportMessage) =>
-      described?.consumeDestination?.(endpoint.queue, message) ?? endpoint.queue;
-    const inFlightAttributes: Attributes = {
+    const consumerAttributes: Attributes = {
       [Attr.messagingSystem]: this.system,
       [Attr.consumerGroupName]: endpoint.queue,
     };
-
-    const settleSpan = async (
-      process: ProcessTrace,
-      operation: MessagingOperation,
-      type: string,
-      extra: Attributes,
-      run: (span: Span) => Promise<void>,
-    ) => {
-      const name = this.operationNames[operation];
-      const attributes = { ...this.baseAttributes(name, type, process.destination), ...extra };
-      const span = this.tracer.startSpan(
+    const startSettleSpan = (process: ProcessTrace, name: string, type: string, extra?: Attributes) => {
+      const attributes = this.spanAttributes(name, type, process.destination);
+      if (extra !== undefined) Object.assign(attributes, extra);
+      return this.tracer.startSpan(
         `${name} ${process.destination}`,
         { kind: SpanKind.CLIENT, attributes },
         process.context,
       );
+    };
+    const settleSpan = async (
+      process: ProcessTrace,
+      operation: MessagingOperation,
+      type: string,
+      extra: Attributes | undefined,
+      run: (span: Span) => Promise<void>,
+    ) => {
+      const name = this.operationNames[operation];
+      const span = startSettleSpan(process, name, type, extra);
       const started = performance.now();
       let error: Error | undefined;
       try {
-        await context.with(trace.setSpan(process.context, span), () => run(span));
+        // Not made active: settlement runs no code that creates spans, and the dead-letter send
+        // takes the settle span as its explicit parent. Saves a context switch per message.
+        await run(span);
       } catch (thrown) {
         error = thrown as Error;
         fail(span, error);
         throw thrown;
       } finally {
         span.end();
-        this.record('operation', name, process.destination, (performance.now() - started) / 1000, error);
+        this.recordDuration(
+          'operation',
+          this.seriesFor('operation', name, process.destination, error),
+          started,
+        );
       }
     };
 
     return {
       startProcess: (delivery) => {
         const { message } = delivery;
-        const destination = destinationOf(message);
+        const destination = described?.consumeDestination?.(endpoint.queue, message) ?? endpoint.queue;
         const started = performance.now();
-        this.instruments.consumed.add(1, {
-          [Attr.messagingSystem]: this.system,
-          [Attr.destinationName]: destination,
-        });
-        this.registryMetrics?.consumed
-          .with({
-            messaging_system: this.system,
-            messaging_operation_name: 'process',
-            messaging_destination_name: destination,
-            error_type: '',
-          })
-          .inc();
-        this.instruments.inFlight.add(1, inFlightAttributes);
-        const traceparent =
-          message.headers.traceparent ??
-          (this.getter.get(message.headers, 'traceparent') as string | undefined);
+        this.count('consumed', this.seriesFor('consumed', 'process', destination), 1);
+        const traceparent = this.getter.get(message.headers, 'traceparent') as string | undefined;
         let span: Span | undefined;
-        let processContext: Context;
+        let processContext = context.active();
         if (this.ownsSpans) {
           const producer = propagation.extract(ROOT_CONTEXT, message.headers, this.getter);
           const producerSpan = trace.getSpanContext(producer);
           const links: Link[] =
             producerSpan !== undefined && isSpanContextValid(producerSpan) ? [{ context: producerSpan }] : [];
-          const attributes: Attributes = {
-            ...this.baseAttributes('process', OperationType.process, destination),
-            [Attr.consumerGroupName]: endpoint.queue,
-            [Attr.messageId]: message.messageId,
-            [Attr.bodySize]: message.body.byteLength,
-            'sluice.delivery.attempt': delivery.attempt,
-            ...described?.deliveryAttributes?.(delivery),
-          };
+          const attributes = this.messageAttributes(
+            message,
+            this.spanAttributes('process', OperationType.process, destination),
+          );
+          attributes[Attr.consumerGroupName] = endpoint.queue;
+          attributes['sluice.delivery.attempt'] = delivery.attempt;
           if (endpoint.subscription !== undefined) attributes[Attr.subscriptionName] = endpoint.subscription;
-          if (message.correlationId !== undefined) attributes[Attr.conversationId] = message.correlationId;
+          const brokerAttributes = described?.deliveryAttributes?.(delivery);
+          if (brokerAttributes !== undefined) Object.assign(attributes, brokerAttributes);
           span = this.tracer.startSpan(
             `process ${destination}`,
             { kind: SpanKind.CONSUMER, attributes, links },
             this.parentIsProducer ? producer : ROOT_CONTEXT,
           );
-          processContext = trace.setSpan(context.active(), span);
-        } else {
-          processContext = context.active();
+          processContext = trace.setSpan(processContext, span);
         }
         const spanContext = trace.getSpanContext(processContext);
         const logFields: Readonly<Record<string, string>> =
@@ -481,61 +503,46 @@ export class MessagingTelemetry {
           if (error !== undefined) fail(process.span, error);
           process.span.end();
         }
-        this.instruments.inFlight.add(-1, inFlightAttributes);
-        this.record(
+        this.recordDuration(
           'process',
-          'process',
-          process.destination,
-          (performance.now() - process.started) / 1000,
-          error,
+          this.seriesFor('process', 'process', process.destination, error),
+          process.started,
         );
       },
 
       settle: (process, operation, run) =>
-        settleSpan(process, operation, OperationType.settle, {}, () => run()),
+        settleSpan(process, operation, OperationType.settle, undefined, run),
 
       retry: (process, delayMs, nextAttempt, run) => {
-        this.instruments.retries.add(1, inFlightAttributes);
-        return settleSpan(
-          process,
-          'retry',
-          OperationType.send,
-          { 'sluice.retry.delay_ms': delayMs, 'sluice.retry.attempt': nextAttempt },
-          () => run(),
-        );
+        this.instruments.retries.add(1, consumerAttributes);
+        const extra = { 'sluice.retry.delay_ms': delayMs, 'sluice.retry.attempt': nextAttempt };
+        return settleSpan(process, 'retry', OperationType.send, extra, run);
       },
 
       deadLetter: (process, fault, run) => {
-        this.instruments.deadLetters.add(1, { ...inFlightAttributes, 'sluice.fault.reason': fault.reason });
-        return settleSpan(
-          process,
-          'deadLetter',
-          OperationType.settle,
-          { 'sluice.fault.reason': fault.reason },
-          async (settle) => {
-            if (!this.ownsSpans) return run({ ...fault, originalTraceparent: process.traceparent });
-            const dlq = deadLetterQueueName(endpoint.queue);
-            const send = this.tracer.startSpan(
-              `send ${dlq}`,
-              { kind: SpanKind.PRODUCER, attributes: this.baseAttributes('send', OperationType.send, dlq) },
-              trace.setSpan(process.context, settle),
-            );
-            const traceHeaders: Record<string, string> = {};
-            this.inject(
-              trace.setSpan(process.context, send),
-              traceHeaders,
-              this.transport.telemetry?.traceparentAliases ?? [],
-            );
-            try {
-              await run({ ...fault, originalTraceparent: process.traceparent, traceHeaders });
-            } catch (thrown) {
-              fail(send, thrown as Error);
-              throw thrown;
-            } finally {
-              send.end();
-            }
-          },
-        );
+        this.instruments.deadLetters.add(1, { ...consumerAttributes, 'sluice.fault.reason': fault.reason });
+        const extra = { 'sluice.fault.reason': fault.reason };
+        return settleSpan(process, 'deadLetter', OperationType.settle, extra, async (settle) => {
+          const original = { ...fault, originalTraceparent: process.traceparent };
+          if (!this.ownsSpans) return run(original);
+          const dlq = deadLetterQueueName(endpoint.queue);
+          const sendContext = trace.setSpan(process.context, settle);
+          const send = this.tracer.startSpan(
+            `send ${dlq}`,
+            { kind: SpanKind.PRODUCER, attributes: this.spanAttributes('send', OperationType.send, dlq) },
+            sendContext,
+          );
+          const traceHeaders: Record<string, string> = {};
+          this.inject(trace.setSpan(sendContext, send), traceHeaders);
+          try {
+            await run({ ...original, traceHeaders });
+          } catch (thrown) {
+            fail(send, thrown as Error);
+            throw thrown;
+          } finally {
+            send.end();
+          }
+        });
       },
     };
   }

@@ -1,0 +1,122 @@
+/**
+ * Consume throughput with tracing on (SDK with a batch span processor and an exporter that drops
+ * spans) against tracing off (no SDK), in the same run. Transport: RabbitMQ when AMQP_URL is set,
+ * else in memory.
+ *
+ *   npm run bench:tracing
+ */
+import { randomUUID } from 'node:crypto';
+import { context, propagation, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { BatchSpanProcessor, TracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
+import {
+  Bus,
+  Consumer,
+  ConsumerHost,
+  defineCommand,
+  InMemoryBroker,
+  InMemoryTransport,
+  type HandlerClass,
+  type Transport,
+} from '@sluice/core';
+
+const messageCount = Number(process.env.BENCH_MESSAGES ?? 20_000);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const Job = defineCommand<{ id: number; note: string }>('bench.traced-job.v1');
+
+/** Accepts and drops spans: measures the cost of creating and batching them, not of a network. */
+class DroppingExporter implements SpanExporter {
+  exported = 0;
+  export(spans: ReadableSpan[], done: (result: { code: 0 }) => void): void {
+    this.exported += spans.length;
+    done({ code: 0 });
+  }
+  async shutdown(): Promise<void> {}
+}
+
+const broker = new InMemoryBroker();
+
+function createTransport(): Promise<Transport> | Transport {
+  if (process.env.AMQP_URL) {
+    return import('@sluice/rabbitmq').then(({ RabbitMqTransport }) => new RabbitMqTransport({ url: process.env.AMQP_URL }));
+  }
+  return new InMemoryTransport({ broker });
+}
+
+/** Fills `queue` first, then times a host draining it, so only consumption is measured. */
+async function consumeRun(queue: string): Promise<number> {
+  let handled = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  @Consumer({ queue, message: Job, prefetch: 100, retry: { attempts: 1 } })
+  class NoOp {
+    handle() {
+      if (++handled === messageCount) done();
+    }
+  }
+
+  const filler = await createTransport();
+  await filler.connect();
+  const declared = await filler.subscribe(
+    { queue, topics: [Job.type], prefetch: 1, retryDelaysMs: [] },
+    (delivery) => delivery.release(),
+  );
+  await declared.close();
+  const bus = new Bus(filler);
+  const note = 'x'.repeat(950);
+  for (let i = 0; i < messageCount; i += 500) {
+    const size = Math.min(500, messageCount - i);
+    await bus.sendBatch(Job, Array.from({ length: size }, (_, j) => ({ id: i + j, note })));
+  }
+  await filler.close();
+
+  const host = new ConsumerHost({
+    serviceName: 'bench',
+    transport: await createTransport(),
+    consumers: [NoOp as HandlerClass<never>],
+    handleSignals: false,
+  });
+  const started = performance.now();
+  await host.start();
+  await finished;
+  const elapsed = performance.now() - started;
+  await host.stop();
+  return elapsed;
+}
+
+function enableTracing(exporter: DroppingExporter): TracerProvider {
+  const provider = new TracerProvider({ spanProcessors: [new BatchSpanProcessor({ exporter, maxQueueSize: 65_536 })] });
+  trace.setGlobalTracerProvider(provider);
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  return provider;
+}
+
+function disableTracing(): void {
+  trace.disable();
+  context.disable();
+  propagation.disable();
+}
+
+const results = { off: Infinity, on: Infinity };
+const exporter = new DroppingExporter();
+for (let round = 0; round < rounds; round++) {
+  disableTracing();
+  results.off = Math.min(results.off, await consumeRun(`bench.tracing-off-${randomUUID().slice(0, 8)}`));
+  const provider = enableTracing(exporter);
+  results.on = Math.min(results.on, await consumeRun(`bench.tracing-on-${randomUUID().slice(0, 8)}`));
+  await provider.shutdown();
+}
+disableTracing();
+
+const rate = (ms: number) => messageCount / (ms / 1000);
+console.log(`\nconsume throughput with tracing on vs off: ${messageCount} messages of 1 KiB, prefetch 100, best of ${rounds}, transport ${process.env.AMQP_URL ? 'rabbitmq' : 'in-memory'}\n`);
+console.log('| tracing | msgs/s | µs/msg |');
+console.log('|---|---:|---:|');
+for (const [name, ms] of Object.entries(results)) {
+  console.log(`| ${name} | ${Math.round(rate(ms)).toLocaleString('en-US')} | ${((ms * 1000) / messageCount).toFixed(1)} |`);
+}
+console.log(`\nratio on/off: ${(rate(results.on) / rate(results.off)).toFixed(2)} (target >= 0.80); spans exported: ${exporter.exported}`);
