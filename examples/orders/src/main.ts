@@ -5,19 +5,9 @@
  */
 import type { AddressInfo } from 'node:net';
 import { startTelemetry } from '@sluice/otel';
-import { BackgroundTaskQueue, ConsumerHost } from '@sluice/core';
-import { Container } from 'inversify';
 import { pino } from 'pino';
-import { ChargeCardConsumer } from './handlers/charge-card-consumer.js';
-import { NotifyVipDesk } from './handlers/notify-vip-desk.js';
-import { PrepareShipment } from './handlers/prepare-shipment.js';
-import { RequestPayment } from './handlers/request-payment.js';
-import { ReserveInventory } from './handlers/reserve-inventory.js';
-import { SendConfirmationEmail } from './handlers/send-confirmation-email.js';
-import { createApi } from './http-api.js';
 import { OrderPlaced, type Order } from './messages.js';
-import { PendingWorkReporter, ReporterTokens } from './pending-work-reporter.js';
-import { FlakyPaymentGateway, Inventory, Mailer, ServiceTokens } from './services.js';
+import { createOrdersApp } from './orders-app.js';
 import { createTransport } from './transport.js';
 
 const env = process.env;
@@ -29,46 +19,15 @@ const telemetry = env.OTEL_EXPORTER_OTLP_ENDPOINT
     })
   : undefined;
 const logger = pino({ level: env.LOG_LEVEL ?? 'info', base: { service: 'orders' } });
-
 const transport = await createTransport(env, logger);
-const uploads = new BackgroundTaskQueue({
-  name: 'uploads',
-  capacity: 20,
-  concurrency: 2,
-  whenFull: 'reject',
-  logger,
-});
 
-const container = new Container();
-container.bind(ServiceTokens.Logger).toConstantValue(logger);
-container.bind(ServiceTokens.PaymentGateway).toConstantValue(new FlakyPaymentGateway());
-container.bind(ServiceTokens.Inventory).toConstantValue(new Inventory());
-container.bind(ServiceTokens.Mailer).toConstantValue(new Mailer(logger.child({ component: 'mailer' })));
-container.bind(ReporterTokens.Transport).toConstantValue(transport);
-container.bind(ReporterTokens.Uploads).toConstantValue(uploads);
-
-const host = new ConsumerHost({
-  serviceName: 'orders',
+const { host, api } = createOrdersApp({
   transport,
-  container,
   logger,
-  consumers: [
-    SendConfirmationEmail,
-    ReserveInventory,
-    PrepareShipment,
-    NotifyVipDesk,
-    RequestPayment,
-    ChargeCardConsumer,
-  ],
-  workers: [PendingWorkReporter],
-  backgroundQueues: [uploads],
-  http: { port: Number(env.METRICS_PORT ?? 9464) },
+  metricsPort: Number(env.METRICS_PORT ?? 9464),
   // Spans still buffered are exported before the process exits.
   shutdownHooks: [async () => telemetry?.shutdown()],
 });
-
-const api = createApi({ bus: host.bus, uploads, logger });
-host.on('stopping', () => api.close());
 
 await host.start();
 await new Promise<void>((resolve) => api.listen(Number(env.PORT ?? 3000), resolve));
@@ -81,36 +40,36 @@ logger.info(
   'orders demo ready',
 );
 
+/** A few orders so a first run shows every path: fan-out, the VIP filter, a gateway timeout that is
+ * retried, and a card whose gateway is always down (retried, then dead-lettered). */
+const seedOrders: Omit<Order, 'orderId'>[] = [
+  {
+    customerEmail: 'ada@example.com',
+    items: [{ sku: 'book', quantity: 2, unitPrice: 25 }],
+    totalAmount: 50,
+    cardToken: 'tok_visa',
+  },
+  {
+    customerEmail: 'grace@example.com',
+    items: [{ sku: 'laptop', quantity: 1, unitPrice: 2400 }],
+    totalAmount: 2400,
+    cardToken: 'tok_amex',
+  },
+  {
+    customerEmail: 'alan@example.com',
+    items: [{ sku: 'pen', quantity: 10, unitPrice: 2 }],
+    totalAmount: 20,
+    cardToken: 'tok_mc',
+  },
+  {
+    customerEmail: 'edsger@example.com',
+    items: [{ sku: 'desk', quantity: 1, unitPrice: 300 }],
+    totalAmount: 300,
+    cardToken: 'tok_gateway_down',
+  },
+];
 if (env.SEED_ORDERS !== '0') {
-  // A few orders so a first run shows every path: fan-out, the VIP filter, a gateway timeout that is
-  // retried, and a card whose gateway is always down (retried, then dead-lettered).
-  const seed: Omit<Order, 'orderId'>[] = [
-    {
-      customerEmail: 'ada@example.com',
-      items: [{ sku: 'book', quantity: 2, unitPrice: 25 }],
-      totalAmount: 50,
-      cardToken: 'tok_visa',
-    },
-    {
-      customerEmail: 'grace@example.com',
-      items: [{ sku: 'laptop', quantity: 1, unitPrice: 2400 }],
-      totalAmount: 2400,
-      cardToken: 'tok_amex',
-    },
-    {
-      customerEmail: 'alan@example.com',
-      items: [{ sku: 'pen', quantity: 10, unitPrice: 2 }],
-      totalAmount: 20,
-      cardToken: 'tok_mc',
-    },
-    {
-      customerEmail: 'edsger@example.com',
-      items: [{ sku: 'desk', quantity: 1, unitPrice: 300 }],
-      totalAmount: 300,
-      cardToken: 'tok_gateway_down',
-    },
-  ];
-  for (const [i, order] of seed.entries()) {
+  for (const [i, order] of seedOrders.entries()) {
     await host.bus.publish(
       OrderPlaced,
       { orderId: `seed-${i + 1}`, ...order },

@@ -11,8 +11,12 @@ import {
   type MessageContext,
   type TracingOptions,
 } from '@sluice/core';
-import type { TestHarness } from '@sluice/testing';
-import { installTestTelemetry, kindName, parentId } from './otel-setup.js';
+import {
+  installTestTelemetry,
+  parentSpanId as parentSpanId,
+  spanKindName as spanKindName,
+  type TestHarness,
+} from '@sluice/testing';
 import { collectQueue, startHost } from './support.js';
 
 const telemetry = installTestTelemetry();
@@ -79,8 +83,8 @@ describe('tracing', () => {
     const byName = (name: string) => spans.filter((s) => s.name === name);
 
     const [send] = byName('send orders.order-placed.v1');
-    expect(send && kindName(send)).toBe('PRODUCER');
-    expect(parentId(send!)).toBe(server.spanContext().spanId);
+    expect(send && spanKindName(send)).toBe('PRODUCER');
+    expect(parentSpanId(send!)).toBe(server.spanContext().spanId);
     expect(send!.attributes).toMatchObject({
       'messaging.system': 'in-memory',
       'messaging.operation.name': 'send',
@@ -95,8 +99,8 @@ describe('tracing', () => {
     const billingProcess = byName('process test.billing');
     expect(billingProcess).toHaveLength(3);
     for (const process of [...emailProcess, ...billingProcess]) {
-      expect(kindName(process)).toBe('CONSUMER');
-      expect(parentId(process)).toBe(send!.spanContext().spanId);
+      expect(spanKindName(process)).toBe('CONSUMER');
+      expect(parentSpanId(process)).toBe(send!.spanContext().spanId);
       expect(process.links.map((l) => l.context.spanId)).toEqual([send!.spanContext().spanId]);
       expect(process.attributes).toMatchObject({
         'messaging.operation.type': 'process',
@@ -112,24 +116,24 @@ describe('tracing', () => {
     ).toBe(true);
 
     const acks = byName('ack test.email');
-    expect(acks.map((a) => [kindName(a), parentId(a), a.attributes['messaging.operation.type']])).toEqual([
-      ['CLIENT', emailProcess[0]!.spanContext().spanId, 'settle'],
-    ]);
+    expect(
+      acks.map((a) => [spanKindName(a), parentSpanId(a), a.attributes['messaging.operation.type']]),
+    ).toEqual([['CLIENT', emailProcess[0]!.spanContext().spanId, 'settle']]);
     const retries = byName('retry test.billing');
-    expect(retries.map((r) => parentId(r))).toEqual(
+    expect(retries.map((r) => parentSpanId(r))).toEqual(
       billingProcess.slice(0, 2).map((p) => p.spanContext().spanId),
     );
     expect(retries.map((r) => r.attributes['sluice.retry.attempt'])).toEqual([2, 3]);
 
     const [deadLetter] = byName('dead_letter test.billing');
-    expect(parentId(deadLetter!)).toBe(billingProcess[2]!.spanContext().spanId);
+    expect(parentSpanId(deadLetter!)).toBe(billingProcess[2]!.spanContext().spanId);
     expect(deadLetter!.attributes).toMatchObject({
       'messaging.operation.type': 'settle',
       'sluice.fault.reason': 'max-attempts',
     });
     const [dlqSend] = byName(`send ${deadLetterQueueName('test.billing')}`);
-    expect(kindName(dlqSend!)).toBe('PRODUCER');
-    expect(parentId(dlqSend!)).toBe(deadLetter!.spanContext().spanId);
+    expect(spanKindName(dlqSend!)).toBe('PRODUCER');
+    expect(parentSpanId(dlqSend!)).toBe(deadLetter!.spanContext().spanId);
 
     const sentTraceparent = `00-${send!.spanContext().traceId}-${send!.spanContext().spanId}-01`;
     expect(copy?.message.headers[Headers.faultTraceparent]).toBe(sentTraceparent);
@@ -154,7 +158,7 @@ describe('tracing', () => {
     const send = spans.find((s) => s.name === 'send orders.order-placed.v1')!;
     const process = spans.find((s) => s.name === 'process test.email')!;
     expect(process.spanContext().traceId).not.toBe(send.spanContext().traceId);
-    expect(parentId(process)).toBeUndefined();
+    expect(parentSpanId(process)).toBeUndefined();
     expect(process.links[0]?.context.spanId).toBe(send.spanContext().spanId);
   });
 
@@ -178,15 +182,15 @@ describe('tracing', () => {
     const spans = await telemetry.spans();
     const creates = spans.filter((s) => s.name === 'create payments.charge.v1');
     const [send] = spans.filter((s) => s.name === 'send payments.charge.v1');
-    expect(creates.map(kindName)).toEqual(['PRODUCER', 'PRODUCER']);
-    expect(kindName(send!)).toBe('CLIENT');
+    expect(creates.map(spanKindName)).toEqual(['PRODUCER', 'PRODUCER']);
+    expect(spanKindName(send!)).toBe('CLIENT');
     expect(send!.attributes['messaging.batch.message_count']).toBe(2);
     expect(send!.links.map((l) => l.context.spanId).sort()).toEqual(
       creates.map((c) => c.spanContext().spanId).sort(),
     );
     const processParents = spans
       .filter((s) => s.name === 'process charges')
-      .map(parentId)
+      .map(parentSpanId)
       .sort();
     expect(processParents).toEqual(creates.map((c) => c.spanContext().spanId).sort());
   });

@@ -1,8 +1,17 @@
-/** A process-global OpenTelemetry SDK for tests: spans into memory, metrics read on demand. */
+/**
+ * A process-global OpenTelemetry SDK for tests: W3C propagation, async-local context, spans kept in
+ * memory and metrics read on demand. Install once per test file (vitest runs each file in its own
+ * worker), before the code under test creates tracers or meters.
+ */
 import { context, metrics, propagation, trace, SpanKind } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import {
+  MeterProvider,
+  MetricReader,
+  type MetricData,
+  type ResourceMetrics,
+} from '@opentelemetry/sdk-metrics';
 import {
   InMemorySpanExporter,
   SimpleSpanProcessor,
@@ -15,7 +24,16 @@ class OnDemandReader extends MetricReader {
   protected async onShutdown(): Promise<void> {}
 }
 
-export function installTestTelemetry() {
+export interface TestTelemetry {
+  /** Finished spans, after pending exports completed. */
+  spans(): Promise<ReadableSpan[]>;
+  /** Forgets the spans recorded so far. */
+  reset(): void;
+  /** The current data of one metric, by its OpenTelemetry name. */
+  metric(name: string): Promise<MetricData | undefined>;
+}
+
+export function installTestTelemetry(): TestTelemetry {
   const exporter = new InMemorySpanExporter();
   const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
   trace.setGlobalTracerProvider(provider);
@@ -24,8 +42,7 @@ export function installTestTelemetry() {
   const reader = new OnDemandReader();
   metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
   return {
-    /** Finished spans, after pending exports completed. */
-    async spans(): Promise<ReadableSpan[]> {
+    async spans() {
       await provider.forceFlush();
       return exporter.getFinishedSpans();
     },
@@ -37,5 +54,7 @@ export function installTestTelemetry() {
   };
 }
 
-export const kindName = (span: ReadableSpan) => SpanKind[span.kind];
-export const parentId = (span: ReadableSpan) => span.parentSpanContext?.spanId;
+/** `PRODUCER`, `CONSUMER`, ... */
+export const spanKindName = (span: ReadableSpan): string => SpanKind[span.kind];
+/** The parent span id, undefined for a root span. */
+export const parentSpanId = (span: ReadableSpan): string | undefined => span.parentSpanContext?.spanId;

@@ -1,0 +1,75 @@
+/**
+ * The orders application, wired: container, consumer host, background queue and HTTP API. `main.ts`
+ * runs it; tests run it in process on a transport of their choice.
+ */
+import { BackgroundTaskQueue, ConsumerHost, type Logger, type Transport } from '@sluice/core';
+import { Container } from 'inversify';
+import type { Server } from 'node:http';
+import { ChargeCardConsumer } from './handlers/charge-card-consumer.js';
+import { NotifyVipDesk } from './handlers/notify-vip-desk.js';
+import { PrepareShipment } from './handlers/prepare-shipment.js';
+import { RequestPayment } from './handlers/request-payment.js';
+import { ReserveInventory } from './handlers/reserve-inventory.js';
+import { SendConfirmationEmail } from './handlers/send-confirmation-email.js';
+import { createApi } from './http-api.js';
+import { PendingWorkReporter, ReporterTokens } from './pending-work-reporter.js';
+import { FlakyPaymentGateway, Inventory, Mailer, ServiceTokens } from './services.js';
+
+export interface OrdersAppOptions {
+  readonly transport: Transport;
+  readonly logger: Logger;
+  /** Health and metrics port; `false` for none. */
+  readonly metricsPort: number | false;
+  /** Awaited when the host has stopped (flush telemetry). */
+  readonly shutdownHooks?: readonly (() => Promise<void> | void)[];
+  /** Stop on SIGTERM / SIGINT and exit. Default true. */
+  readonly handleSignals?: boolean;
+}
+
+export interface OrdersApp {
+  readonly host: ConsumerHost;
+  readonly api: Server;
+  readonly uploads: BackgroundTaskQueue;
+}
+
+export function createOrdersApp(options: OrdersAppOptions): OrdersApp {
+  const { transport, logger } = options;
+  const uploads = new BackgroundTaskQueue({
+    name: 'uploads',
+    capacity: 20,
+    concurrency: 2,
+    whenFull: 'reject',
+    logger,
+  });
+
+  const container = new Container();
+  container.bind(ServiceTokens.Logger).toConstantValue(logger);
+  container.bind(ServiceTokens.PaymentGateway).toConstantValue(new FlakyPaymentGateway());
+  container.bind(ServiceTokens.Inventory).toConstantValue(new Inventory());
+  container.bind(ServiceTokens.Mailer).toConstantValue(new Mailer(logger.child({ component: 'mailer' })));
+  container.bind(ReporterTokens.Transport).toConstantValue(transport);
+  container.bind(ReporterTokens.Uploads).toConstantValue(uploads);
+
+  const host = new ConsumerHost({
+    serviceName: 'orders',
+    transport,
+    container,
+    logger,
+    consumers: [
+      SendConfirmationEmail,
+      ReserveInventory,
+      PrepareShipment,
+      NotifyVipDesk,
+      RequestPayment,
+      ChargeCardConsumer,
+    ],
+    workers: [PendingWorkReporter],
+    backgroundQueues: [uploads],
+    http: options.metricsPort === false ? false : { port: options.metricsPort },
+    handleSignals: options.handleSignals ?? true,
+    shutdownHooks: options.shutdownHooks ?? [],
+  });
+  const api = createApi({ bus: host.bus, uploads, logger });
+  host.on('stopping', () => api.close());
+  return { host, api, uploads };
+}
