@@ -5,6 +5,7 @@
 import { backoffDelay } from './backoff.js';
 import { getEndpointMetadata, type HandlerClass } from './decorators.js';
 import { ErrorCodes, SluiceError } from './errors.js';
+import { OptionChecker } from './option-checker.js';
 import { acceptedTypes, type MessageDefinition } from './message-definition.js';
 import { describeFilterProblems, type MessageFilter } from './message-filter.js';
 import { isValidBrokerName, subscriptionQueueName } from './naming.js';
@@ -44,55 +45,28 @@ export const defaultRedelivery: Backoff = { initialMs: 1_000, factor: 5, maxMs: 
 const defaultBreaker: Required<CircuitBreakerOptions> = { failures: 10, windowMs: 60_000, coolOffMs: 30_000 };
 const defaultIdempotencyTtlMs = 24 * 60 * 60 * 1000;
 
-class OptionChecker {
-  constructor(private readonly where: string) {}
-
-  fail(option: string, requirement: string, value: unknown): never {
-    let shown: string;
-    try {
-      shown = JSON.stringify(value) ?? String(value);
-    } catch {
-      shown = String(value);
-    }
-    throw new SluiceError(
-      ErrorCodes.INVALID_OPTION,
-      `${this.where}: option "${option}" ${requirement} (got ${shown})`,
-    );
+function brokerName(check: OptionChecker, option: string, value: unknown): string {
+  if (typeof value !== 'string' || !isValidBrokerName(value)) {
+    check.fail(option, 'must be 1-200 characters of letters, digits, ".", "_", ":" or "-"', value);
   }
+  return value;
+}
 
-  int(option: string, value: unknown, min: number, max: number): number {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-      this.fail(option, `must be an integer from ${min} to ${max}`, value);
-    }
-    return value;
-  }
-
-  number(option: string, value: unknown, min: number, max: number): number {
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-      this.fail(option, `must be a number from ${min} to ${max}`, value);
-    }
-    return value;
-  }
-
-  name(option: string, value: unknown): string {
-    if (typeof value !== 'string' || !isValidBrokerName(value)) {
-      this.fail(option, 'must be 1-200 characters of letters, digits, ".", "_", ":" or "-"', value);
-    }
-    return value;
-  }
-
-  backoff(option: string, value: Partial<Backoff> | undefined, defaults: Backoff): Backoff {
-    const merged = { ...defaults, ...value };
-    const backoff = {
-      initialMs: this.int(`${option}.initialMs`, merged.initialMs, 0, 86_400_000),
-      factor: this.number(`${option}.factor`, merged.factor, 1, 100),
-      maxMs: this.int(`${option}.maxMs`, merged.maxMs, 0, 86_400_000),
-      jitter: this.number(`${option}.jitter`, merged.jitter, 0, 1),
-    };
-    if (backoff.maxMs < backoff.initialMs)
-      this.fail(`${option}.maxMs`, 'must be >= initialMs', backoff.maxMs);
-    return backoff;
-  }
+function checkBackoff(
+  check: OptionChecker,
+  option: string,
+  value: Partial<Backoff> | undefined,
+  defaults: Backoff,
+): Backoff {
+  const merged = { ...defaults, ...value };
+  const backoff = {
+    initialMs: check.int(`${option}.initialMs`, merged.initialMs, 0, 86_400_000),
+    factor: check.number(`${option}.factor`, merged.factor, 1, 100),
+    maxMs: check.int(`${option}.maxMs`, merged.maxMs, 0, 86_400_000),
+    jitter: check.number(`${option}.jitter`, merged.jitter, 0, 1),
+  };
+  if (backoff.maxMs < backoff.initialMs) check.fail(`${option}.maxMs`, 'must be >= initialMs', backoff.maxMs);
+  return backoff;
 }
 
 const knownOptions = new Set([
@@ -145,9 +119,9 @@ export function resolveEndpointConfig(
   let subscription: string | undefined;
   let filter: MessageFilter | undefined;
   if (metadata.kind === 'consumer') {
-    queue = check.name('queue', metadata.options.queue);
+    queue = brokerName(check, 'queue', metadata.options.queue);
   } else {
-    subscription = check.name('subscription', metadata.options.subscription);
+    subscription = brokerName(check, 'subscription', metadata.options.subscription);
     queue = subscriptionQueueName(serviceName, subscription);
     filter = metadata.options.filter;
     if (filter !== undefined) {
@@ -173,8 +147,8 @@ export function resolveEndpointConfig(
   const retry = {
     attempts,
     immediate: check.int('retry.immediate', retryOptions.immediate ?? 2, 1, 100),
-    backoff: check.backoff('retry.backoff', retryOptions.backoff, defaultBackoff),
-    redelivery: check.backoff('retry.redelivery', retryOptions.redelivery, defaultRedelivery),
+    backoff: checkBackoff(check, 'retry.backoff', retryOptions.backoff, defaultBackoff),
+    redelivery: checkBackoff(check, 'retry.redelivery', retryOptions.redelivery, defaultRedelivery),
   };
   if (retry.redelivery.jitter !== 0) {
     check.fail(

@@ -68,5 +68,6 @@ export type {
   ProcessTrace,
   TracingOptions,
 } from './telemetry/messaging-telemetry.js';
+export { OptionChecker } from './option-checker.js';
 export type * from './transport.js';
 export type * from './types.js';

@@ -5,6 +5,7 @@
  */
 import { ErrorCodes, SluiceError, toError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
+import { OptionChecker } from '../option-checker.js';
 
 /** A unit of background work; `signal` aborts when a drain passes its deadline. */
 export type BackgroundTask = (signal: AbortSignal) => Promise<void> | void;
@@ -28,16 +29,6 @@ interface Waiter {
   reject(error: Error): void;
 }
 
-function positiveInt(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new SluiceError(
-      ErrorCodes.INVALID_OPTION,
-      `BackgroundTaskQueue: option "${name}" must be an integer >= 1 (got ${value})`,
-    );
-  }
-  return value;
-}
-
 export class BackgroundTaskQueue {
   readonly name: string;
   private readonly capacity: number;
@@ -57,16 +48,11 @@ export class BackgroundTaskQueue {
 
   constructor(options: BackgroundTaskQueueOptions = {}) {
     this.name = options.name ?? 'background';
-    this.capacity = positiveInt('capacity', options.capacity ?? 100);
-    this.concurrency = positiveInt('concurrency', options.concurrency ?? 1);
-    this.whenFull = options.whenFull ?? 'wait';
-    if (this.whenFull !== 'wait' && this.whenFull !== 'reject') {
-      throw new SluiceError(
-        ErrorCodes.INVALID_OPTION,
-        `BackgroundTaskQueue: option "whenFull" must be "wait" or "reject"`,
-      );
-    }
-    this.maxWaitMs = positiveInt('maxWaitMs', options.maxWaitMs ?? 30_000);
+    const check = new OptionChecker(`BackgroundTaskQueue ${this.name}`);
+    this.capacity = check.int('capacity', options.capacity ?? 100, 1, 1_000_000_000);
+    this.concurrency = check.int('concurrency', options.concurrency ?? 1, 1, 10_000);
+    this.whenFull = check.oneOf('whenFull', options.whenFull ?? 'wait', ['wait', 'reject'] as const);
+    this.maxWaitMs = check.int('maxWaitMs', options.maxWaitMs ?? 30_000, 1, 2 ** 31 - 1);
     this.logger = options.logger ?? silentLogger;
   }
 

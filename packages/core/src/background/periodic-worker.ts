@@ -7,6 +7,10 @@ import type { Container, Newable } from 'inversify';
 import { ErrorCodes, SluiceError, toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { sleep } from '../middleware/invocation.js';
+import { OptionChecker } from '../option-checker.js';
+
+/** Longest delay a Node.js timer takes. */
+const maxTimerMs = 2 ** 31 - 1;
 
 export interface PeriodicWorkerOptions {
   /** Name in logs. Default: the class name. */
@@ -35,16 +39,6 @@ export function PeriodicWorker(options: PeriodicWorkerOptions) {
   };
 }
 
-function checkInterval(where: string, option: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 2 ** 31 - 1) {
-    throw new SluiceError(
-      ErrorCodes.INVALID_OPTION,
-      `${where}: option "${option}" must be an integer from 1 to ${2 ** 31 - 1} (got ${String(value)})`,
-    );
-  }
-  return value;
-}
-
 /** Runs one periodic worker class until stopped. */
 export class PeriodicWorkerRunner {
   readonly name: string;
@@ -69,9 +63,10 @@ export class PeriodicWorkerRunner {
         `${where}: the class has no @PeriodicWorker decorator`,
       );
     }
+    const check = new OptionChecker(where);
     this.name = options.name ?? workerClass.name;
-    this.intervalMs = checkInterval(where, 'intervalMs', options.intervalMs);
-    this.errorDelayMs = checkInterval(where, 'errorDelayMs', options.errorDelayMs ?? this.intervalMs);
+    this.intervalMs = check.int('intervalMs', options.intervalMs, 1, maxTimerMs);
+    this.errorDelayMs = check.int('errorDelayMs', options.errorDelayMs ?? this.intervalMs, 1, maxTimerMs);
     this.runAtStart = options.runAtStart ?? true;
   }
 

@@ -20,6 +20,7 @@ import { currentMessageContext } from '../message-scope.js';
 import { MetricsRegistry } from '../metrics-registry.js';
 import type { Middleware } from '../middleware/invocation.js';
 import { isValidBrokerName } from '../naming.js';
+import { OptionChecker } from '../option-checker.js';
 import { MessagingTelemetry, type TracingOptions } from '../telemetry/messaging-telemetry.js';
 import type { Transport } from '../transport.js';
 import type { EndpointOptions, MessageContext } from '../types.js';
@@ -210,18 +211,11 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
 
   private prepare(): void {
     const { options, container } = this;
+    const check = new OptionChecker('ConsumerHost');
     if (typeof options.serviceName !== 'string' || !isValidBrokerName(options.serviceName)) {
-      throw new SluiceError(
-        ErrorCodes.INVALID_OPTION,
-        `ConsumerHost: option "serviceName" must be 1-200 letters, digits, ".", "_", ":" or "-" (got ${JSON.stringify(options.serviceName)})`,
-      );
+      check.fail('serviceName', 'must be 1-200 letters, digits, ".", "_", ":" or "-"', options.serviceName);
     }
-    if (!Number.isInteger(this.drainTimeoutMs) || this.drainTimeoutMs < 0) {
-      throw new SluiceError(
-        ErrorCodes.INVALID_OPTION,
-        `ConsumerHost: option "drainTimeoutMs" must be an integer >= 0 (got ${String(this.drainTimeoutMs)})`,
-      );
-    }
+    check.int('drainTimeoutMs', this.drainTimeoutMs, 0, 2 ** 31 - 1);
     const configs = (options.consumers ?? []).map((c) =>
       resolveEndpointConfig(c as HandlerClass, options.serviceName, options.defaults),
     );
