@@ -94,8 +94,10 @@ describe('background task queue', () => {
 
   it('validates its options', () => {
     expect(() => new BackgroundTaskQueue({ capacity: 0 })).toThrow(
-      'option "capacity" must be an integer >= 1',
+      'BackgroundTaskQueue background: option "capacity" must be an integer from 1 to 1000000000 (got 0)',
     );
-    expect(() => new BackgroundTaskQueue({ whenFull: 'drop' as never })).toThrow('option "whenFull"');
+    expect(() => new BackgroundTaskQueue({ whenFull: 'drop' as never })).toThrow(
+      'option "whenFull" must be "wait" or "reject" (got "drop")',
+    );
   });
 });
