@@ -46,7 +46,7 @@ export function createOrdersApp(options: OrdersAppOptions): OrdersApp {
   container.bind(ServiceTokens.Logger).toConstantValue(logger);
   container.bind(ServiceTokens.PaymentGateway).toConstantValue(new FlakyPaymentGateway());
   container.bind(ServiceTokens.Inventory).toConstantValue(new Inventory());
-  container.bind(ServiceTokens.Mailer).toConstantValue(new Mailer(logger.child({ component: 'mailer' })));
+  container.bind(ServiceTokens.Mailer).toConstantValue(new Mailer());
   container.bind(ReporterTokens.Transport).toConstantValue(transport);
   container.bind(ReporterTokens.Uploads).toConstantValue(uploads);
 

@@ -1,6 +1,4 @@
 /** The demo's stand-ins for external systems, with the failure modes the demo wants to show. */
-import type { Logger } from '@sluice/core';
-
 export const ServiceTokens = {
   PaymentGateway: Symbol.for('orders.PaymentGateway'),
   Inventory: Symbol.for('orders.Inventory'),
@@ -54,10 +52,8 @@ export class Inventory {
 export class Mailer {
   readonly sent: string[] = [];
 
-  constructor(private readonly logger: Logger) {}
-
+  /** Records the e-mail (a real mailer would send it). */
   send(to: string, subject: string): void {
     this.sent.push(`${to}: ${subject}`);
-    this.logger.info({ to, subject }, 'email sent');
   }
 }

@@ -8,7 +8,9 @@ export class SendConfirmationEmail {
   constructor(@inject(ServiceTokens.Mailer) private readonly mailer: Mailer) {}
 
   handle(order: Order, ctx: MessageContext): void {
-    this.mailer.send(order.customerEmail, `Order ${order.orderId} confirmed`);
-    ctx.logger.info({ orderId: order.orderId }, 'confirmation email handled');
+    const subject = `Order ${order.orderId} confirmed`;
+    this.mailer.send(order.customerEmail, subject);
+    // ctx.logger lines carry the message id and, when tracing, trace_id and span_id.
+    ctx.logger.info({ orderId: order.orderId, to: order.customerEmail, subject }, 'email sent');
   }
 }
