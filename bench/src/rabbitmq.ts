@@ -1,1 +1,510 @@
-export {};
+/**
+ * Sluice on RabbitMQ against raw amqplib, in the same run on the same broker (quorum queues, 1 KiB
+ * JSON bodies, persistent messages):
+ * - consume throughput, prefetch 100, no-op handler: raw amqplib (JSON.parse + one ack per message)
+ *   vs the ConsumerHost pipeline (what users get; coalesced acks, and one ack per message) vs the
+ *   bare transport;
+ * - confirmed-publish throughput: raw confirm channel with a window of 1,000 vs `bus.publish` (at most
+ *   1,000 in flight) vs `transport.publish` in batches of 100;
+ * - added p99 latency at 2,000 msg/s, from publish to handler start, Sluice vs raw.
+ * Client CPU per message is this process's CPU time; broker CPU per message is read from /proc when
+ * the broker runs on this machine. Throughput rows are the median of BENCH_ROUNDS runs.
+ *
+ *   npm run bench:rabbitmq        (from the repository root; builds first; AMQP_URL to point elsewhere)
+ *
+ * Environment: AMQP_URL, BENCH_MESSAGES (per throughput run, default 20,000), BENCH_ROUNDS (default 5),
+ * BENCH_LATENCY_SECONDS (per latency run, default 2), BENCH_LATENCY_ROUNDS (default 6).
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  Bus,
+  Consumer,
+  ConsumerHost,
+  defineCommand,
+  defineEvent,
+  type HandlerClass,
+  type MessageContext,
+  type OutgoingMessage,
+} from '@sluice/core';
+import { RabbitMqTransport, type RabbitMqTransportOptions } from '@sluice/rabbitmq';
+import {
+  BrokerCpu,
+  ConsumeWindow,
+  deferred,
+  measure,
+  median,
+  paced,
+  percentile,
+  type Sample,
+} from './rabbitmq-measure.js';
+import { RawClient } from './rabbitmq-raw.js';
+
+const url = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const messages = Number(process.env.BENCH_MESSAGES ?? 20_000);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+const latencySeconds = Number(process.env.BENCH_LATENCY_SECONDS ?? 2);
+const latencyRounds = Number(process.env.BENCH_LATENCY_ROUNDS ?? 6);
+const latencyRate = 2_000;
+const prefetch = 100;
+
+const id = randomUUID().slice(0, 8);
+const consumeQueue = `bench.consume.${id}`;
+const publishQueue = `bench.publish.${id}`;
+const latencyQueue = `bench.latency.${id}`;
+const rawLatencyQueue = `bench.raw-latency.${id}`;
+
+interface Payload {
+  readonly id: number;
+  readonly note: string;
+}
+interface Timed {
+  readonly t: number;
+  readonly pad: string;
+}
+
+const Job = defineCommand<Payload>(`bench.job-${id}.v1`);
+const Published = defineEvent<Payload>(`bench.published-${id}.v1`);
+const Ping = defineEvent<Timed>(`bench.ping-${id}.v1`);
+const RawPing = defineEvent<Timed>(`bench.raw-ping-${id}.v1`);
+
+/** A payload of 1 KiB as JSON. */
+const note = 'x'.repeat(1024 - JSON.stringify({ id: 12345, note: '' }).length);
+const payload: Payload = { id: 12345, note };
+const pad = 'x'.repeat(1024 - JSON.stringify({ t: performance.now(), pad: '' }).length);
+
+function transport(options: RabbitMqTransportOptions = {}): RabbitMqTransport {
+  return new RabbitMqTransport({ url, connectionName: 'sluice-bench', ...options });
+}
+
+/** Fills the consume queue, then lets the broker finish writing before a consume run starts. */
+async function fill(raw: RawClient, broker: BrokerCpu): Promise<ConsumeWindow> {
+  await raw.fill(consumeQueue, messages, payload, Job.type);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  return new ConsumeWindow(broker, messages);
+}
+
+async function hostConsume(raw: RawClient, broker: BrokerCpu, coalesceAcks: boolean): Promise<Sample> {
+  const window = await fill(raw, broker);
+  let handled = 0;
+  @Consumer({ queue: consumeQueue, message: Job, prefetch, retry: { attempts: 1 } })
+  class NoOp {
+    handle(): void {
+      if (handled === 0) window.first();
+      if (++handled === messages) window.last();
+    }
+  }
+  const host = new ConsumerHost({
+    serviceName: 'bench',
+    transport: transport({ coalesceAcks }),
+    consumers: [NoOp as HandlerClass<never>],
+    handleSignals: false,
+  });
+  await host.start();
+  const sample = await window.sample();
+  await host.stop();
+  return sample;
+}
+
+async function bareConsume(raw: RawClient, broker: BrokerCpu): Promise<Sample> {
+  const window = await fill(raw, broker);
+  const consumer = transport();
+  await consumer.connect();
+  let handled = 0;
+  await consumer.subscribe(
+    { queue: consumeQueue, topics: [Job.type], prefetch, retryDelaysMs: [] },
+    async (delivery) => {
+      if (handled === 0) window.first();
+      JSON.parse(Buffer.from(delivery.message.body).toString('utf8'));
+      await delivery.ack();
+      if (++handled === messages) window.last();
+    },
+  );
+  const sample = await window.sample();
+  await consumer.close();
+  return sample;
+}
+
+async function rawConsume(raw: RawClient, broker: BrokerCpu): Promise<Sample> {
+  const window = await fill(raw, broker);
+  return raw.consume(consumeQueue, messages, prefetch, window);
+}
+
+/**
+ * Calls `publish` `messages` times from one loop, keeping at most `window` awaiting their confirm (the
+ * shape of the raw publisher); rejects with the first failure.
+ */
+async function windowed(window: number, publish: () => Promise<void>): Promise<void> {
+  let outstanding = 0;
+  let slot = deferred();
+  let failed: unknown;
+  const settled = () => {
+    outstanding--;
+    slot.resolve();
+  };
+  for (let i = 0; i < messages; i++) {
+    while (outstanding >= window) {
+      await slot.promise;
+      slot = deferred();
+    }
+    outstanding++;
+    publish().then(settled, (error: unknown) => {
+      failed = error;
+      settled();
+    });
+  }
+  while (outstanding > 0) {
+    await slot.promise;
+    slot = deferred();
+  }
+  if (failed !== undefined) throw failed;
+}
+
+async function busPublish(raw: RawClient, broker: BrokerCpu): Promise<Sample> {
+  const producer = transport();
+  await producer.connect();
+  const bus = new Bus(producer);
+  await bus.publish(Published, payload);
+  const sample = await measure(broker, messages, () =>
+    windowed(1_000, () => bus.publish(Published, payload)),
+  );
+  await producer.close();
+  await raw.purge(publishQueue);
+  return sample;
+}
+
+async function transportPublish(raw: RawClient, broker: BrokerCpu): Promise<Sample> {
+  const producer = transport();
+  await producer.connect();
+  const message = (): OutgoingMessage => ({
+    messageId: randomUUID(),
+    type: Published.type,
+    contentType: 'application/json',
+    sentAt: new Date(),
+    headers: {},
+    body: Buffer.from(JSON.stringify(payload)),
+    destination: { topic: Published.type },
+    mandatory: false,
+  });
+  await producer.publish([message()]);
+  const sample = await measure(broker, messages, () => windowed(1_000, () => producer.publish([message()])));
+  await producer.close();
+  await raw.purge(publishQueue);
+  return sample;
+}
+
+async function batchPublish(raw: RawClient, broker: BrokerCpu): Promise<Sample> {
+  const producer = transport();
+  await producer.connect();
+  const batch = (): OutgoingMessage[] =>
+    Array.from({ length: 100 }, () => ({
+      messageId: randomUUID(),
+      type: Published.type,
+      contentType: 'application/json',
+      sentAt: new Date(),
+      headers: {},
+      body: Buffer.from(JSON.stringify(payload)),
+      destination: { topic: Published.type },
+      mandatory: false,
+    }));
+  await producer.publish(batch());
+  const sample = await measure(broker, messages, async () => {
+    let next = 0;
+    const lane = async () => {
+      while (next < messages) {
+        next += 100;
+        await producer.publish(batch());
+      }
+    };
+    await Promise.all(Array.from({ length: 10 }, lane));
+  });
+  await producer.close();
+  await raw.purge(publishQueue);
+  return sample;
+}
+
+async function busPublishBatch(raw: RawClient, broker: BrokerCpu): Promise<Sample> {
+  const producer = transport();
+  await producer.connect();
+  const bus = new Bus(producer);
+  const payloads = Array.from({ length: 100 }, () => payload);
+  await bus.publishBatch(Published, payloads);
+  const sample = await measure(broker, messages, async () => {
+    let next = 0;
+    const lane = async () => {
+      while (next < messages) {
+        next += 100;
+        await bus.publishBatch(Published, payloads);
+      }
+    };
+    await Promise.all(Array.from({ length: 10 }, lane));
+  });
+  await producer.close();
+  await raw.purge(publishQueue);
+  return sample;
+}
+
+async function rawPublish(raw: RawClient, broker: BrokerCpu): Promise<Sample> {
+  const properties = { type: Published.type, contentType: 'application/json', persistent: true };
+  const sample = await measure(broker, messages, () =>
+    raw.publish(Published.type, '', messages, payload, properties),
+  );
+  await raw.purge(publishQueue);
+  return sample;
+}
+
+/** Publishes `count` pings at the latency rate without holding on to their promises; waits for all. */
+async function pacedPublish(count: number, publish: () => Promise<void>): Promise<void> {
+  let outstanding = 0;
+  let failed: unknown;
+  await paced(count, latencyRate, () => {
+    outstanding++;
+    publish().then(
+      () => outstanding--,
+      (error: unknown) => {
+        failed = error;
+        outstanding--;
+      },
+    );
+  });
+  while (outstanding > 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  if (failed !== undefined) throw failed;
+}
+
+type Producer = 'bus' | 'transport';
+type Receiver = 'host' | 'transport';
+
+/**
+ * Latency from publish to handler start through Sluice: published with `bus.publish` or
+ * `transport.publish`, received by a ConsumerHost handler or a bare transport subscription.
+ */
+async function sluiceLatency(
+  count: number,
+  producerKind: Producer,
+  receiverKind: Receiver,
+): Promise<number[]> {
+  const latencies: number[] = [];
+  const done = deferred();
+  const record = (latency: number) => {
+    latencies.push(latency);
+    if (latencies.length === count) done.resolve();
+  };
+  let stopReceiver: () => Promise<void>;
+  if (receiverKind === 'host') {
+    @Consumer({ queue: latencyQueue, message: Ping, prefetch, retry: { attempts: 1 } })
+    class Stamp {
+      handle(ping: Timed, _context: MessageContext): void {
+        record(performance.now() - ping.t);
+      }
+    }
+    const host = new ConsumerHost({
+      serviceName: 'bench',
+      transport: transport(),
+      consumers: [Stamp as HandlerClass<never>],
+      handleSignals: false,
+    });
+    await host.start();
+    stopReceiver = () => host.stop();
+  } else {
+    const consumer = transport();
+    await consumer.connect();
+    await consumer.subscribe(
+      { queue: latencyQueue, topics: [Ping.type], prefetch, retryDelaysMs: [] },
+      async (delivery) => {
+        const arrived = performance.now();
+        const { t } = JSON.parse(Buffer.from(delivery.message.body).toString('utf8')) as Timed;
+        record(arrived - t);
+        await delivery.ack();
+      },
+    );
+    stopReceiver = () => consumer.close();
+  }
+  const producer = transport();
+  await producer.connect();
+  const bus = new Bus(producer);
+  const publish =
+    producerKind === 'bus'
+      ? () => bus.publish(Ping, { t: performance.now(), pad })
+      : () =>
+          producer.publish([
+            {
+              messageId: randomUUID(),
+              type: Ping.type,
+              contentType: 'application/json',
+              sentAt: new Date(),
+              headers: {},
+              body: Buffer.from(JSON.stringify({ t: performance.now(), pad })),
+              destination: { topic: Ping.type },
+              mandatory: false,
+            },
+          ]);
+  await pacedPublish(count, publish);
+  await done.promise;
+  await producer.close();
+  await stopReceiver();
+  return latencies;
+}
+
+function rate(sample: Sample): number {
+  return sample.messages / (sample.ms / 1000);
+}
+
+function row(name: string, sample: Sample, baseline: Sample): string {
+  const perMessage = (micros: number | undefined) =>
+    micros === undefined ? 'n/a' : (micros / sample.messages).toFixed(1);
+  return `| ${name} | ${Math.round(rate(sample)).toLocaleString('en-US')} | ${(rate(sample) / rate(baseline)).toFixed(2)} | ${perMessage(sample.cpuMicros)} | ${perMessage(sample.brokerCpuMicros)} |`;
+}
+
+async function main(): Promise<void> {
+  const broker = await BrokerCpu.find();
+  const raw = await RawClient.connect(url, 'sluice-bench-raw');
+  const rawPublisher = await RawClient.connect(url, 'sluice-bench-raw-publisher');
+  // Declares the queues as Sluice does (quorum, dead-letter queue), bound to the topics' exchanges.
+  const declarer = transport();
+  await declarer.connect();
+  for (const [queue, topic] of [
+    [consumeQueue, Job.type],
+    [publishQueue, Published.type],
+    [latencyQueue, Ping.type],
+    [rawLatencyQueue, RawPing.type],
+  ] as const) {
+    const subscription = await declarer.subscribe(
+      { queue, topics: [topic], prefetch: 1, retryDelaysMs: [] },
+      (d) => d.release(),
+    );
+    await subscription.close();
+  }
+  await declarer.close();
+
+  try {
+    const scenarios = {
+      consumeRaw: () => rawConsume(raw, broker),
+      consumeHost: () => hostConsume(raw, broker, true),
+      consumeHostAckEach: () => hostConsume(raw, broker, false),
+      consumeBare: () => bareConsume(raw, broker),
+      publishRaw: () => rawPublish(raw, broker),
+      publishBus: () => busPublish(raw, broker),
+      publishSingle: () => transportPublish(raw, broker),
+      publishBusBatch: () => busPublishBatch(raw, broker),
+      publishBatch: () => batchPublish(raw, broker),
+    };
+    const samples = new Map<keyof typeof scenarios, Sample[]>();
+    for (let round = 0; round < rounds; round++) {
+      for (const [name, run] of Object.entries(scenarios) as [
+        keyof typeof scenarios,
+        () => Promise<Sample>,
+      ][]) {
+        samples.set(name, [...(samples.get(name) ?? []), await run()]);
+      }
+    }
+    const pick = (name: keyof typeof scenarios) => median(samples.get(name) ?? []);
+
+    const latencyCount = latencySeconds * latencyRate;
+    // The paths alternate; the first 10% of each run warm the connections up. A path's p99 is the
+    // median of its runs' p99s, so that one run disturbed by something else on the machine does not
+    // decide the result.
+    const steady = (values: number[]) => values.slice(Math.floor(values.length / 10));
+    const paths = [
+      [
+        'raw amqplib publish -> raw amqplib consumer',
+        () => raw.latency(RawPing.type, rawPublisher, rawLatencyQueue, latencyCount, latencyRate, pad),
+      ],
+      [
+        'Sluice transport.publish -> bare transport',
+        () => sluiceLatency(latencyCount, 'transport', 'transport'),
+      ],
+      ['Sluice bus.publish -> bare transport', () => sluiceLatency(latencyCount, 'bus', 'transport')],
+      [
+        'Sluice transport.publish -> ConsumerHost handler',
+        () => sluiceLatency(latencyCount, 'transport', 'host'),
+      ],
+      ['Sluice bus.publish -> ConsumerHost handler', () => sluiceLatency(latencyCount, 'bus', 'host')],
+    ] as const;
+    const runs = paths.map(() => [] as number[][]);
+    for (let round = 0; round < latencyRounds; round++) {
+      for (const [i, [, run]] of paths.entries()) runs[i]?.push(steady(await run()));
+    }
+    const p99Of = (path: number[][]) =>
+      percentile(
+        path.map((run) => percentile(run, 99)),
+        50,
+      );
+    const p50Of = (path: number[][]) => percentile(path.flat(), 50);
+    const rawP99 = p99Of(runs[0] ?? []);
+    const sluiceP99 = p99Of(runs[4] ?? []);
+    const consumeRatio = rate(pick('consumeHost')) / rate(pick('consumeRaw'));
+    const publishRatio = rate(pick('publishBus')) / rate(pick('publishRaw'));
+    const transportPublishRatio = rate(pick('publishSingle')) / rate(pick('publishRaw'));
+    const addedP99 = sluiceP99 - rawP99;
+    const transportAddedP99 = p99Of(runs[1] ?? []) - rawP99;
+
+    console.log(
+      `\nSluice on RabbitMQ vs raw amqplib: ${messages.toLocaleString('en-US')} messages per run, median of ${rounds} rounds, quorum queues, 1 KiB JSON, persistent; Node ${process.version}\n`,
+    );
+    console.log('| scenario | msg/s | ratio | client CPU µs/msg | broker CPU µs/msg |');
+    console.log('|---|---:|---:|---:|---:|');
+    const consumeRaw = pick('consumeRaw');
+    console.log(row('consume: raw amqplib (prefetch 100, JSON.parse, ack each)', consumeRaw, consumeRaw));
+    console.log(
+      row('consume: Sluice ConsumerHost, no-op handler (coalesced acks)', pick('consumeHost'), consumeRaw),
+    );
+    console.log(
+      row('consume: Sluice ConsumerHost, no-op handler (ack each)', pick('consumeHostAckEach'), consumeRaw),
+    );
+    console.log(row('consume: Sluice bare transport (JSON.parse, ack)', pick('consumeBare'), consumeRaw));
+    const publishRaw = pick('publishRaw');
+    console.log(row('publish: raw amqplib confirm channel (window 1,000)', publishRaw, publishRaw));
+    console.log(row('publish: Sluice bus.publish (1,000 in flight)', pick('publishBus'), publishRaw));
+    console.log(
+      row(
+        'publish: Sluice transport.publish, one message per call (1,000 in flight)',
+        pick('publishSingle'),
+        publishRaw,
+      ),
+    );
+    console.log(
+      row(
+        'publish: Sluice bus.publishBatch (100 per call, 10 in flight)',
+        pick('publishBusBatch'),
+        publishRaw,
+      ),
+    );
+    console.log(row('publish: Sluice transport.publish (batches of 100)', pick('publishBatch'), publishRaw));
+    console.log(
+      `\nlatency at ${latencyRate.toLocaleString('en-US')} msg/s, publish to handler start (${latencyRounds} alternating runs of ${latencySeconds} s per path; p99 = median of the runs' p99):`,
+    );
+    console.log('| path | p50 ms | p99 ms | added p99 ms |');
+    console.log('|---|---:|---:|---:|');
+    for (const [i, [name]] of paths.entries()) {
+      const path = runs[i] ?? [];
+      const p99 = p99Of(path);
+      console.log(
+        `| ${name} | ${p50Of(path).toFixed(2)} | ${p99.toFixed(2)} | ${(p99 - rawP99).toFixed(2)} |`,
+      );
+    }
+    const verdict = (ok: boolean) => (ok ? 'PASS' : 'FAIL');
+    console.log(
+      `\nconsume ratio, ConsumerHost ${consumeRatio.toFixed(2)} (required >= 0.90): ${verdict(consumeRatio >= 0.9)}`,
+    );
+    console.log(
+      `publish ratio, bus.publish ${publishRatio.toFixed(2)} (required >= 0.90): ${verdict(publishRatio >= 0.9)}`,
+    );
+    console.log(
+      `publish ratio, transport.publish per message ${transportPublishRatio.toFixed(2)} (required >= 0.90): ${verdict(transportPublishRatio >= 0.9)}`,
+    );
+    console.log(
+      `added p99, bus -> host ${addedP99.toFixed(2)} ms (required <= 1.00 ms): ${verdict(addedP99 <= 1)}`,
+    );
+    console.log(
+      `added p99, transport -> transport ${transportAddedP99.toFixed(2)} ms (required <= 1.00 ms): ${verdict(transportAddedP99 <= 1)}`,
+    );
+  } finally {
+    await raw.delete(
+      [consumeQueue, publishQueue, latencyQueue, rawLatencyQueue].flatMap((q) => [q, `${q}.dlq`]),
+      [Job.type, Published.type, Ping.type, RawPing.type],
+    );
+    await raw.close();
+    await rawPublisher.close();
+  }
+}
+
+await main();

@@ -1,0 +1,173 @@
+/**
+ * One channel of a subscription and the deliveries it carries. Delivery tags belong to a channel: when
+ * it is gone, its unsettled deliveries can no longer be settled (the broker redelivers them), so they
+ * are orphaned and their settlement rejects.
+ */
+import {
+  ErrorCodes,
+  faultHeaders,
+  hasErrorCode,
+  Headers,
+  retryQueueName,
+  SluiceError,
+  type Fault,
+  type Logger,
+} from '@sluice/core';
+import type { Channel, Message } from 'amqplib';
+import { AckTracker } from './ack-tracker.js';
+import { copyOptions } from './envelope.js';
+import type { Publisher } from './publisher.js';
+import type { Redactor } from './redact.js';
+import type { RabbitMqDelivery } from './rabbitmq-delivery.js';
+import type { EndpointPlan, Topology } from './topology.js';
+
+export interface ConsumerChannelDependencies {
+  /** True once the transport closed: settlement then rejects with `SLUICE_CLOSED`. */
+  readonly transportClosed: () => boolean;
+  readonly publisher: Publisher;
+  readonly topology: Topology;
+  readonly coalesceAcks: boolean;
+  readonly redactor: Redactor;
+  readonly logger: Logger;
+}
+
+const isFaultHeader = (name: string) => name.startsWith('sluice-fault-');
+
+export class ConsumerChannel {
+  alive = true;
+  consumerTag: string | undefined;
+  readonly unsettled = new Set<RabbitMqDelivery>();
+  private endedByTransport = false;
+  private readonly settling = new Set<Promise<void>>();
+  private readonly tracker: AckTracker;
+
+  constructor(
+    readonly channel: Channel,
+    readonly plan: EndpointPlan,
+    private readonly deps: ConsumerChannelDependencies,
+  ) {
+    this.tracker = new AckTracker(channel, deps.coalesceAcks, () => this.failure());
+  }
+
+  /** Why a settlement on this channel can no longer happen. */
+  failure(): SluiceError {
+    return this.endedByTransport || this.deps.transportClosed()
+      ? new SluiceError(ErrorCodes.CLOSED, 'transport closed; the message was returned to its queue')
+      : new SluiceError(
+          ErrorCodes.CONNECTION_LOST,
+          'the channel that delivered the message is gone; RabbitMQ redelivers the message',
+        );
+  }
+
+  ack(raw: Message): Promise<void> {
+    if (!this.alive) return Promise.reject(this.failure());
+    return this.tracker.ack(raw);
+  }
+
+  retry(delivery: RabbitMqDelivery, delayMs: number): Promise<void> {
+    const { plan } = this;
+    const delayed = delayMs > 0;
+    return this.republish(
+      delivery,
+      delayed ? retryQueueName(plan.queue, delayMs) : plan.queue,
+      { [Headers.attempt]: String(delivery.attempt + 1) },
+      delayed ? () => this.deps.topology.ensureRetryQueue(plan, delayMs) : undefined,
+    );
+  }
+
+  deadLetter(delivery: RabbitMqDelivery, fault: Fault): Promise<void> {
+    // Fault headers of an earlier dead-lettering (a replayed message failing again) are replaced.
+    return this.republish(delivery, this.plan.deadLetterQueue, faultHeaders(fault), undefined, isFaultHeader);
+  }
+
+  release(delivery: RabbitMqDelivery): Promise<void> {
+    // A requeue would count as a delivery on quorum queues (x-delivery-count) and flag a redelivery on
+    // classic ones; a copy carrying the current attempt keeps the count honest.
+    return this.republish(delivery, this.plan.queue, { [Headers.attempt]: String(delivery.attempt) });
+  }
+
+  /** Resolves when no republish-then-ack settlement is in progress. */
+  async whenSettled(): Promise<void> {
+    while (this.settling.size > 0) await Promise.allSettled([...this.settling]);
+  }
+
+  /**
+   * Ends the channel's deliveries: unsettled ones are orphaned (their settlement rejects with
+   * `SLUICE_CLOSED` when `byTransport`, else `SLUICE_CONNECTION_LOST`).
+   */
+  end(byTransport: boolean): void {
+    if (!this.alive) return;
+    this.endedByTransport = byTransport;
+    this.alive = false;
+    for (const delivery of this.unsettled) delivery.orphan();
+    this.unsettled.clear();
+  }
+
+  /** Sends pending acks, ends the channel's deliveries and closes it; the broker requeues the rest. */
+  async close(): Promise<void> {
+    if (this.alive) {
+      try {
+        this.tracker.flush();
+      } catch {
+        // closed already: the broker redelivers whatever was not acknowledged
+      }
+    }
+    this.end(true);
+    await this.channel.close().catch(() => undefined);
+  }
+
+  private republish(
+    delivery: RabbitMqDelivery,
+    routingKey: string,
+    set: Readonly<Record<string, string>>,
+    prepare?: () => Promise<void>,
+    remove?: (name: string) => boolean,
+  ): Promise<void> {
+    if (!this.alive) return Promise.reject(this.failure());
+    const work = this.republishThenAck(delivery, routingKey, set, prepare, remove);
+    this.settling.add(work);
+    const done = () => {
+      this.settling.delete(work);
+    };
+    work.then(done, done);
+    return work;
+  }
+
+  private async republishThenAck(
+    delivery: RabbitMqDelivery,
+    routingKey: string,
+    set: Readonly<Record<string, string>>,
+    prepare: (() => Promise<void>) | undefined,
+    remove: ((name: string) => boolean) | undefined,
+  ): Promise<void> {
+    const { raw } = delivery;
+    try {
+      if (prepare !== undefined) await prepare();
+      const options = copyOptions(raw, delivery.message, set, remove);
+      options.mandatory = true;
+      await this.deps.publisher.send([
+        { exchange: '', routingKey, content: raw.content, options, topic: undefined },
+      ]);
+    } catch (error) {
+      // The copy is not in place: hand the original back so that it is redelivered, not stuck unacked.
+      if (this.alive) {
+        try {
+          this.tracker.nack(raw, true);
+        } catch {
+          // the channel is gone: the broker redelivers the message anyway
+        }
+      }
+      if (hasErrorCode(error, ErrorCodes.UNROUTABLE)) {
+        // One of the endpoint's queues was deleted under us: declare them again for the next attempt.
+        this.deps.topology.declareEndpoint(this.plan).catch((declareError: unknown) => {
+          this.deps.logger.warn(
+            { err: this.deps.redactor.error(declareError) },
+            'could not redeclare the endpoint',
+          );
+        });
+      }
+      throw error;
+    }
+    await this.ack(raw);
+  }
+}

@@ -1,0 +1,228 @@
+/**
+ * The RabbitMQ transport on amqplib: topology declared idempotently, publisher confirms with a window,
+ * retry queues for delayed redelivery (no plugin), dead-letter queues, manual acks (coalesced), and
+ * recovery from connection, channel and consumer loss.
+ */
+import {
+  ErrorCodes,
+  SluiceError,
+  type DeliveryHandler,
+  type EndpointSpec,
+  type Logger,
+  type OutgoingMessage,
+  type Subscription,
+  type Transport,
+  type TransportCapabilities,
+} from '@sluice/core';
+import { ConnectionSupervisor } from './connection-supervisor.js';
+import { publishOptions } from './envelope.js';
+import { ManagementClient } from './management-client.js';
+import { Publisher, type Outgoing } from './publisher.js';
+import { RabbitMqSubscription } from './rabbitmq-subscription.js';
+import { RabbitMqTelemetry } from './rabbitmq-telemetry.js';
+import { OptionChecker, resolveOptions, type ResolvedOptions } from './resolve-options.js';
+import { Topology } from './topology.js';
+import type { RabbitMqTransportOptions } from './types.js';
+
+type State = 'new' | 'open' | 'closing' | 'closed';
+
+function toBuffer(body: Uint8Array): Buffer {
+  return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+}
+
+/**
+ * ```ts
+ * const transport = new RabbitMqTransport({ url: process.env.AMQP_URL });
+ * const host = new ConsumerHost({ serviceName: 'orders', transport, consumers: [ChargeCardConsumer] });
+ * await host.start();
+ * ```
+ *
+ * Capabilities: delayed redelivery (retry queues), message TTL, durable, ordered per publisher; no
+ * scheduled send (`notBefore` rejects with `SLUICE_INVALID_OPTION`: without the delayed-message plugin
+ * RabbitMQ has no truthful way to hold arbitrary delays).
+ */
+export class RabbitMqTransport implements Transport {
+  readonly name = 'rabbitmq';
+  readonly capabilities: TransportCapabilities = {
+    delayedRedelivery: true,
+    scheduledSend: false,
+    messageTtl: true,
+    durable: true,
+    ordered: true,
+  };
+  /** OpenTelemetry description: `messaging.system` `rabbitmq`, server address, destination names. */
+  readonly telemetry: RabbitMqTelemetry;
+  private readonly options: ResolvedOptions;
+  private readonly logger: Logger;
+  private readonly supervisor: ConnectionSupervisor;
+  private readonly topology: Topology;
+  private readonly publisher: Publisher;
+  private readonly management: ManagementClient | undefined;
+  private readonly subscriptions = new Set<RabbitMqSubscription>();
+  private state: State = 'new';
+  private connecting: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+
+  /** Validates every option (throws `SLUICE_INVALID_OPTION` naming it); connects only in {@link connect}. */
+  constructor(options: RabbitMqTransportOptions = {}) {
+    this.options = resolveOptions(options);
+    const { connection } = this.options;
+    this.logger = this.options.logger.child({ transport: 'rabbitmq' });
+    this.telemetry = new RabbitMqTelemetry(
+      connection.connect.hostname ?? 'localhost',
+      connection.connect.port ?? 5672,
+    );
+    this.supervisor = new ConnectionSupervisor(connection, this.options.reconnect, this.logger);
+    this.topology = new Topology(this.options, (ms) => this.supervisor.waitUp(ms), this.logger);
+    this.publisher = new Publisher(this.options, this.topology, () => this.supervisor.isUp, this.logger);
+    // Recovery runs in this order: topology first, then publishing, then the consumers.
+    void this.supervisor.addListener(this.topology);
+    void this.supervisor.addListener(this.publisher);
+    this.management =
+      this.options.management === undefined
+        ? undefined
+        : new ManagementClient(this.options.management, connection.vhost);
+  }
+
+  /**
+   * Connects, retrying with backoff for up to `connectTimeoutMs`, then rejects with
+   * `SLUICE_CONNECTION_LOST`. Idempotent: later calls share the first successful connect. After a
+   * connection loss the transport reconnects by itself.
+   */
+  connect(): Promise<void> {
+    if (this.state === 'closing' || this.state === 'closed') {
+      return Promise.reject(new SluiceError(ErrorCodes.CLOSED, 'RabbitMQ transport is closed'));
+    }
+    this.connecting ??= this.supervisor.start(this.options.connectTimeoutMs).then(
+      () => {
+        if (this.state === 'new') this.state = 'open';
+      },
+      (error: unknown) => {
+        this.connecting = undefined;
+        throw error;
+      },
+    );
+    return this.connecting;
+  }
+
+  /** True while connected with topology, publishing and every consumer re-established. */
+  isConnected(): boolean {
+    return this.state === 'open' && this.supervisor.isUp;
+  }
+
+  /**
+   * Publishes in order and resolves when RabbitMQ confirmed every message. Topic messages go to the
+   * topic's exchange (declared on first use), queue messages through the default exchange (always
+   * mandatory). Rejects with `SLUICE_UNROUTABLE` (mandatory and no queue), `SLUICE_QUEUE_FULL` (a
+   * queue at max length refused it), `SLUICE_CONNECTION_LOST` (still disconnected after
+   * `publishTimeoutMs`), `SLUICE_DEADLINE_EXCEEDED` (not confirmed within it) or `SLUICE_CLOSED`.
+   * During an outage messages wait; those unconfirmed at a connection loss are sent again.
+   */
+  publish(messages: readonly OutgoingMessage[]): Promise<void> {
+    if (this.state !== 'open') return Promise.reject(this.notOpen());
+    let items: Outgoing[];
+    try {
+      items = messages.map((message) => this.toOutgoing(message));
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    return this.publisher.send(items);
+  }
+
+  /**
+   * Declares the endpoint (exchanges, `<queue>`, `<queue>.dlq`, one retry queue per delay, bindings;
+   * idempotent) and consumes it on a channel of its own with `prefetch`. Rejects with
+   * `SLUICE_INVALID_OPTION` for bad `options.broker` settings or when the broker's existing queue has
+   * other arguments.
+   */
+  async subscribe(endpoint: EndpointSpec, onDelivery: DeliveryHandler): Promise<Subscription> {
+    if (this.state !== 'open') throw this.notOpen();
+    const plan = this.topology.plan(endpoint);
+    const check: OptionChecker = new OptionChecker(`RabbitMqTransport endpoint "${endpoint.queue}"`);
+    const prefetch = check.int('prefetch', endpoint.prefetch, 1, 65_535);
+    await this.topology.declareEndpoint(plan);
+    const subscription = new RabbitMqSubscription(plan, prefetch, onDelivery, {
+      transportClosed: () => this.state === 'closed' || this.state === 'closing',
+      publisher: this.publisher,
+      topology: this.topology,
+      coalesceAcks: this.options.coalesceAcks,
+      redactor: this.options.connection.redactor,
+      logger: this.logger,
+      current: () => this.supervisor.current,
+      removeListener: (listener) => this.supervisor.removeListener(listener),
+      reconnectDelay: (attempt) => this.supervisor.delay(attempt),
+    });
+    await this.supervisor.addListener(subscription);
+    this.subscriptions.add(subscription);
+    return subscription;
+  }
+
+  /**
+   * Ready messages in `queue` (a passive declare), 0 for a missing queue. With the `management` option:
+   * ready plus unacknowledged, from the management API's statistics (refreshed every few seconds).
+   */
+  async queueDepth(queue: string): Promise<number> {
+    if (this.state !== 'open') throw this.notOpen();
+    if (this.management !== undefined) {
+      const counts = await this.management.queueCounts(queue);
+      return counts === undefined ? 0 : counts.ready + counts.unacknowledged;
+    }
+    return this.topology.readyCount(queue);
+  }
+
+  /**
+   * Stops every consumer, waits for pending publishes (each bounded by `publishTimeoutMs`) and
+   * settlements in progress, sends the pending acks, returns unsettled deliveries to RabbitMQ (their
+   * settlement then rejects with `SLUICE_CLOSED`) and disconnects. Idempotent; concurrent calls share
+   * one close.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
+    this.state = 'closing';
+    const subscriptions = [...this.subscriptions];
+    await Promise.all(subscriptions.map((s) => s.close().catch(() => undefined)));
+    await this.publisher.whenIdle();
+    await Promise.all(subscriptions.map((s) => s.shutdown().catch(() => undefined)));
+    await this.publisher.whenIdle();
+    await this.publisher.close();
+    await this.supervisor.close();
+    this.subscriptions.clear();
+    this.state = 'closed';
+    this.logger.info({}, 'RabbitMQ transport closed');
+  }
+
+  private notOpen(): SluiceError {
+    return this.state === 'new'
+      ? new SluiceError(
+          ErrorCodes.CONNECTION_LOST,
+          'RabbitMQ transport is not connected: call connect() first',
+        )
+      : new SluiceError(ErrorCodes.CLOSED, 'RabbitMQ transport is closed');
+  }
+
+  private toOutgoing(message: OutgoingMessage): Outgoing {
+    if (message.notBefore !== undefined && message.notBefore.getTime() > Date.now()) {
+      throw new SluiceError(
+        ErrorCodes.INVALID_OPTION,
+        `RabbitMQ transport cannot schedule message ${message.messageId} (notBefore): capabilities.scheduledSend is false`,
+      );
+    }
+    const options = publishOptions(message, this.options.persistent);
+    const content = toBuffer(message.body);
+    const { destination } = message;
+    if ('queue' in destination) {
+      // The default exchange drops a message for a missing queue silently unless it is mandatory.
+      options.mandatory = true;
+      return { exchange: '', routingKey: destination.queue, content, options, topic: undefined };
+    }
+    const { topic } = destination;
+    const exchange = this.options.exchanges.get(topic);
+    const routed = exchange !== undefined && (exchange.type === 'direct' || exchange.type === 'topic');
+    const routingKey = routed ? (exchange.routingKey?.(message) ?? message.type) : '';
+    return { exchange: topic, routingKey, content, options, topic };
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Coalesced acks on the real broker: settlements in any order are acknowledged, and a `multiple` ack
+ * never covers a delivery that was not settled (it is returned to the queue when the transport
+ * closes). Checked with coalescing on (the default) and off.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Delivery, OutgoingMessage } from '@sluice/core';
+import { RabbitMqTransport } from '@sluice/rabbitmq';
+import { DeliveryCollector } from '@sluice/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BrokerAdmin, brokerUrl, eventually } from './support/broker.js';
+
+describe.each([true, false])('acknowledgements (coalesceAcks: %s)', (coalesceAcks) => {
+  const declared: string[] = [];
+
+  afterEach(async () => {
+    const admin = await BrokerAdmin.connect();
+    for (const queue of declared.splice(0)) await admin.deleteEndpoint(queue);
+    await admin.close();
+  });
+
+  it('acknowledges settlements made in any order and never an unsettled delivery', async () => {
+    const queue = `rmqtest.acks.${randomUUID().slice(0, 8)}`;
+    declared.push(queue);
+    const transport = new RabbitMqTransport({
+      url: brokerUrl,
+      coalesceAcks,
+      connectionName: 'sluice-acks-test',
+    });
+    await transport.connect();
+    const held: Delivery[] = [];
+    const collector = new DeliveryCollector(async (d) => {
+      held.push(d);
+      return new Promise<void>(() => undefined);
+    });
+    await transport.subscribe({ queue, topics: [], prefetch: 20, retryDelaysMs: [] }, collector.handler);
+    const sent: OutgoingMessage[] = Array.from({ length: 20 }, (_, n) => ({
+      messageId: `n${n}-${randomUUID()}`,
+      type: 'rmqtest.ack.v1',
+      contentType: 'text/plain',
+      sentAt: new Date(),
+      headers: {},
+      body: Buffer.from(String(n)),
+      destination: { queue },
+      mandatory: true,
+    }));
+    await transport.publish(sent);
+    await collector.waitForCount(20, 5_000);
+
+    // Settle everything but deliveries 0 and 10, out of order, in groups that share an event-loop turn
+    // (and so one flush of acks).
+    const groups = [
+      [19, 3, 2, 1],
+      [15, 4, 5],
+      [9, 8, 7, 6],
+      [11, 12],
+      [18, 17, 16, 14, 13],
+    ];
+    for (const group of groups) await Promise.all(group.map((index) => (held[index] as Delivery).ack()));
+    await transport.close();
+
+    const admin = await BrokerAdmin.connect();
+    try {
+      await eventually(
+        async () => (await admin.messageCount(queue)) === 2,
+        5_000,
+        'the two unsettled messages back',
+      );
+      const back = await admin.drain(queue);
+      expect(back.map((m) => m.properties.messageId).sort()).toEqual(
+        [sent[0]?.messageId, sent[10]?.messageId].sort(),
+      );
+    } finally {
+      await admin.close();
+    }
+  });
+});

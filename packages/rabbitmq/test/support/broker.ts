@@ -1,0 +1,204 @@
+/**
+ * Test helpers that talk to the real broker: a plain amqplib admin connection (declare, delete, peek,
+ * publish as a foreign client), `rabbitmqctl` for broker-side actions (a private vhost per test file,
+ * force-closing its connections), and unique names.
+ */
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
+import { deadLetterQueueName, retryQueueName } from '@sluice/core';
+import amqp, { type ChannelModel, type GetMessage, type Options } from 'amqplib';
+
+const run = promisify(execFile);
+
+/** The broker the tests use. */
+export const brokerUrl = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+/** `prefix` plus a short unique id. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}.${randomUUID().slice(0, 8)}`;
+}
+
+/** The broker URL for `vhost`. */
+export function vhostUrl(vhost: string): string {
+  const url = new URL(brokerUrl);
+  url.pathname = `/${encodeURIComponent(vhost)}`;
+  return url.toString();
+}
+
+async function rabbitmqctl(...args: string[]): Promise<string> {
+  const { stdout } = await run('rabbitmqctl', ['-q', ...args], { timeout: 30_000 });
+  return stdout;
+}
+
+/** A vhost of its own: its connections can be force-closed without touching anyone else's. */
+export class TestVhost {
+  private constructor(readonly name: string) {}
+
+  static async create(prefix: string): Promise<TestVhost> {
+    const vhost = new TestVhost(uniqueName(prefix));
+    await rabbitmqctl('add_vhost', vhost.name);
+    await vhost.allowAccess();
+    return vhost;
+  }
+
+  private get user(): string {
+    return decodeURIComponent(new URL(brokerUrl).username || 'guest');
+  }
+
+  /** Grants the test user every permission on the vhost. */
+  async allowAccess(): Promise<void> {
+    await rabbitmqctl('set_permissions', '-p', this.name, this.user, '.*', '.*', '.*');
+  }
+
+  /** Revokes the test user's access: new connections to the vhost are refused (an outage). */
+  async denyAccess(): Promise<void> {
+    await rabbitmqctl('clear_permissions', '-p', this.name, this.user);
+  }
+
+  get url(): string {
+    return vhostUrl(this.name);
+  }
+
+  /** Force-closes every client connection to this vhost, as an operator would. */
+  async closeAllConnections(): Promise<void> {
+    await rabbitmqctl('close_all_connections', '-p', this.name, 'sluice test: forced close');
+  }
+
+  /** Deletes the vhost with everything in it. */
+  async delete(): Promise<void> {
+    await rabbitmqctl('delete_vhost', this.name);
+  }
+}
+
+/** A plain amqplib client, as a foreign publisher or an operator would use it. */
+export class BrokerAdmin {
+  private connection: Promise<ChannelModel>;
+  private current: ChannelModel | undefined;
+
+  private constructor(private readonly url: string) {
+    this.connection = this.open();
+  }
+
+  /** Connects; the admin reconnects by itself when a test force-closes its connection. */
+  static async connect(url = brokerUrl): Promise<BrokerAdmin> {
+    const admin = new BrokerAdmin(url);
+    await admin.connection;
+    return admin;
+  }
+
+  /** Connects, retrying for a while (a test may have revoked access for a moment). */
+  private async open(): Promise<ChannelModel> {
+    const options = { clientProperties: { connection_name: 'sluice-test-admin' } };
+    let connection: ChannelModel | undefined;
+    for (let attempt = 1; connection === undefined; attempt++) {
+      try {
+        connection = await amqp.connect(this.url, options);
+      } catch (error) {
+        if (attempt >= 100) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    const opened = connection;
+    opened.on('error', () => undefined);
+    opened.on('close', () => {
+      if (this.current === opened) {
+        this.current = undefined;
+        this.connection = this.open();
+        this.connection.catch(() => undefined);
+      }
+    });
+    this.current = opened;
+    return opened;
+  }
+
+  /** Runs `work` on a fresh channel (a failed operation only closes that channel). */
+  async withChannel<T>(work: (channel: amqp.ConfirmChannel) => Promise<T>): Promise<T> {
+    const channel = await (await this.connection).createConfirmChannel();
+    channel.on('error', () => undefined);
+    try {
+      return await work(channel);
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
+  }
+
+  /** Deletes queues (missing ones are fine). */
+  async deleteQueues(queues: readonly string[]): Promise<void> {
+    for (const queue of queues) await this.withChannel((channel) => channel.deleteQueue(queue));
+  }
+
+  /**
+   * Deletes an endpoint's queues: the work queue, its dead-letter queue (and that one's, declared when
+   * a test consumed the dead-letter queue as an endpoint) and the given retry queues.
+   */
+  async deleteEndpoint(queue: string, retryDelaysMs: readonly number[] = []): Promise<void> {
+    await this.deleteQueues([
+      queue,
+      deadLetterQueueName(queue),
+      deadLetterQueueName(deadLetterQueueName(queue)),
+      ...retryDelaysMs.filter((d) => d > 0).map((d) => retryQueueName(queue, d)),
+    ]);
+  }
+
+  async deleteExchanges(exchanges: readonly string[]): Promise<void> {
+    for (const exchange of exchanges) await this.withChannel((channel) => channel.deleteExchange(exchange));
+  }
+
+  /** Ready messages in `queue`, undefined when it does not exist. */
+  async messageCount(queue: string): Promise<number | undefined> {
+    try {
+      return await this.withChannel(async (channel) => (await channel.checkQueue(queue)).messageCount);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** True when `queue` exists. */
+  async queueExists(queue: string): Promise<boolean> {
+    return (await this.messageCount(queue)) !== undefined;
+  }
+
+  /** Publishes one message with plain amqplib and waits for the confirm. */
+  async publish(exchange: string, routingKey: string, body: Buffer, options: Options.Publish): Promise<void> {
+    await this.withChannel(async (channel) => {
+      channel.publish(exchange, routingKey, body, options);
+      await channel.waitForConfirms();
+    });
+  }
+
+  /** Takes every ready message of `queue` off it (acked), for assertions on what arrived. */
+  async drain(queue: string): Promise<GetMessage[]> {
+    return this.withChannel(async (channel) => {
+      const taken: GetMessage[] = [];
+      for (;;) {
+        const message = await channel.get(queue, { noAck: true });
+        if (message === false) return taken;
+        taken.push(message);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    const connection = await this.connection;
+    this.current = undefined;
+    await connection.close().catch(() => undefined);
+  }
+}
+
+/** Resolves once `check` returns true, polling every `intervalMs`; rejects after `timeoutMs`. */
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** The repository root. */
+export const repositoryRoot = new URL('../../../../', import.meta.url);
