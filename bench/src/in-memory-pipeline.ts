@@ -52,10 +52,13 @@ async function rawTransport(): Promise<number> {
   let handled = 0;
   const started = performance.now();
   await new Promise<void>((resolve) => {
-    void transport.subscribe({ queue: 'raw', topics: [], prefetch: 100, retryDelaysMs: [] }, async (delivery) => {
-      await delivery.ack();
-      if (++handled === messageCount) resolve();
-    });
+    void transport.subscribe(
+      { queue: 'raw', topics: [], prefetch: 100, retryDelaysMs: [] },
+      async (delivery) => {
+        await delivery.ack();
+        if (++handled === messageCount) resolve();
+      },
+    );
   });
   const elapsed = performance.now() - started;
   await transport.close();
@@ -116,11 +119,15 @@ for (let round = 0; round < rounds; round++) {
 }
 
 const baseline = messageCount / ((best.get(scenarios[0]![0]) as number) / 1000);
-console.log(`\nin-memory pipeline throughput: ${messageCount} messages, prefetch 100, best of ${rounds} rounds, Node ${process.version}\n`);
+console.log(
+  `\nin-memory pipeline throughput: ${messageCount} messages, prefetch 100, best of ${rounds} rounds, Node ${process.version}\n`,
+);
 console.log(`| scenario | msgs/s | µs/msg | ratio to raw |`);
 console.log(`|---|---:|---:|---:|`);
 for (const [name] of scenarios) {
   const ms = best.get(name) as number;
   const rate = messageCount / (ms / 1000);
-  console.log(`| ${name} | ${Math.round(rate).toLocaleString('en-US')} | ${((ms * 1000) / messageCount).toFixed(2)} | ${(rate / baseline).toFixed(2)} |`);
+  console.log(
+    `| ${name} | ${Math.round(rate).toLocaleString('en-US')} | ${((ms * 1000) / messageCount).toFixed(2)} | ${(rate / baseline).toFixed(2)} |`,
+  );
 }

@@ -9,7 +9,12 @@ import { randomUUID } from 'node:crypto';
 import { context, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { BatchSpanProcessor, TracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
+import {
+  BatchSpanProcessor,
+  TracerProvider,
+  type ReadableSpan,
+  type SpanExporter,
+} from '@opentelemetry/sdk-trace';
 import {
   Bus,
   Consumer,
@@ -39,7 +44,9 @@ const broker = new InMemoryBroker();
 
 function createTransport(): Promise<Transport> | Transport {
   if (process.env.AMQP_URL) {
-    return import('@sluice/rabbitmq').then(({ RabbitMqTransport }) => new RabbitMqTransport({ url: process.env.AMQP_URL }));
+    return import('@sluice/rabbitmq').then(
+      ({ RabbitMqTransport }) => new RabbitMqTransport({ url: process.env.AMQP_URL }),
+    );
   }
   return new InMemoryTransport({ broker });
 }
@@ -69,7 +76,10 @@ async function consumeRun(queue: string): Promise<number> {
   const note = 'x'.repeat(950);
   for (let i = 0; i < messageCount; i += 500) {
     const size = Math.min(500, messageCount - i);
-    await bus.sendBatch(Job, Array.from({ length: size }, (_, j) => ({ id: i + j, note })));
+    await bus.sendBatch(
+      Job,
+      Array.from({ length: size }, (_, j) => ({ id: i + j, note })),
+    );
   }
   await filler.close();
 
@@ -88,7 +98,9 @@ async function consumeRun(queue: string): Promise<number> {
 }
 
 function enableTracing(exporter: DroppingExporter): TracerProvider {
-  const provider = new TracerProvider({ spanProcessors: [new BatchSpanProcessor({ exporter, maxQueueSize: 65_536 })] });
+  const provider = new TracerProvider({
+    spanProcessors: [new BatchSpanProcessor({ exporter, maxQueueSize: 65_536 })],
+  });
   trace.setGlobalTracerProvider(provider);
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
@@ -113,10 +125,16 @@ for (let round = 0; round < rounds; round++) {
 disableTracing();
 
 const rate = (ms: number) => messageCount / (ms / 1000);
-console.log(`\nconsume throughput with tracing on vs off: ${messageCount} messages of 1 KiB, prefetch 100, best of ${rounds}, transport ${process.env.AMQP_URL ? 'rabbitmq' : 'in-memory'}\n`);
+console.log(
+  `\nconsume throughput with tracing on vs off: ${messageCount} messages of 1 KiB, prefetch 100, best of ${rounds}, transport ${process.env.AMQP_URL ? 'rabbitmq' : 'in-memory'}\n`,
+);
 console.log('| tracing | msgs/s | µs/msg |');
 console.log('|---|---:|---:|');
 for (const [name, ms] of Object.entries(results)) {
-  console.log(`| ${name} | ${Math.round(rate(ms)).toLocaleString('en-US')} | ${((ms * 1000) / messageCount).toFixed(1)} |`);
+  console.log(
+    `| ${name} | ${Math.round(rate(ms)).toLocaleString('en-US')} | ${((ms * 1000) / messageCount).toFixed(1)} |`,
+  );
 }
-console.log(`\nratio on/off: ${(rate(results.on) / rate(results.off)).toFixed(2)} (target >= 0.80); spans exported: ${exporter.exported}`);
+console.log(
+  `\nratio on/off: ${(rate(results.on) / rate(results.off)).toFixed(2)} (target >= 0.80); spans exported: ${exporter.exported}`,
+);
