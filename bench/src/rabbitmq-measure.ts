@@ -33,6 +33,26 @@ export class BrokerCpu {
     }
   }
 
+  /**
+   * Waits (at most `maxMs`) until the broker is nearly idle, so that work left over from the previous
+   * run (quorum queue log writes, a purge) is not billed to the next one. Without a readable broker
+   * process it waits 500 ms.
+   */
+  async settle(maxMs = 5_000): Promise<void> {
+    const deadline = performance.now() + maxMs;
+    let before = await this.read();
+    if (before === undefined) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return;
+    }
+    while (performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      const after = await this.read();
+      if (after === undefined || after - before < 250_000 * 0.15) return;
+      before = after;
+    }
+  }
+
   /** CPU time used so far in microseconds, or undefined. */
   async read(): Promise<number | undefined> {
     if (this.pid === undefined) return undefined;

@@ -40,26 +40,51 @@ interface Entry {
 }
 
 /**
- * The two amqplib internals `ConfirmChannel#publish` is made of (`Channel#sendMessage` for the frames,
- * `pushConfirmCallback` for the confirm), unchanged since amqplib 0.5 and looked up per channel.
+ * The two amqplib internals `ConfirmChannel#publish` is made of: `Channel#sendMessage` for the frames,
+ * `pushConfirmCallback` for the confirm.
  */
 interface PublishInternals {
   sendMessage(fields: object, properties: object, content: Buffer): boolean;
   pushConfirmCallback(callback: (error: unknown) => void): void;
 }
 
-function publishInternals(channel: ConfirmChannel): PublishInternals | undefined {
-  const candidate = channel as unknown as Partial<PublishInternals>;
-  return typeof candidate.sendMessage === 'function' && typeof candidate.pushConfirmCallback === 'function'
-    ? (candidate as PublishInternals)
-    : undefined;
+/** amqplib 2.x's `ConfirmChannel#publish` and `Channel#publish`, whitespace collapsed. */
+const amqplibConfirmPublish =
+  'publish(exchange, routingKey, content, options, cb) { const result = super.publish(exchange, routingKey, content, options); this.pushConfirmCallback(cb); return result; }';
+const amqplibChannelPublish =
+  'publish(exchange, routingKey, content, options) { const fieldsAndProps = Args.publish(exchange, routingKey, options); return this.sendMessage(fieldsAndProps, fieldsAndProps, content); }';
+
+function sourceOf(method: unknown): string {
+  return typeof method === 'function' ? Function.prototype.toString.call(method).replace(/\s+/g, ' ') : '';
 }
 
 /**
- * The method and property fields amqplib's `publish` builds (api_args `publish`), but with the headers
- * as the table's own properties: amqplib copies them onto a new object's prototype, and encoding a
- * table through a prototype chain cost about 10 µs per message (a quarter of the publishing client's
- * CPU) in `npm run bench:rabbitmq`.
+ * The internals, when publishing through them does exactly what `channel.publish` would: only while
+ * both publish methods are amqplib's own, as written above. A method wrapped by an instrumentation
+ * (such as @opentelemetry/instrumentation-amqplib, which must see every publish) or changed by another
+ * amqplib release fails the comparison, and the public `publish` is used.
+ */
+function publishInternals(channel: ConfirmChannel): PublishInternals | undefined {
+  const candidate = channel as unknown as Partial<PublishInternals> & { publish: unknown };
+  const channelPrototype = Object.getPrototypeOf(Object.getPrototypeOf(channel) as object) as {
+    publish?: unknown;
+  } | null;
+  if (
+    sourceOf(candidate.publish) !== amqplibConfirmPublish ||
+    sourceOf(channelPrototype?.publish) !== amqplibChannelPublish ||
+    typeof candidate.sendMessage !== 'function' ||
+    typeof candidate.pushConfirmCallback !== 'function'
+  ) {
+    return undefined;
+  }
+  return candidate as PublishInternals;
+}
+
+/**
+ * The method and property fields amqplib's `publish` builds (`Args.publish`), but with the headers as
+ * the table's own properties: amqplib copies them onto a new object's prototype, and encoding a table
+ * through a prototype chain cost about 10 µs per message, a quarter of the publishing client's CPU, in
+ * `npm run bench:rabbitmq`.
  */
 function publishFields(item: Outgoing): object {
   const { options } = item;

@@ -5,6 +5,7 @@
  */
 import {
   ErrorCodes,
+  OptionChecker,
   SluiceError,
   type DeliveryHandler,
   type EndpointSpec,
@@ -20,7 +21,7 @@ import { ManagementClient } from './management-client.js';
 import { Publisher, type Outgoing } from './publisher.js';
 import { RabbitMqSubscription } from './rabbitmq-subscription.js';
 import { RabbitMqTelemetry } from './rabbitmq-telemetry.js';
-import { OptionChecker, resolveOptions, type ResolvedOptions } from './resolve-options.js';
+import { resolveOptions, type ResolvedOptions } from './resolve-options.js';
 import { Topology } from './topology.js';
 import type { RabbitMqTransportOptions } from './types.js';
 

@@ -3,7 +3,7 @@
  * `SLUICE_INVALID_OPTION` naming the option, never at the first message. Values shown in errors are
  * redacted.
  */
-import { ErrorCodes, silentLogger, SluiceError, type Logger } from '@sluice/core';
+import { OptionChecker, silentLogger, type Logger } from '@sluice/core';
 import type { Options, SocketOptions } from 'amqplib';
 import { Redactor, redactUrl } from './redact.js';
 import type {
@@ -72,72 +72,6 @@ const transportKeys = new Set([
   'logger',
 ]);
 
-/** Throws `SLUICE_INVALID_OPTION` errors that name the owner and the option. */
-export class OptionChecker {
-  constructor(
-    private readonly where: string,
-    private readonly redactor: Redactor = new Redactor([]),
-  ) {}
-
-  fail(option: string, requirement: string, value: unknown): never {
-    let shown: string;
-    if (typeof value === 'function') shown = 'a function';
-    else {
-      try {
-        shown = JSON.stringify(value) ?? String(value);
-      } catch {
-        shown = String(value);
-      }
-    }
-    throw new SluiceError(
-      ErrorCodes.INVALID_OPTION,
-      `${this.where}: option "${option}" ${requirement} (got ${this.redactor.text(shown)})`,
-    );
-  }
-
-  int(option: string, value: unknown, min: number, max: number): number {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-      this.fail(option, `must be an integer from ${min} to ${max}`, value);
-    }
-    return value;
-  }
-
-  number(option: string, value: unknown, min: number, max: number): number {
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
-      this.fail(option, `must be a number from ${min} to ${max}`, value);
-    }
-    return value;
-  }
-
-  boolean(option: string, value: unknown): boolean {
-    if (typeof value !== 'boolean') this.fail(option, 'must be a boolean', value);
-    return value;
-  }
-
-  string(option: string, value: unknown): string {
-    if (typeof value !== 'string' || value === '') this.fail(option, 'must be a non-empty string', value);
-    return value;
-  }
-
-  /** A plain object with any keys. */
-  record(option: string, value: unknown): Record<string, unknown> {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      this.fail(option, 'must be an object', value);
-    }
-    return value as Record<string, unknown>;
-  }
-
-  /** A plain object whose keys are all in `known`. */
-  object(option: string, value: unknown, known: ReadonlySet<string>): Record<string, unknown> {
-    this.record(option, value);
-    for (const key of Object.keys(value as object)) {
-      if (!known.has(key))
-        this.fail(`${option === '' ? '' : `${option}.`}${key}`, 'is not a known option', '...');
-    }
-    return value as Record<string, unknown>;
-  }
-}
-
 function pem(check: OptionChecker, option: string, value: unknown): void {
   const ok = (v: unknown) => typeof v === 'string' || Buffer.isBuffer(v);
   if (!(ok(value) || (Array.isArray(value) && value.every(ok)))) {
@@ -188,7 +122,8 @@ export function resolveConnection(
     }
   }
   const password = parsed === undefined ? '' : decodeURIComponent(parsed.password);
-  const check: OptionChecker = new OptionChecker(where, new Redactor([password]));
+  const redactPassword = new Redactor([password]);
+  const check: OptionChecker = new OptionChecker(where, (text) => redactPassword.text(text));
   if (
     parsed === undefined ||
     (parsed.protocol !== 'amqp:' && parsed.protocol !== 'amqps:') ||
@@ -325,7 +260,7 @@ export function resolveOptions(
   if (typeof options !== 'object' || options === null) top.fail('options', 'must be an object', options);
   top.object('', options, transportKeys);
   const connection = resolveConnection(where, options, env);
-  const check: OptionChecker = new OptionChecker(where, connection.redactor);
+  const check: OptionChecker = new OptionChecker(where, (text) => connection.redactor.text(text));
   const reconnectGiven =
     options.reconnect === undefined
       ? {}

@@ -14,6 +14,7 @@
 import {
   deadLetterQueueName,
   ErrorCodes,
+  OptionChecker,
   retryQueueName,
   SluiceError,
   type EndpointSpec,
@@ -21,7 +22,7 @@ import {
 } from '@sluice/core';
 import type { Channel } from 'amqplib';
 import { throwIfLost, type ConnectionListener, type ConnectionSession } from './connection-supervisor.js';
-import { OptionChecker, type ResolvedOptions } from './resolve-options.js';
+import type { ResolvedOptions } from './resolve-options.js';
 import type { ExchangeType, QueueType } from './types.js';
 
 type Arguments = Record<string, string | number>;

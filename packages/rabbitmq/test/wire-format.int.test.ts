@@ -106,4 +106,41 @@ describe('wire format', () => {
     expect(copy?.content.toString()).toBe('plain');
     expect(await admin.messageCount(queue)).toBe(0);
   });
+
+  it('publishes through channel.publish when something wrapped it (as instrumentations do)', async () => {
+    const subscription = await transport.subscribe(
+      { queue, topics: [], prefetch: 1, retryDelaysMs: [] },
+      new DeliveryCollector().handler,
+    );
+    await subscription.close();
+    const prototype = await admin.withChannel(async (channel) => Object.getPrototypeOf(channel) as object);
+    const original = (prototype as { publish: (...args: unknown[]) => boolean }).publish;
+    let seen = 0;
+    Object.assign(prototype, {
+      publish(this: unknown, ...args: unknown[]) {
+        seen++;
+        return original.apply(this, args);
+      },
+    });
+    const wrapped = new RabbitMqTransport({ url: brokerUrl, connectionName: 'sluice-wire-test-wrapped' });
+    try {
+      await wrapped.connect();
+      const messages: OutgoingMessage[] = Array.from({ length: 3 }, (_, n) => ({
+        messageId: `wrapped-${n}-${randomUUID()}`,
+        type: 'rmqtest.wire.v1',
+        contentType: 'text/plain',
+        sentAt: new Date(),
+        headers: {},
+        body: Buffer.from(String(n)),
+        destination: { queue },
+        mandatory: true,
+      }));
+      await wrapped.publish(messages);
+      expect(seen).toBe(3);
+    } finally {
+      Object.assign(prototype, { publish: original });
+      await wrapped.close();
+    }
+    await eventually(async () => (await admin.messageCount(queue)) === 3, 5_000, 'the three messages');
+  });
 });
