@@ -7,6 +7,12 @@ import type { Fault, FaultReason } from './transport.js';
 export const Headers = {
   /** Id of the message whose handling produced this one (where the broker has no native field). */
   causationId: 'sluice-causation-id',
+  /**
+   * Exact send time as Unix milliseconds in decimal digits, where the broker's own timestamp holds
+   * whole seconds (AMQP 0-9-1). Digits rather than ISO 8601: formatting a date per message is
+   * measurable on the publish path.
+   */
+  sentAt: 'sluice-sent-at',
   /** Delivery attempt number on transports that count attempts in a header. */
   attempt: 'sluice-attempt',
   /** Set on a message replayed from a dead-letter queue: the time of the replay (ISO 8601). */

@@ -6,13 +6,6 @@ import { randomUUID } from 'node:crypto';
 import { Headers, type OutgoingMessage, type TransportMessage } from '@sluice/core';
 import type { Message, Options } from 'amqplib';
 
-/**
- * Exact send time, Unix epoch milliseconds as a decimal string: the AMQP `timestamp` property holds
- * whole seconds. (Digits rather than ISO 8601: formatting a date per message is measurable on the
- * publish path.) Belongs in core `Headers` next to `causationId`; defined here until it is.
- */
-export const sentAtHeader = 'sluice-sent-at';
-
 /** Headers RabbitMQ itself adds; they are not application headers and never copied on a republish. */
 const brokerHeaders: ReadonlySet<string> = new Set([
   'x-death',
@@ -27,7 +20,7 @@ const brokerHeaders: ReadonlySet<string> = new Set([
 ]);
 
 /** Envelope fields carried in headers; surfaced as envelope fields, not as application headers. */
-const envelopeHeaders: ReadonlySet<string> = new Set([sentAtHeader, Headers.causationId, Headers.attempt]);
+const envelopeHeaders: ReadonlySet<string> = new Set([Headers.sentAt, Headers.causationId, Headers.attempt]);
 
 export type AmqpHeaders = Record<string, unknown>;
 
@@ -52,7 +45,7 @@ export function stringifyHeader(value: unknown): string {
 /** AMQP publish options for a message handed to `Transport.publish`. */
 export function publishOptions(message: OutgoingMessage, persistent: boolean): Options.Publish {
   const sentAt = message.sentAt.getTime();
-  const headers: AmqpHeaders = { ...message.headers, [sentAtHeader]: String(sentAt) };
+  const headers: AmqpHeaders = { ...message.headers, [Headers.sentAt]: String(sentAt) };
   if (message.causationId !== undefined) headers[Headers.causationId] = message.causationId;
   const options: Options.Publish = {
     messageId: message.messageId,
@@ -107,7 +100,7 @@ export interface Decoded {
 }
 
 function sentAtOf(headers: AmqpHeaders, timestamp: unknown): Date {
-  const exact = headers[sentAtHeader];
+  const exact = headers[Headers.sentAt];
   if (typeof exact === 'string') {
     // Epoch milliseconds; an ISO 8601 time is read too.
     const ms =
@@ -175,7 +168,7 @@ export function copyOptions(
   for (const name in original) {
     if (!brokerHeaders.has(name) && !remove(name)) headers[name] = original[name];
   }
-  headers[sentAtHeader] ??= String(decoded.sentAt.getTime());
+  headers[Headers.sentAt] ??= String(decoded.sentAt.getTime());
   Object.assign(headers, set);
   const options: Options.Publish = {
     messageId: decoded.messageId,

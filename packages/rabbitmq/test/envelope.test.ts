@@ -2,14 +2,7 @@
 import { Headers, type OutgoingMessage } from '@sluice/core';
 import type { Message, MessageProperties } from 'amqplib';
 import { describe, expect, it } from 'vitest';
-import {
-  copyOptions,
-  decode,
-  destinationName,
-  publishOptions,
-  sentAtHeader,
-  stringifyHeader,
-} from '../src/envelope.js';
+import { copyOptions, decode, destinationName, publishOptions, stringifyHeader } from '../src/envelope.js';
 
 function received(properties: Partial<MessageProperties>, redelivered = false): Message {
   return {
@@ -60,7 +53,7 @@ describe('envelope', () => {
       persistent: true,
       mandatory: true,
       expiration: '5000',
-      headers: { tenant: 'acme', [sentAtHeader]: '1767323045678', [Headers.causationId]: 'cause-1' },
+      headers: { tenant: 'acme', [Headers.sentAt]: '1767323045678', [Headers.causationId]: 'cause-1' },
     });
   });
 
@@ -79,7 +72,9 @@ describe('envelope', () => {
     });
     expect(message.sentAt.toISOString()).toBe('2026-01-02T03:04:05.678Z');
     expect(
-      decode(received({ headers: { [sentAtHeader]: '2026-01-02T03:04:05.678Z' } })).message.sentAt.getTime(),
+      decode(
+        received({ headers: { [Headers.sentAt]: '2026-01-02T03:04:05.678Z' } }),
+      ).message.sentAt.getTime(),
     ).toBe(1767323045678);
   });
 
@@ -147,7 +142,7 @@ describe('envelope', () => {
     expect(options.persistent).toBe(true);
     expect(options.headers).toMatchObject({ n: 7, [Headers.attempt]: '2' });
     expect(Object.keys(options.headers as object).sort()).toEqual(
-      [Headers.attempt, 'n', sentAtHeader].sort(),
+      [Headers.attempt, 'n', Headers.sentAt].sort(),
     );
   });
 

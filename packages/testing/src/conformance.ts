@@ -17,6 +17,7 @@ import {
 } from '@sluice/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DeliveryCollector } from './delivery-collector.js';
+import { ChangeSignal } from './signal.js';
 
 export interface ConformanceOptions {
   /** A new client of the same broker on every call (some tests open two, like two processes). */
@@ -154,14 +155,15 @@ export function describeTransportConformance(name: string, options: ConformanceO
     it('shares a queue between competing consumers, each message to exactly one', async () => {
       const [a, b] = [await fx.open(), await fx.open()];
       const { queue, topic } = fx.names();
-      const first = new DeliveryCollector();
-      const second = new DeliveryCollector();
+      const changed = new ChangeSignal();
+      const first = new DeliveryCollector(undefined, changed);
+      const second = new DeliveryCollector(undefined, changed);
       await fx.subscribe(a, { queue, topics: [topic], prefetch: 1 }, first);
       await fx.subscribe(b, { queue, topics: [topic], prefetch: 1 }, second);
       const sent = Array.from({ length: 40 }, () => message(topic));
       await a.publish(sent);
       const all = () => [...first.deliveries, ...second.deliveries];
-      await first.waitFor(() => all().length >= 40, t(10_000), '40 deliveries across both consumers');
+      await changed.until(() => (all().length >= 40 ? true : undefined), t(10_000), '40 deliveries in all');
       const ids = all().map((d) => d.message.messageId);
       expect(new Set(ids).size).toBe(40);
       expect(ids.sort()).toEqual(sent.map((m) => m.messageId).sort());

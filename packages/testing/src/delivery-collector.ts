@@ -7,15 +7,22 @@ import { ChangeSignal } from './signal.js';
  */
 export class DeliveryCollector {
   readonly deliveries: Delivery[] = [];
-  private readonly changed = new ChangeSignal();
+  private readonly changed: ChangeSignal;
   private unsettledNow = 0;
   private maxUnsettled = 0;
 
   /**
    * @param settle what to do with each delivery (default: ack at once). Its promise may stay pending
    *   to hold the delivery unsettled.
+   * @param changed notified on every delivery and settlement; share one between collectors to wait on
+   *   a condition over several of them.
    */
-  constructor(private readonly settle: (delivery: Delivery) => Promise<void> = (d) => d.ack()) {}
+  constructor(
+    private readonly settle: (delivery: Delivery) => Promise<void> = (d) => d.ack(),
+    changed: ChangeSignal = new ChangeSignal(),
+  ) {
+    this.changed = changed;
+  }
 
   /** The handler to pass to `transport.subscribe`. */
   readonly handler: DeliveryHandler = async (delivery) => {
