@@ -7,17 +7,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
-  Consumer,
-  ConsumerHost,
   defineCommand,
   InMemoryBroker,
   InMemoryTransport,
   jsonCodec,
-  type ConsumerOptions,
-  type HandlerClass,
+  type EndpointOptions,
+  type MessageDefinition,
   type OutgoingMessage,
 } from '@sluice/core';
 import { z } from 'zod';
+import { timeDrain } from './no-op-host.js';
 
 const messageCount = Number(process.env.BENCH_MESSAGES ?? 200_000);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -65,43 +64,22 @@ async function rawTransport(): Promise<number> {
   return elapsed;
 }
 
-async function throughHost(options: Omit<ConsumerOptions, 'queue' | 'message'>): Promise<number> {
-  let handled = 0;
-  let done!: () => void;
-  const finished = new Promise<void>((resolve) => {
-    done = resolve;
-  });
-  @Consumer({ queue: 'jobs', message: Job, prefetch: 100, ...options })
-  class NoOp {
-    handle() {
-      if (++handled === messageCount) done();
-    }
-  }
+function throughHost(message: MessageDefinition, consumer: EndpointOptions = {}): Promise<number> {
   const broker = new InMemoryBroker();
   fill(broker, 'jobs');
-  const host = new ConsumerHost({
-    serviceName: 'bench',
-    transport: new InMemoryTransport({ broker }),
-    consumers: [NoOp as HandlerClass<never>],
-    handleSignals: false,
-  });
-  const started = performance.now();
-  await host.start();
-  await finished;
-  const elapsed = performance.now() - started;
-  await host.stop();
-  return elapsed;
+  const transport = new InMemoryTransport({ broker });
+  return timeDrain({ transport, queue: 'jobs', message, consumer, count: messageCount });
 }
 
 const Unvalidated = defineCommand<unknown>('bench.job.v1');
 
 const scenarios: [string, () => Promise<number>][] = [
   ['raw in-memory transport (deliver + ack)', rawTransport],
-  ['host, no middleware (decode, no schema)', () => throughHost({ message: Unvalidated } as never)],
+  ['host, no middleware (decode, no schema)', () => throughHost(Unvalidated)],
   [
     'host, all middleware (zod, dedup, retry, breaker, timeout)',
     () =>
-      throughHost({
+      throughHost(Job, {
         idempotency: true,
         circuitBreaker: true,
         timeoutMs: 30_000,

@@ -30,6 +30,7 @@ import {
   type MessageContext,
   type OutgoingMessage,
 } from '@sluice/core';
+import { noOpHost } from './no-op-host.js';
 import { RabbitMqTransport, type RabbitMqTransportOptions } from '@sluice/rabbitmq';
 import {
   BrokerCpu,
@@ -89,19 +90,15 @@ async function fill(raw: RawClient, broker: BrokerCpu): Promise<ConsumeWindow> {
 
 async function hostConsume(raw: RawClient, broker: BrokerCpu, coalesceAcks: boolean): Promise<Sample> {
   const window = await fill(raw, broker);
-  let handled = 0;
-  @Consumer({ queue: consumeQueue, message: Job, prefetch, retry: { attempts: 1 } })
-  class NoOp {
-    handle(): void {
-      if (handled === 0) window.first();
-      if (++handled === messages) window.last();
-    }
-  }
-  const host = new ConsumerHost({
-    serviceName: 'bench',
+  const host = noOpHost({
     transport: transport({ coalesceAcks }),
-    consumers: [NoOp as HandlerClass<never>],
-    handleSignals: false,
+    queue: consumeQueue,
+    message: Job,
+    consumer: { prefetch },
+    onHandled: (handled) => {
+      if (handled === 1) window.first();
+      if (handled === messages) window.last();
+    },
   });
   await host.start();
   const sample = await window.sample();
@@ -176,10 +173,9 @@ async function busPublish(raw: RawClient, broker: BrokerCpu): Promise<Sample> {
   return sample;
 }
 
-async function transportPublish(raw: RawClient, broker: BrokerCpu): Promise<Sample> {
-  const producer = transport();
-  await producer.connect();
-  const message = (): OutgoingMessage => ({
+/** A message as `bus.publish` would hand it to the transport, encoded per call like the raw path. */
+function outgoing(): OutgoingMessage {
+  return {
     messageId: randomUUID(),
     type: Published.type,
     contentType: 'application/json',
@@ -188,9 +184,14 @@ async function transportPublish(raw: RawClient, broker: BrokerCpu): Promise<Samp
     body: Buffer.from(JSON.stringify(payload)),
     destination: { topic: Published.type },
     mandatory: false,
-  });
-  await producer.publish([message()]);
-  const sample = await measure(broker, messages, () => windowed(1_000, () => producer.publish([message()])));
+  };
+}
+
+async function transportPublish(raw: RawClient, broker: BrokerCpu): Promise<Sample> {
+  const producer = transport();
+  await producer.connect();
+  await producer.publish([outgoing()]);
+  const sample = await measure(broker, messages, () => windowed(1_000, () => producer.publish([outgoing()])));
   await producer.close();
   await raw.purge(publishQueue);
   return sample;
@@ -199,17 +200,7 @@ async function transportPublish(raw: RawClient, broker: BrokerCpu): Promise<Samp
 async function batchPublish(raw: RawClient, broker: BrokerCpu): Promise<Sample> {
   const producer = transport();
   await producer.connect();
-  const batch = (): OutgoingMessage[] =>
-    Array.from({ length: 100 }, () => ({
-      messageId: randomUUID(),
-      type: Published.type,
-      contentType: 'application/json',
-      sentAt: new Date(),
-      headers: {},
-      body: Buffer.from(JSON.stringify(payload)),
-      destination: { topic: Published.type },
-      mandatory: false,
-    }));
+  const batch = (): OutgoingMessage[] => Array.from({ length: 100 }, outgoing);
   await producer.publish(batch());
   const sample = await measure(broker, messages, async () => {
     let next = 0;

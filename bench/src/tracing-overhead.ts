@@ -15,16 +15,8 @@ import {
   type ReadableSpan,
   type SpanExporter,
 } from '@opentelemetry/sdk-trace';
-import {
-  Bus,
-  Consumer,
-  ConsumerHost,
-  defineCommand,
-  InMemoryBroker,
-  InMemoryTransport,
-  type HandlerClass,
-  type Transport,
-} from '@sluice/core';
+import { Bus, defineCommand, InMemoryBroker, InMemoryTransport, type Transport } from '@sluice/core';
+import { timeDrain } from './no-op-host.js';
 
 const messageCount = Number(process.env.BENCH_MESSAGES ?? 20_000);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -53,18 +45,6 @@ function createTransport(): Promise<Transport> | Transport {
 
 /** Fills `queue` first, then times a host draining it, so only consumption is measured. */
 async function consumeRun(queue: string): Promise<number> {
-  let handled = 0;
-  let done!: () => void;
-  const finished = new Promise<void>((resolve) => {
-    done = resolve;
-  });
-  @Consumer({ queue, message: Job, prefetch: 100, retry: { attempts: 1 } })
-  class NoOp {
-    handle() {
-      if (++handled === messageCount) done();
-    }
-  }
-
   const filler = await createTransport();
   await filler.connect();
   const declared = await filler.subscribe(
@@ -82,19 +62,7 @@ async function consumeRun(queue: string): Promise<number> {
     );
   }
   await filler.close();
-
-  const host = new ConsumerHost({
-    serviceName: 'bench',
-    transport: await createTransport(),
-    consumers: [NoOp as HandlerClass<never>],
-    handleSignals: false,
-  });
-  const started = performance.now();
-  await host.start();
-  await finished;
-  const elapsed = performance.now() - started;
-  await host.stop();
-  return elapsed;
+  return timeDrain({ transport: await createTransport(), queue, message: Job, count: messageCount });
 }
 
 function enableTracing(exporter: DroppingExporter): TracerProvider {

@@ -210,7 +210,13 @@ export class MessagingTelemetry {
   private readonly aliases: readonly string[];
   private readonly getter: TextMapGetter<Readonly<Record<string, string>>>;
   private readonly registryMetrics: ReturnType<typeof registerConventionMetrics> | undefined;
-  private readonly series = new Map<string, Series>();
+  /** kind -> operation -> destination -> error type -> series. */
+  private readonly series: Record<Kind, Map<string, Map<string, Map<string, Series>>>> = {
+    operation: new Map(),
+    process: new Map(),
+    sent: new Map(),
+    consumed: new Map(),
+  };
   private otel: OtelInstruments | undefined;
   private readonly ownsSpans: boolean;
   private readonly parentIsProducer: boolean;
@@ -275,29 +281,43 @@ export class MessagingTelemetry {
 
   private seriesFor(kind: Kind, operation: string, destination: string, error?: Error): Series {
     const type = error === undefined ? '' : errorType(error);
-    const key = `${kind}\u0001${operation}\u0001${destination}\u0001${type}`;
-    let found = this.series.get(key);
+    // Nested maps keyed by strings that already exist (their hashes are cached): no key is built per
+    // message on this path.
+    let byOperation = this.series[kind].get(operation);
+    if (byOperation === undefined) {
+      byOperation = new Map();
+      this.series[kind].set(operation, byOperation);
+    }
+    let byType = byOperation.get(destination);
+    if (byType === undefined) {
+      byType = new Map();
+      byOperation.set(destination, byType);
+    }
+    let found = byType.get(type);
     if (found === undefined) {
-      const labels = {
-        messaging_system: this.system,
-        messaging_operation_name: operation,
-        messaging_destination_name: destination,
-        error_type: type,
-      };
-      const attributes: Attributes = {
-        [Attr.messagingSystem]: this.system,
-        [Attr.operationName]: operation,
-        [Attr.destinationName]: destination,
-      };
-      if (type !== '') attributes[Attr.errorType] = type;
-      const metrics = this.registryMetrics;
-      found =
-        kind === 'sent' || kind === 'consumed'
-          ? { attributes, counter: metrics?.[kind].with(labels) }
-          : { attributes, histogram: metrics?.[kind].with(labels) };
-      this.series.set(key, found);
+      found = this.createSeries(kind, operation, destination, type);
+      byType.set(type, found);
     }
     return found;
+  }
+
+  private createSeries(kind: Kind, operation: string, destination: string, type: string): Series {
+    const labels = {
+      messaging_system: this.system,
+      messaging_operation_name: operation,
+      messaging_destination_name: destination,
+      error_type: type,
+    };
+    const attributes: Attributes = {
+      [Attr.messagingSystem]: this.system,
+      [Attr.operationName]: operation,
+      [Attr.destinationName]: destination,
+    };
+    if (type !== '') attributes[Attr.errorType] = type;
+    const metrics = this.registryMetrics;
+    return kind === 'sent' || kind === 'consumed'
+      ? { attributes, counter: metrics?.[kind].with(labels) }
+      : { attributes, histogram: metrics?.[kind].with(labels) };
   }
 
   private recordDuration(kind: 'operation' | 'process', series: Series, started: number): void {
@@ -322,6 +342,23 @@ export class MessagingTelemetry {
     if (described?.serverAddress !== undefined) attributes[Attr.serverAddress] = described.serverAddress;
     if (described?.serverPort !== undefined) attributes[Attr.serverPort] = described.serverPort;
     return attributes;
+  }
+
+  /**
+   * Attributes are built only for spans that record: without an SDK, or in an unsampled trace, a
+   * message then costs next to nothing here. (Samplers do not see them at creation; the built-in
+   * parent-based and ratio samplers do not look at attributes.)
+   */
+  private startSpan(
+    name: string,
+    kind: SpanKind,
+    parent: Context,
+    links: Link[],
+    attributes: () => Attributes,
+  ): Span {
+    const span = this.tracer.startSpan(name, { kind, links }, parent);
+    if (span.isRecording()) span.setAttributes(attributes());
+    return span;
   }
 
   private sendDestination(destination: Destination): string {
@@ -366,27 +403,34 @@ export class MessagingTelemetry {
       const links: Link[] = [];
       if (batch) {
         for (const message of messages) {
-          const attributes = this.messageAttributes(
-            message,
-            this.spanAttributes('create', OperationType.create, destination),
+          const create = this.startSpan(
+            `create ${destination}`,
+            SpanKind.PRODUCER,
+            context.active(),
+            [],
+            () =>
+              this.messageAttributes(
+                message,
+                this.spanAttributes('create', OperationType.create, destination),
+              ),
           );
-          const create = this.tracer.startSpan(`create ${destination}`, {
-            kind: SpanKind.PRODUCER,
-            attributes,
-          });
           createSpans.push(create);
           links.push({ context: create.spanContext() });
           this.inject(trace.setSpan(context.active(), create), message.headers);
         }
       }
-      const attributes = this.spanAttributes(operation, OperationType.send, destination);
-      if (batch) attributes[Attr.batchMessageCount] = messages.length;
-      else this.messageAttributes(first, attributes);
-      span = this.tracer.startSpan(`${operation} ${destination}`, {
-        kind: batch ? SpanKind.CLIENT : SpanKind.PRODUCER,
-        attributes,
+      span = this.startSpan(
+        `${operation} ${destination}`,
+        batch ? SpanKind.CLIENT : SpanKind.PRODUCER,
+        context.active(),
         links,
-      });
+        () => {
+          const attributes = this.spanAttributes(operation, OperationType.send, destination);
+          if (batch) attributes[Attr.batchMessageCount] = messages.length;
+          else this.messageAttributes(first, attributes);
+          return attributes;
+        },
+      );
       if (!batch) this.inject(trace.setSpan(context.active(), span), first.headers);
     }
     try {
@@ -413,15 +457,12 @@ export class MessagingTelemetry {
       [Attr.messagingSystem]: this.system,
       [Attr.consumerGroupName]: endpoint.queue,
     };
-    const startSettleSpan = (process: ProcessTrace, name: string, type: string, extra?: Attributes) => {
-      const attributes = this.spanAttributes(name, type, process.destination);
-      if (extra !== undefined) Object.assign(attributes, extra);
-      return this.tracer.startSpan(
-        `${name} ${process.destination}`,
-        { kind: SpanKind.CLIENT, attributes },
-        process.context,
-      );
-    };
+    const startSettleSpan = (process: ProcessTrace, name: string, type: string, extra?: Attributes) =>
+      this.startSpan(`${name} ${process.destination}`, SpanKind.CLIENT, process.context, [], () => {
+        const attributes = this.spanAttributes(name, type, process.destination);
+        if (extra !== undefined) Object.assign(attributes, extra);
+        return attributes;
+      });
     const settleSpan = async (
       process: ProcessTrace,
       operation: MessagingOperation,
@@ -465,19 +506,24 @@ export class MessagingTelemetry {
           const producerSpan = trace.getSpanContext(producer);
           const links: Link[] =
             producerSpan !== undefined && isSpanContextValid(producerSpan) ? [{ context: producerSpan }] : [];
-          const attributes = this.messageAttributes(
-            message,
-            this.spanAttributes('process', OperationType.process, destination),
-          );
-          attributes[Attr.consumerGroupName] = endpoint.queue;
-          attributes['sluice.delivery.attempt'] = delivery.attempt;
-          if (endpoint.subscription !== undefined) attributes[Attr.subscriptionName] = endpoint.subscription;
-          const brokerAttributes = described?.deliveryAttributes?.(delivery);
-          if (brokerAttributes !== undefined) Object.assign(attributes, brokerAttributes);
-          span = this.tracer.startSpan(
+          span = this.startSpan(
             `process ${destination}`,
-            { kind: SpanKind.CONSUMER, attributes, links },
+            SpanKind.CONSUMER,
             this.parentIsProducer ? producer : ROOT_CONTEXT,
+            links,
+            () => {
+              const attributes = this.messageAttributes(
+                message,
+                this.spanAttributes('process', OperationType.process, destination),
+              );
+              attributes[Attr.consumerGroupName] = endpoint.queue;
+              attributes['sluice.delivery.attempt'] = delivery.attempt;
+              if (endpoint.subscription !== undefined)
+                attributes[Attr.subscriptionName] = endpoint.subscription;
+              const brokerAttributes = described?.deliveryAttributes?.(delivery);
+              if (brokerAttributes !== undefined) Object.assign(attributes, brokerAttributes);
+              return attributes;
+            },
           );
           processContext = trace.setSpan(processContext, span);
         }
@@ -527,10 +573,8 @@ export class MessagingTelemetry {
           if (!this.ownsSpans) return run(original);
           const dlq = deadLetterQueueName(endpoint.queue);
           const sendContext = trace.setSpan(process.context, settle);
-          const send = this.tracer.startSpan(
-            `send ${dlq}`,
-            { kind: SpanKind.PRODUCER, attributes: this.spanAttributes('send', OperationType.send, dlq) },
-            sendContext,
+          const send = this.startSpan(`send ${dlq}`, SpanKind.PRODUCER, sendContext, [], () =>
+            this.spanAttributes('send', OperationType.send, dlq),
           );
           const traceHeaders: Record<string, string> = {};
           this.inject(trace.setSpan(sendContext, send), traceHeaders);

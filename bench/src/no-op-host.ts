@@ -1,0 +1,58 @@
+/** A consumer host with one consumer that does nothing, the subject of every consume benchmark. */
+import {
+  Consumer,
+  ConsumerHost,
+  type EndpointOptions,
+  type HandlerClass,
+  type MessageDefinition,
+  type Transport,
+} from '@sluice/core';
+
+export interface NoOpHostOptions {
+  readonly transport: Transport;
+  readonly queue: string;
+  readonly message: MessageDefinition;
+  /** Decorator options over the defaults (prefetch 100, one attempt). */
+  readonly consumer?: EndpointOptions;
+  /** Called after each handled message with the count so far. */
+  readonly onHandled: (handled: number) => void;
+}
+
+export function noOpHost(options: NoOpHostOptions): ConsumerHost {
+  let handled = 0;
+  @Consumer({
+    queue: options.queue,
+    message: options.message,
+    prefetch: 100,
+    retry: { attempts: 1 },
+    ...options.consumer,
+  })
+  class NoOp {
+    handle(): void {
+      options.onHandled(++handled);
+    }
+  }
+  return new ConsumerHost({
+    serviceName: 'bench',
+    transport: options.transport,
+    consumers: [NoOp as HandlerClass<never>],
+    handleSignals: false,
+  });
+}
+
+/** Starts a no-op host on a filled queue; resolves with the ms until `count` messages were handled. */
+export async function timeDrain(
+  options: Omit<NoOpHostOptions, 'onHandled'> & { readonly count: number },
+): Promise<number> {
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  const host = noOpHost({ ...options, onHandled: (handled) => handled === options.count && done() });
+  const started = performance.now();
+  await host.start();
+  await finished;
+  const elapsed = performance.now() - started;
+  await host.stop();
+  return elapsed;
+}
