@@ -15,8 +15,16 @@ import {
   type ReadableSpan,
   type SpanExporter,
 } from '@opentelemetry/sdk-trace';
-import { Bus, defineCommand, InMemoryBroker, InMemoryTransport, type Transport } from '@sluice/core';
+import {
+  Bus,
+  deadLetterQueueName,
+  defineCommand,
+  InMemoryBroker,
+  InMemoryTransport,
+  type Transport,
+} from '@sluice/core';
 import { timeDrain } from './no-op-host.js';
+import { RawClient } from './rabbitmq-raw.js';
 
 const messageCount = Number(process.env.BENCH_MESSAGES ?? 20_000);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -62,7 +70,22 @@ async function consumeRun(queue: string): Promise<number> {
     );
   }
   await filler.close();
-  return timeDrain({ transport: await createTransport(), queue, message: Job, count: messageCount });
+  const elapsed = await timeDrain({
+    transport: await createTransport(),
+    queue,
+    message: Job,
+    count: messageCount,
+  });
+  await deleteQueue(queue);
+  return elapsed;
+}
+
+/** On RabbitMQ, deletes what a run declared (in memory there is nothing to delete). */
+async function deleteQueue(queue: string): Promise<void> {
+  if (!process.env.AMQP_URL) return;
+  const raw = await RawClient.connect(process.env.AMQP_URL, 'sluice-bench-cleanup');
+  await raw.delete([queue, deadLetterQueueName(queue)], []);
+  await raw.close();
 }
 
 function enableTracing(exporter: DroppingExporter): TracerProvider {
@@ -82,6 +105,7 @@ function disableTracing(): void {
 }
 
 const results = { off: Infinity, on: Infinity };
+// The exchange of Job.type is shared by every run and deleted at the end.
 const exporter = new DroppingExporter();
 for (let round = 0; round < rounds; round++) {
   disableTracing();
@@ -91,6 +115,11 @@ for (let round = 0; round < rounds; round++) {
   await provider.shutdown();
 }
 disableTracing();
+if (process.env.AMQP_URL) {
+  const raw = await RawClient.connect(process.env.AMQP_URL, 'sluice-bench-cleanup');
+  await raw.delete([], [Job.type]);
+  await raw.close();
+}
 
 const rate = (ms: number) => messageCount / (ms / 1000);
 console.log(
