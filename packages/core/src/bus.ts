@@ -48,7 +48,7 @@ export class Bus {
    * `SLUICE_UNROUTABLE` when no queue consumes the command.
    */
   async send<T>(command: CommandDefinition<T>, payload: T, options: SendOptions = {}): Promise<void> {
-    await this.publishTraced([await this.toMessage(command, payload, options, true)]);
+    await this.publishTraced([this.toMessage(command, await this.validate(command, payload), options, true)]);
   }
 
   /** Sends several commands of one type in one transport call; all accepted or the call rejects. */
@@ -57,9 +57,8 @@ export class Bus {
     payloads: readonly T[],
     options: Omit<SendOptions, 'messageId'> = {},
   ): Promise<void> {
-    await this.publishTraced(
-      await Promise.all(payloads.map((p) => this.toMessage(command, p, options, true))),
-    );
+    const valid = await this.validateAll(command, payloads);
+    await this.publishTraced(valid.map((p) => this.toMessage(command, p, options, true)));
   }
 
   /**
@@ -67,7 +66,7 @@ export class Bus {
    * the broker accepted the message. An event nobody subscribes to yet is not an error.
    */
   async publish<T>(event: EventDefinition<T>, payload: T, options: SendOptions = {}): Promise<void> {
-    await this.publishTraced([await this.toMessage(event, payload, options, false)]);
+    await this.publishTraced([this.toMessage(event, await this.validate(event, payload), options, false)]);
   }
 
   /** Publishes several events of one type in one transport call. */
@@ -76,22 +75,34 @@ export class Bus {
     payloads: readonly T[],
     options: Omit<SendOptions, 'messageId'> = {},
   ): Promise<void> {
-    await this.publishTraced(
-      await Promise.all(payloads.map((p) => this.toMessage(event, p, options, false))),
-    );
+    const valid = await this.validateAll(event, payloads);
+    await this.publishTraced(valid.map((p) => this.toMessage(event, p, options, false)));
   }
 
   private publishTraced(messages: readonly TracedMessage[]): Promise<void> {
     return this.telemetry.traceSend(messages, () => this.transport.publish(messages));
   }
 
-  private async toMessage<T>(
+  // Without a schema there is nothing to await: the publish path skips a turn of the microtask queue.
+  private validate<T>(definition: MessageDefinition<T>, payload: T): T | Promise<T> {
+    return definition.schema === undefined ? payload : validatePayload(definition, payload);
+  }
+
+  private validateAll<T>(
     definition: MessageDefinition<T>,
-    payload: T,
+    payloads: readonly T[],
+  ): readonly T[] | Promise<T[]> {
+    return definition.schema === undefined
+      ? payloads
+      : Promise.all(payloads.map((p) => validatePayload(definition, p)));
+  }
+
+  private toMessage<T>(
+    definition: MessageDefinition<T>,
+    valid: T,
     options: SendOptions,
     mandatory: boolean,
-  ): Promise<TracedMessage> {
-    const valid = await validatePayload(definition, payload);
+  ): TracedMessage {
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(options.headers ?? {})) {
       if (name.startsWith('sluice-')) {
