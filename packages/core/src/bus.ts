@@ -47,8 +47,8 @@ export class Bus {
    * `SLUICE_VALIDATION_FAILED`); resolves when the broker accepted the message; rejects with
    * `SLUICE_UNROUTABLE` when no queue consumes the command.
    */
-  async send<T>(command: CommandDefinition<T>, payload: T, options: SendOptions = {}): Promise<void> {
-    await this.publishTraced([this.toMessage(command, await this.validate(command, payload), options, true)]);
+  send<T>(command: CommandDefinition<T>, payload: T, options: SendOptions = {}): Promise<void> {
+    return this.sendOne(command, payload, options, true);
   }
 
   /** Sends several commands of one type in one transport call; all accepted or the call rejects. */
@@ -65,8 +65,8 @@ export class Bus {
    * Publishes an event to every subscription of its type. Validates the payload first; resolves when
    * the broker accepted the message. An event nobody subscribes to yet is not an error.
    */
-  async publish<T>(event: EventDefinition<T>, payload: T, options: SendOptions = {}): Promise<void> {
-    await this.publishTraced([this.toMessage(event, await this.validate(event, payload), options, false)]);
+  publish<T>(event: EventDefinition<T>, payload: T, options: SendOptions = {}): Promise<void> {
+    return this.sendOne(event, payload, options, false);
   }
 
   /** Publishes several events of one type in one transport call. */
@@ -83,9 +83,23 @@ export class Bus {
     return this.telemetry.traceSend(messages, () => this.transport.publish(messages));
   }
 
-  // Without a schema there is nothing to await: the publish path skips a turn of the microtask queue.
-  private validate<T>(definition: MessageDefinition<T>, payload: T): T | Promise<T> {
-    return definition.schema === undefined ? payload : validatePayload(definition, payload);
+  // Not async: without a schema nothing is awaited, which keeps the per-message publish path short.
+  private sendOne<T>(
+    definition: MessageDefinition<T>,
+    payload: T,
+    options: SendOptions,
+    mandatory: boolean,
+  ): Promise<void> {
+    try {
+      if (definition.schema === undefined) {
+        return this.publishTraced([this.toMessage(definition, payload, options, mandatory)]);
+      }
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    return validatePayload(definition, payload).then((valid) =>
+      this.publishTraced([this.toMessage(definition, valid, options, mandatory)]),
+    );
   }
 
   private validateAll<T>(

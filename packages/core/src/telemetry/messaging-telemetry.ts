@@ -386,7 +386,7 @@ export class MessagingTelemetry {
    * `create` span per message plus a CLIENT `send` span linked to them; injects each message's trace
    * context into its headers first.
    */
-  async traceSend(
+  traceSend(
     messages: readonly (OutgoingMessage & { headers: Record<string, string> })[],
     publish: () => Promise<void>,
   ): Promise<void> {
@@ -396,9 +396,8 @@ export class MessagingTelemetry {
     const operation = this.operationNames.send;
     const started = performance.now();
     const batch = messages.length > 1;
-    let error: Error | undefined;
-    const createSpans: Span[] = [];
-    let span: Span | undefined;
+    const spans: Span[] = [];
+    let publishing: Promise<void>;
     if (this.ownsSpans) {
       const links: Link[] = [];
       if (batch) {
@@ -414,12 +413,12 @@ export class MessagingTelemetry {
                 this.spanAttributes('create', OperationType.create, destination),
               ),
           );
-          createSpans.push(create);
+          spans.push(create);
           links.push({ context: create.spanContext() });
-          this.inject(trace.setSpan(context.active(), create), message.headers);
+          this.injectFrom(create, message.headers);
         }
       }
-      span = this.startSpan(
+      const span = this.startSpan(
         `${operation} ${destination}`,
         batch ? SpanKind.CLIENT : SpanKind.PRODUCER,
         context.active(),
@@ -431,20 +430,35 @@ export class MessagingTelemetry {
           return attributes;
         },
       );
-      if (!batch) this.inject(trace.setSpan(context.active(), span), first.headers);
+      spans.push(span);
+      if (!batch) this.injectFrom(span, first.headers);
+      // Without an SDK the span has no valid context: nothing to activate.
+      publishing = isSpanContextValid(span.spanContext())
+        ? context.with(trace.setSpan(context.active(), span), publish)
+        : publish();
+    } else {
+      publishing = publish();
     }
-    try {
-      await (span === undefined ? publish() : context.with(trace.setSpan(context.active(), span), publish));
-    } catch (thrown) {
-      error = thrown as Error;
-      for (const failed of [...createSpans, ...(span === undefined ? [] : [span])]) fail(failed, error);
-      throw thrown;
-    } finally {
-      span?.end();
-      for (const create of createSpans) create.end();
+    const finish = (error: Error | undefined) => {
+      for (const span of spans) {
+        if (error !== undefined) fail(span, error);
+        span.end();
+      }
       this.count('sent', this.seriesFor('sent', operation, destination, error), messages.length);
       this.recordDuration('operation', this.seriesFor('operation', operation, destination, error), started);
-    }
+    };
+    return publishing.then(
+      () => finish(undefined),
+      (error: unknown) => {
+        finish(error as Error);
+        throw error;
+      },
+    );
+  }
+
+  /** Injects `span`'s context into `headers` (a span without a valid context has none to inject). */
+  private injectFrom(span: Span, headers: Record<string, string>): void {
+    if (isSpanContextValid(span.spanContext())) this.inject(trace.setSpan(context.active(), span), headers);
   }
 
   /** Consumer-side telemetry bound to one consumer. */
