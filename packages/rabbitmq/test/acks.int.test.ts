@@ -4,11 +4,11 @@
  * closes). Checked with coalescing on (the default) and off.
  */
 import { randomUUID } from 'node:crypto';
-import type { Delivery, OutgoingMessage } from '@sluice/core';
+import type { Delivery } from '@sluice/core';
 import { RabbitMqTransport } from '@sluice/rabbitmq';
 import { DeliveryCollector } from '@sluice/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BrokerAdmin, brokerUrl, eventually } from './support/broker.js';
+import { BrokerAdmin, brokerUrl, eventually, textMessages } from './support/broker.js';
 
 describe.each([true, false])('acknowledgements (coalesceAcks: %s)', (coalesceAcks) => {
   const declared: string[] = [];
@@ -34,16 +34,7 @@ describe.each([true, false])('acknowledgements (coalesceAcks: %s)', (coalesceAck
       return new Promise<void>(() => undefined);
     });
     await transport.subscribe({ queue, topics: [], prefetch: 20, retryDelaysMs: [] }, collector.handler);
-    const sent: OutgoingMessage[] = Array.from({ length: 20 }, (_, n) => ({
-      messageId: `n${n}-${randomUUID()}`,
-      type: 'rmqtest.ack.v1',
-      contentType: 'text/plain',
-      sentAt: new Date(),
-      headers: {},
-      body: Buffer.from(String(n)),
-      destination: { queue },
-      mandatory: true,
-    }));
+    const sent = textMessages(20, queue, 'rmqtest.ack.v1', 'n');
     await transport.publish(sent);
     await collector.waitForCount(20, 5_000);
 

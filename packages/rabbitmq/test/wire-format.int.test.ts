@@ -4,11 +4,11 @@
  * and a retried copy of a foreign message keeps its properties and typed headers.
  */
 import { randomUUID } from 'node:crypto';
-import { Headers, type Delivery, type OutgoingMessage } from '@sluice/core';
+import { Headers, retryQueueName, type Delivery, type OutgoingMessage } from '@sluice/core';
 import { RabbitMqTransport } from '@sluice/rabbitmq';
 import { DeliveryCollector } from '@sluice/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BrokerAdmin, brokerUrl, eventually } from './support/broker.js';
+import { BrokerAdmin, brokerUrl, eventually, textMessages } from './support/broker.js';
 
 describe('wire format', () => {
   let admin: BrokerAdmin;
@@ -89,7 +89,7 @@ describe('wire format', () => {
     await collector.waitForCount(1, 5_000);
     await subscription.close();
     // The copy waits in the retry queue (60 s TTL): read it there.
-    const retryQueue = `${queue}.retry.60000ms`;
+    const retryQueue = retryQueueName(queue, 60_000);
     await eventually(async () => (await admin.messageCount(retryQueue)) === 1, 5_000, 'the retry copy');
     const [copy] = await admin.drain(retryQueue);
     expect(copy?.properties).toMatchObject({
@@ -125,16 +125,7 @@ describe('wire format', () => {
     const wrapped = new RabbitMqTransport({ url: brokerUrl, connectionName: 'sluice-wire-test-wrapped' });
     try {
       await wrapped.connect();
-      const messages: OutgoingMessage[] = Array.from({ length: 3 }, (_, n) => ({
-        messageId: `wrapped-${n}-${randomUUID()}`,
-        type: 'rmqtest.wire.v1',
-        contentType: 'text/plain',
-        sentAt: new Date(),
-        headers: {},
-        body: Buffer.from(String(n)),
-        destination: { queue },
-        mandatory: true,
-      }));
+      const messages = textMessages(3, queue, 'rmqtest.wire.v1', 'wrapped');
       await wrapped.publish(messages);
       expect(seen).toBe(3);
     } finally {

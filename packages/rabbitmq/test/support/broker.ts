@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
-import { deadLetterQueueName, retryQueueName } from '@sluice/core';
+import { deadLetterQueueName, retryQueueName, type OutgoingMessage } from '@sluice/core';
 import amqp, { type ChannelModel, type GetMessage, type Options } from 'amqplib';
 
 const run = promisify(execFile);
@@ -202,3 +202,17 @@ export async function eventually(
 
 /** The repository root. */
 export const repositoryRoot = new URL('../../../../', import.meta.url);
+
+/** `count` small text messages for `queue`, with ids `<prefix>-<n>-<uuid>` and bodies `<n>`. */
+export function textMessages(count: number, queue: string, type: string, prefix: string): OutgoingMessage[] {
+  return Array.from({ length: count }, (_, n) => ({
+    messageId: `${prefix}-${n}-${randomUUID()}`,
+    type,
+    contentType: 'text/plain',
+    sentAt: new Date(),
+    headers: {},
+    body: Buffer.from(String(n)),
+    destination: { queue },
+    mandatory: true,
+  }));
+}
