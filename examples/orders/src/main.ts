@@ -18,7 +18,8 @@ const telemetry = env.OTEL_EXPORTER_OTLP_ENDPOINT
       prometheus: env.OTEL_EXPORTER_PROMETHEUS_PORT ? {} : false,
     })
   : undefined;
-const logger = pino({ level: env.LOG_LEVEL ?? 'info', base: { service: 'orders' } });
+// No base fields: the host binds `service` to every line it writes.
+const logger = pino({ level: env.LOG_LEVEL ?? 'info', base: {} });
 const transport = await createTransport(env, logger);
 
 const { host, api } = createOrdersApp({
