@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ChangeSignal } from '@sluice/testing';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { TestVhost } from '../../../packages/rabbitmq/test/support/broker.js';
 
 const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
@@ -69,11 +70,28 @@ afterEach(() => {
   if (child?.exitCode === null) child.kill('SIGKILL');
 });
 
-describe('orders demo (in-memory transport)', () => {
+let vhost: TestVhost | undefined;
+afterAll(async () => {
+  await vhost?.delete();
+});
+
+const transports: [string, () => Promise<Record<string, string>>][] = [
+  ['in-memory transport (no broker configured)', async () => ({})],
+  [
+    'RabbitMQ (AMQP_URL set), unchanged',
+    async () => {
+      vhost = await TestVhost.create('sluice-demo');
+      return { AMQP_URL: vhost.url };
+    },
+  ],
+];
+
+describe.each(transports)('orders demo on the %s', (transportName, environment) => {
   it('answers HTTP and /metrics within 10 s, handles orders, retries and dead-letters, and drains on SIGTERM', async () => {
-    const demo = await startDemo();
+    const demo = await startDemo(await environment());
     child = demo.child;
-    await demo.waitForLog((l) => l.msg === 'orders demo ready', 'ready');
+    const ready = await demo.waitForLog((l) => l.msg === 'orders demo ready', 'ready');
+    expect(ready.transport).toBe(transportName.startsWith('RabbitMQ') ? 'rabbitmq' : 'in-memory');
     expect((await fetch(`${demo.ops}/metrics`)).status).toBe(200);
     expect(Date.now() - demo.started).toBeLessThan(10_000);
 
