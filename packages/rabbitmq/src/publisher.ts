@@ -6,6 +6,9 @@
  * when a channel or connection is lost are sent again on the next channel (a duplicate is possible,
  * a loss is not). Every send is bounded by `publishTimeoutMs`.
  */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { ErrorCodes, SluiceError, type Logger } from '@sluice/core';
 import type { ConfirmChannel, Message, Options } from 'amqplib';
 import type { ConnectionListener, ConnectionSession } from './connection-supervisor.js';
@@ -54,6 +57,24 @@ const amqplibConfirmPublish =
 const amqplibChannelPublish =
   'publish(exchange, routingKey, content, options) { const fieldsAndProps = Args.publish(exchange, routingKey, options); return this.sendMessage(fieldsAndProps, fieldsAndProps, content); }';
 
+/**
+ * The installed amqplib's major version. The fast path below rebuilds what amqplib's `Args.publish`
+ * does; it was written against 2.x and is only taken there, whatever the method sources say.
+ */
+function amqplibMajorVersion(): number {
+  try {
+    const main = createRequire(import.meta.url).resolve('amqplib');
+    const { version } = JSON.parse(readFileSync(join(dirname(main), 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    return Number(version.split('.')[0]);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+const fastPathAllowed = amqplibMajorVersion() === 2;
+
 function sourceOf(method: unknown): string {
   return typeof method === 'function' ? Function.prototype.toString.call(method).replace(/\s+/g, ' ') : '';
 }
@@ -70,6 +91,7 @@ function publishInternals(channel: ConfirmChannel): PublishInternals | undefined
     publish?: unknown;
   } | null;
   if (
+    !fastPathAllowed ||
     sourceOf(candidate.publish) !== amqplibConfirmPublish ||
     sourceOf(channelPrototype?.publish) !== amqplibChannelPublish ||
     typeof candidate.sendMessage !== 'function' ||
