@@ -1,21 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { ChangeSignal } from '@sluice/testing';
+import { ChangeSignal, freePort, startOtlpReceiver } from '@sluice/testing';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TestVhost } from '../../../packages/rabbitmq/test/support/broker.js';
 
 const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 interface LogLine {
   msg: string;
@@ -136,5 +125,34 @@ describe.each(transports)('orders demo on the %s', (transportName, environment) 
       statuses.filter((s) => s === 202).length,
     );
     expect(demo.logs.at(-1)?.msg).toBe('consumer host stopped');
+  });
+});
+
+describe('orders demo with OTEL_EXPORTER_OTLP_ENDPOINT set', () => {
+  it('exports the trace of an order, from POST /orders on, before it exits', async () => {
+    const receiver = await startOtlpReceiver();
+    try {
+      const demo = await startDemo({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, SEED_ORDERS: '0' });
+      child = demo.child;
+      await demo.waitForLog((l) => l.msg === 'orders demo ready', 'ready');
+      const response = await post(`${demo.api}/orders`, order(1500));
+      const { orderId, traceId } = (await response.json()) as { orderId: string; traceId: string };
+      expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+      await demo.waitForLog((l) => l.msg === 'card charged' && l.orderId === orderId, 'charge');
+      demo.child.kill('SIGTERM');
+      expect(await demo.exited).toBe(0);
+
+      const spans = receiver.spans().filter((s) => s.traceId === traceId);
+      expect(new Set(spans.map((s) => s.serviceName))).toEqual(new Set(['orders']));
+      const names = spans.map((s) => s.name);
+      expect(names).toContain('POST /orders');
+      expect(names).toContain('send orders.order-placed.v1');
+      expect(names.filter((n) => n.startsWith('process ')).length).toBeGreaterThanOrEqual(6);
+      expect(names).toContain('send payments.charge-card.v1');
+      const handlerLog = demo.logs.find((l) => l.msg === 'card charged' && l.orderId === orderId);
+      expect(handlerLog?.trace_id).toBe(traceId);
+    } finally {
+      await receiver.close();
+    }
   });
 });

@@ -7,6 +7,10 @@ import {
   defineEvent,
   EventHandler,
   Headers,
+  InMemoryTransport,
+  MessagingTelemetry,
+  type Delivery,
+  type OutgoingMessage,
   type Logger,
   type MessageContext,
   type TracingOptions,
@@ -17,7 +21,7 @@ import {
   spanKindName as spanKindName,
   type TestHarness,
 } from '@sluice/testing';
-import { collectQueue, startHost } from './support.js';
+import { collectQueue, rawMessage, startHost } from './support.js';
 
 const telemetry = installTestTelemetry();
 const OrderPlaced = defineEvent<{ orderId: string }>('orders.order-placed.v1');
@@ -214,5 +218,36 @@ describe('tracing', () => {
       'test.billing',
       'test.email',
     ]);
+  });
+});
+
+describe('traceparent aliases (Service Bus Diagnostic-Id)', () => {
+  const aliased = Object.assign(new InMemoryTransport(), {
+    telemetry: { system: 'servicebus', traceparentAliases: ['Diagnostic-Id'] },
+  });
+
+  it('writes the W3C traceparent into the alias header too', async () => {
+    const sent: OutgoingMessage[] = [];
+    await aliased.connect();
+    const messaging = new MessagingTelemetry(aliased);
+    const message = { ...rawMessage('t', '{}'), headers: {} as Record<string, string> };
+    await messaging.traceSend([message], async () => void sent.push(message));
+    expect(message.headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    expect(message.headers['Diagnostic-Id']).toBe(message.headers.traceparent);
+  });
+
+  it('reads W3C first and falls back to the alias', async () => {
+    const messaging = new MessagingTelemetry(aliased).forEndpoint({ queue: 'q', subscription: undefined });
+    const w3c = '00-11111111111111111111111111111111-2222222222222222-01';
+    const diagnostic = '00-33333333333333333333333333333333-4444444444444444-01';
+    const delivery = (headers: Record<string, string>) =>
+      ({ message: { ...rawMessage('t', '{}'), headers }, queue: 'q', attempt: 1 }) as unknown as Delivery;
+    const both = messaging.startProcess(delivery({ traceparent: w3c, 'Diagnostic-Id': diagnostic }));
+    const aliasOnly = messaging.startProcess(delivery({ 'Diagnostic-Id': diagnostic }));
+    messaging.endProcess(both, undefined);
+    messaging.endProcess(aliasOnly, undefined);
+    expect(both.logFields.trace_id).toBe('11111111111111111111111111111111');
+    expect(aliasOnly.logFields.trace_id).toBe('33333333333333333333333333333333');
+    expect(aliasOnly.traceparent).toBe(diagnostic);
   });
 });

@@ -6,3 +6,5 @@ export { TestHarness } from './test-harness.js';
 export type { OutcomeQuery } from './test-harness.js';
 export { installTestTelemetry, parentSpanId, spanKindName } from './test-telemetry.js';
 export type { TestTelemetry } from './test-telemetry.js';
+export { freePort, startOtlpReceiver } from './loopback.js';
+export type { OtlpReceiver, ReceivedSpan } from './loopback.js';
