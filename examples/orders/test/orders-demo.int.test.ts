@@ -30,7 +30,8 @@ async function startDemo(env: Record<string, string> = {}) {
     for (const line of lines) logs.push(JSON.parse(line) as LogLine);
     changed.notify();
   });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // 'close', not 'exit': by then stdout has been read to the end.
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   const waitForLog = (predicate: (line: LogLine) => boolean, what: string, timeoutMs = 10_000) =>
     changed.until(() => logs.find(predicate), timeoutMs, what);
   return {

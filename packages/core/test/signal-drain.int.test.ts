@@ -20,7 +20,8 @@ it('on SIGTERM, lets a slow handler finish and settle, then exits 0', async () =
     }
     changed.notify();
   });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // 'close', not 'exit': by then stdout has been read to the end.
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
 
   await changed.until(() => (events.includes('handler-start') ? true : undefined), 10_000, 'handler-start');
   child.kill('SIGTERM');
