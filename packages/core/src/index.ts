@@ -58,6 +58,7 @@ export {
   deadLetterQueueName,
   isDeadLetterQueueName,
   isValidBrokerName,
+  queueOfDeadLetterQueue,
   retryQueueName,
   subscriptionQueueName,
 } from './naming.js';

@@ -18,6 +18,11 @@ export function retryQueueName(queue: string, delayMs: number): string {
   return `${queue}.retry.${delayMs}ms`;
 }
 
+/** The queue whose dead-letter queue is `dlq` (the inverse of {@link deadLetterQueueName}). */
+export function queueOfDeadLetterQueue(dlq: string): string {
+  return isDeadLetterQueueName(dlq) ? dlq.slice(0, -'.dlq'.length) : dlq;
+}
+
 /** True for names produced by {@link deadLetterQueueName}. */
 export function isDeadLetterQueueName(queue: string): boolean {
   return queue.endsWith('.dlq');

@@ -10,6 +10,7 @@ import {
   ErrorCodes,
   Headers,
   isDeadLetterQueueName,
+  queueOfDeadLetterQueue,
   readFault,
   silentLogger,
   SluiceError,
@@ -224,9 +225,7 @@ export class DeadLetters {
     const ownFault = readFault(message.headers);
     const brokerDeath = deaths.find((d) => d.queue !== dlq);
     const sourceQueue =
-      message.headers[Headers.faultQueue] ??
-      brokerDeath?.queue ??
-      (isDeadLetterQueueName(dlq) ? dlq.slice(0, -'.dlq'.length) : dlq);
+      message.headers[Headers.faultQueue] ?? brokerDeath?.queue ?? queueOfDeadLetterQueue(dlq);
     let fault: Fault | undefined = ownFault;
     if (fault === undefined && brokerDeath?.reason === 'expired') {
       fault = {

@@ -40,7 +40,6 @@ export interface ConsumerSlot {
   readonly prefetch: number;
   readonly unsettled: Set<InMemoryDelivery>;
   paused: boolean;
-  cancelled: boolean;
 }
 
 interface Slot extends ConsumerSlot {
@@ -168,7 +167,6 @@ export class InMemoryBroker {
       prefetch,
       unsettled: new Set(),
       paused: false,
-      cancelled: false,
       state,
       onDelivery,
     };
@@ -185,7 +183,6 @@ export class InMemoryBroker {
   /** Stops deliveries to `slot`; its unsettled deliveries stay settleable. */
   cancel(slot: ConsumerSlot): void {
     const { state } = slot as Slot;
-    slot.cancelled = true;
     const index = state.consumers.indexOf(slot as Slot);
     if (index >= 0) state.consumers.splice(index, 1);
   }
