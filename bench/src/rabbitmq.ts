@@ -160,19 +160,6 @@ async function windowed(window: number, publish: () => Promise<void>): Promise<v
   if (failed !== undefined) throw failed;
 }
 
-async function busPublish(raw: RawClient, broker: BrokerCpu): Promise<Sample> {
-  const producer = transport();
-  await producer.connect();
-  const bus = new Bus(producer);
-  await bus.publish(Published, payload);
-  const sample = await measure(broker, messages, () =>
-    windowed(1_000, () => bus.publish(Published, payload)),
-  );
-  await producer.close();
-  await raw.purge(publishQueue);
-  return sample;
-}
-
 /** A message as `bus.publish` would hand it to the transport, encoded per call like the raw path. */
 function outgoing(): OutgoingMessage {
   return {
@@ -187,27 +174,28 @@ function outgoing(): OutgoingMessage {
   };
 }
 
-async function transportPublish(raw: RawClient, broker: BrokerCpu): Promise<Sample> {
+/**
+ * One publish scenario on a fresh transport: `call` makes one publish call of `perCall` messages. The
+ * first call (declaring the exchange) is not timed. Single messages go out with 1,000 calls in flight;
+ * batches of 100 in 10 concurrent lanes. The queue is purged afterwards.
+ */
+async function publishRun(
+  raw: RawClient,
+  broker: BrokerCpu,
+  perCall: 1 | 100,
+  call: (producer: RabbitMqTransport) => () => Promise<void>,
+): Promise<Sample> {
   const producer = transport();
   await producer.connect();
-  await producer.publish([outgoing()]);
-  const sample = await measure(broker, messages, () => windowed(1_000, () => producer.publish([outgoing()])));
-  await producer.close();
-  await raw.purge(publishQueue);
-  return sample;
-}
-
-async function batchPublish(raw: RawClient, broker: BrokerCpu): Promise<Sample> {
-  const producer = transport();
-  await producer.connect();
-  const batch = (): OutgoingMessage[] => Array.from({ length: 100 }, outgoing);
-  await producer.publish(batch());
+  const publish = call(producer);
+  await publish();
   const sample = await measure(broker, messages, async () => {
+    if (perCall === 1) return windowed(1_000, publish);
     let next = 0;
     const lane = async () => {
       while (next < messages) {
-        next += 100;
-        await producer.publish(batch());
+        next += perCall;
+        await publish();
       }
     };
     await Promise.all(Array.from({ length: 10 }, lane));
@@ -217,26 +205,24 @@ async function batchPublish(raw: RawClient, broker: BrokerCpu): Promise<Sample> 
   return sample;
 }
 
-async function busPublishBatch(raw: RawClient, broker: BrokerCpu): Promise<Sample> {
-  const producer = transport();
-  await producer.connect();
-  const bus = new Bus(producer);
-  const payloads = Array.from({ length: 100 }, () => payload);
-  await bus.publishBatch(Published, payloads);
-  const sample = await measure(broker, messages, async () => {
-    let next = 0;
-    const lane = async () => {
-      while (next < messages) {
-        next += 100;
-        await bus.publishBatch(Published, payloads);
-      }
-    };
-    await Promise.all(Array.from({ length: 10 }, lane));
+const busPublish = (raw: RawClient, broker: BrokerCpu) =>
+  publishRun(raw, broker, 1, (producer) => {
+    const bus = new Bus(producer);
+    return () => bus.publish(Published, payload);
   });
-  await producer.close();
-  await raw.purge(publishQueue);
-  return sample;
-}
+
+const transportPublish = (raw: RawClient, broker: BrokerCpu) =>
+  publishRun(raw, broker, 1, (producer) => () => producer.publish([outgoing()]));
+
+const batchPublish = (raw: RawClient, broker: BrokerCpu) =>
+  publishRun(raw, broker, 100, (producer) => () => producer.publish(Array.from({ length: 100 }, outgoing)));
+
+const busPublishBatch = (raw: RawClient, broker: BrokerCpu) =>
+  publishRun(raw, broker, 100, (producer) => {
+    const bus = new Bus(producer);
+    const payloads = Array.from({ length: 100 }, () => payload);
+    return () => bus.publishBatch(Published, payloads);
+  });
 
 async function rawPublish(raw: RawClient, broker: BrokerCpu): Promise<Sample> {
   const properties = { type: Published.type, contentType: 'application/json', persistent: true };
