@@ -19,7 +19,11 @@ import { compose, type Invocation, type Middleware } from './middleware/invocati
 import { retryMiddleware } from './middleware/retry.js';
 import { timeoutMiddleware } from './middleware/timeout.js';
 import { validateMiddleware } from './middleware/validate.js';
-import type { EndpointTelemetry, ProcessTrace } from './telemetry/messaging-telemetry.js';
+import {
+  traceLogFields,
+  type EndpointTelemetry,
+  type ProcessTrace,
+} from './telemetry/messaging-telemetry.js';
 import type { Delivery, Fault, FaultReason, Subscription, Transport } from './transport.js';
 import type { MessageContext, MessageHandler } from './types.js';
 
@@ -220,16 +224,14 @@ export class EndpointRunner {
     });
   }
 
-  // Log fields (trace and span id) of each delivery's process span while it is being processed.
-  private readonly traceFields = new WeakMap<Delivery, Readonly<Record<string, string>>>();
-
   private async callHandler(invocation: Invocation): Promise<void> {
     const messageContext = new DeliveryContext(
       invocation.delivery,
       this.config.name,
       invocation.signal,
       this.logger,
-      this.traceFields.get(invocation.delivery) ?? {},
+      // The handler runs inside the delivery's process span: its ids go on the context's log lines.
+      traceLogFields(context.active()),
     );
     await runInMessageScope(messageContext, async () => {
       const handler = this.deps.container.get(this.config.handlerClass as unknown as Newable<MessageHandler>);
@@ -275,7 +277,6 @@ export class EndpointRunner {
     const started = performance.now();
     deps.metrics.inFlight.inc();
     const processTrace = deps.telemetry.startProcess(delivery);
-    this.traceFields.set(delivery, processTrace.logFields);
     let settled: Pick<SettledEvent, 'outcome' | 'error' | 'delayMs' | 'fault'>;
     try {
       settled = await context.with(processTrace.context, () => this.settle(delivery, processTrace));
@@ -289,7 +290,6 @@ export class EndpointRunner {
       return;
     } finally {
       deps.metrics.inFlight.dec();
-      this.traceFields.delete(delivery);
     }
     deps.telemetry.endProcess(processTrace, settled.outcome === 'handled' ? undefined : settled.error);
     const event: SettledEvent = {

@@ -158,6 +158,14 @@ function fail(span: Span, error: Error): void {
   span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
 }
 
+/** `trace_id` and `span_id` of the span active in `ctx`, for log lines; empty without a valid span. */
+export function traceLogFields(ctx: Context): Readonly<Record<string, string>> {
+  const spanContext = trace.getSpanContext(ctx);
+  return spanContext !== undefined && isSpanContextValid(spanContext)
+    ? { trace_id: spanContext.traceId, span_id: spanContext.spanId }
+    : {};
+}
+
 /** The process span of one delivery, and what its log lines and settlement spans need. */
 export interface ProcessTrace {
   /** Context the pipeline runs in (the process span active). */
@@ -541,11 +549,7 @@ export class MessagingTelemetry {
           );
           processContext = trace.setSpan(processContext, span);
         }
-        const spanContext = trace.getSpanContext(processContext);
-        const logFields: Readonly<Record<string, string>> =
-          spanContext !== undefined && isSpanContextValid(spanContext)
-            ? { trace_id: spanContext.traceId, span_id: spanContext.spanId }
-            : {};
+        const logFields = traceLogFields(processContext);
         return { context: processContext, logFields, destination, span, started, traceparent };
       },
 
