@@ -5,6 +5,7 @@
  */
 import { ErrorCodes, SluiceError, toError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
+import { withDeadline } from '../timers.js';
 import { OptionChecker } from '../option-checker.js';
 
 /** A unit of background work; `signal` aborts when a drain passes its deadline. */
@@ -103,13 +104,8 @@ export class BackgroundTaskQueue {
     }
     if (this.running === 0 && this.pending.length === 0) return;
     const finished = new Promise<void>((resolve) => this.idle.push(resolve));
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => {
-      timer = setTimeout(() => resolve('late'), deadlineMs);
-    });
-    const result = await Promise.race([finished, late]);
-    clearTimeout(timer);
-    if (result === 'late') {
+    const inTime = await withDeadline(finished, deadlineMs);
+    if (!inTime) {
       const dropped = this.pending.splice(0).length;
       this.abort.abort(new SluiceError(ErrorCodes.DEADLINE_EXCEEDED, 'drain deadline passed'));
       this.logger.warn(

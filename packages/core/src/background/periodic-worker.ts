@@ -6,7 +6,7 @@
 import type { Container, Newable } from 'inversify';
 import { ErrorCodes, SluiceError, toError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { sleep } from '../middleware/invocation.js';
+import { sleep } from '../timers.js';
 import { OptionChecker } from '../option-checker.js';
 
 /** Longest delay a Node.js timer takes. */

@@ -24,6 +24,7 @@ import { OptionChecker } from '../option-checker.js';
 import { MessagingTelemetry, type TracingOptions } from '../telemetry/messaging-telemetry.js';
 import type { Transport } from '../transport.js';
 import type { EndpointOptions, MessageContext } from '../types.js';
+import { withDeadline } from '../timers.js';
 import { OpsServer, type OpsServerOptions } from './ops-server.js';
 
 /** Inject the context of the message being handled: `@inject(MessageContextToken) ctx: MessageContext`. */
@@ -85,14 +86,6 @@ type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
 /** Grace after the drain deadline for handlers that honour their aborted signal. */
 const abortGraceMs = 1_000;
-
-function withDeadline(work: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), Math.max(0, ms));
-  });
-  return Promise.race([work.then(() => true), late]).finally(() => clearTimeout(timer));
-}
 
 export class ConsumerHost extends EventEmitter<HostEvents> {
   /** Sends and publishes through the host's transport. */

@@ -1,7 +1,8 @@
 import { backoffDelay } from '../backoff.js';
 import { isUnrecoverable } from '../errors.js';
 import type { Backoff } from '../types.js';
-import { sleep, type Invocation, type Middleware } from './invocation.js';
+import { sleep } from '../timers.js';
+import type { Invocation, Middleware } from './invocation.js';
 
 /**
  * In-process retries: up to `tries` calls with `backoff` between them. Unrecoverable errors and a
