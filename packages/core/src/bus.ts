@@ -14,8 +14,12 @@ import {
 } from './message-definition.js';
 import { currentMessageContext } from './message-scope.js';
 import type { MetricsRegistry } from './metrics-registry.js';
-import { MessagingTelemetry, type TracingOptions } from './telemetry/messaging-telemetry.js';
-import type { OutgoingMessage, Transport } from './transport.js';
+import {
+  MessagingTelemetry,
+  type TracedMessage,
+  type TracingOptions,
+} from './telemetry/messaging-telemetry.js';
+import type { Transport } from './transport.js';
 import type { SendOptions } from './types.js';
 
 export interface BusOptions {
@@ -27,8 +31,8 @@ export interface BusOptions {
   readonly metrics?: MetricsRegistry;
 }
 
-/** An outgoing message whose headers the tracing layer may still add trace context to. */
-type TracedMessage = OutgoingMessage & { headers: Record<string, string> };
+/** Options of a call that passed none (one object, not one per call). */
+const noOptions: SendOptions = Object.freeze({});
 
 export class Bus {
   private readonly codec: Codec;
@@ -47,7 +51,7 @@ export class Bus {
    * `SLUICE_VALIDATION_FAILED`); resolves when the broker accepted the message; rejects with
    * `SLUICE_UNROUTABLE` when no queue consumes the command.
    */
-  send<T>(command: CommandDefinition<T>, payload: T, options: SendOptions = {}): Promise<void> {
+  send<T>(command: CommandDefinition<T>, payload: T, options: SendOptions = noOptions): Promise<void> {
     return this.sendOne(command, payload, options, true);
   }
 
@@ -55,17 +59,17 @@ export class Bus {
   async sendBatch<T>(
     command: CommandDefinition<T>,
     payloads: readonly T[],
-    options: Omit<SendOptions, 'messageId'> = {},
+    options: Omit<SendOptions, 'messageId'> = noOptions,
   ): Promise<void> {
     const valid = await this.validateAll(command, payloads);
-    await this.publishTraced(valid.map((p) => this.toMessage(command, p, options, true)));
+    await this.telemetry.publish(valid.map((p) => this.toMessage(command, p, options, true)));
   }
 
   /**
    * Publishes an event to every subscription of its type. Validates the payload first; resolves when
    * the broker accepted the message. An event nobody subscribes to yet is not an error.
    */
-  publish<T>(event: EventDefinition<T>, payload: T, options: SendOptions = {}): Promise<void> {
+  publish<T>(event: EventDefinition<T>, payload: T, options: SendOptions = noOptions): Promise<void> {
     return this.sendOne(event, payload, options, false);
   }
 
@@ -73,14 +77,10 @@ export class Bus {
   async publishBatch<T>(
     event: EventDefinition<T>,
     payloads: readonly T[],
-    options: Omit<SendOptions, 'messageId'> = {},
+    options: Omit<SendOptions, 'messageId'> = noOptions,
   ): Promise<void> {
     const valid = await this.validateAll(event, payloads);
-    await this.publishTraced(valid.map((p) => this.toMessage(event, p, options, false)));
-  }
-
-  private publishTraced(messages: readonly TracedMessage[]): Promise<void> {
-    return this.telemetry.traceSend(messages, () => this.transport.publish(messages));
+    await this.telemetry.publish(valid.map((p) => this.toMessage(event, p, options, false)));
   }
 
   // Not async: without a schema nothing is awaited, which keeps the per-message publish path short.
@@ -92,13 +92,13 @@ export class Bus {
   ): Promise<void> {
     try {
       if (definition.schema === undefined) {
-        return this.publishTraced([this.toMessage(definition, payload, options, mandatory)]);
+        return this.telemetry.publish([this.toMessage(definition, payload, options, mandatory)]);
       }
     } catch (error) {
       return Promise.reject(error as Error);
     }
     return validatePayload(definition, payload).then((valid) =>
-      this.publishTraced([this.toMessage(definition, valid, options, mandatory)]),
+      this.telemetry.publish([this.toMessage(definition, valid, options, mandatory)]),
     );
   }
 
@@ -117,15 +117,23 @@ export class Bus {
     options: SendOptions,
     mandatory: boolean,
   ): TracedMessage {
+    // Guarded: a send without headers or promoted properties builds no arrays for them.
     const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(options.headers ?? {})) {
-      if (name.startsWith('sluice-')) {
-        throw new SluiceError(ErrorCodes.INVALID_OPTION, `header "${name}": the sluice- prefix is reserved`);
+    if (options.headers !== undefined) {
+      for (const [name, value] of Object.entries(options.headers)) {
+        if (name.startsWith('sluice-')) {
+          throw new SluiceError(
+            ErrorCodes.INVALID_OPTION,
+            `header "${name}": the sluice- prefix is reserved`,
+          );
+        }
+        headers[name] = value;
       }
-      headers[name] = value;
     }
-    for (const [name, value] of Object.entries(definition.properties?.(valid) ?? {}))
-      headers[name] = String(value);
+    const properties = definition.properties?.(valid);
+    if (properties !== undefined) {
+      for (const [name, value] of Object.entries(properties)) headers[name] = String(value);
+    }
 
     const now = Date.now();
     const notBefore = options.deliverAt ?? (options.delayMs ? new Date(now + options.delayMs) : undefined);

@@ -204,6 +204,9 @@ export interface HostGauges {
   depth(queue: string): Promise<number>;
 }
 
+/** An outgoing message whose headers the tracing layer may still add trace context to. */
+export type TracedMessage = OutgoingMessage & { headers: Record<string, string> };
+
 /** Metric series and attribute sets of one (operation, destination), built once. */
 interface Series {
   readonly attributes: Attributes;
@@ -390,83 +393,84 @@ export class MessagingTelemetry {
   }
 
   /**
-   * Publishes `messages` (one destination) inside a PRODUCER `send` span, or for a batch a PRODUCER
-   * `create` span per message plus a CLIENT `send` span linked to them; injects each message's trace
-   * context into its headers first.
+   * Publishes `messages` (one destination) through the transport inside a PRODUCER `send` span, or for
+   * a batch a PRODUCER `create` span per message plus a CLIENT `send` span linked to them; injects each
+   * message's trace context into its headers first. This is the per-message publish path: without an
+   * SDK the spans have no valid context, and nothing is kept or activated for them.
    */
-  traceSend(
-    messages: readonly (OutgoingMessage & { headers: Record<string, string> })[],
-    publish: () => Promise<void>,
-  ): Promise<void> {
+  publish(messages: readonly TracedMessage[]): Promise<void> {
     const first = messages[0];
-    if (first === undefined) return publish();
+    if (first === undefined) return this.transport.publish(messages);
     const destination = this.sendDestination(first.destination);
-    const operation = this.operationNames.send;
     const started = performance.now();
-    const batch = messages.length > 1;
-    const spans: Span[] = [];
-    let publishing: Promise<void>;
-    if (this.ownsSpans) {
-      const links: Link[] = [];
-      if (batch) {
-        for (const message of messages) {
-          const create = this.startSpan(
-            `create ${destination}`,
-            SpanKind.PRODUCER,
-            context.active(),
-            [],
-            () =>
-              this.messageAttributes(
-                message,
-                this.spanAttributes('create', OperationType.create, destination),
-              ),
+    const spans = this.ownsSpans ? this.startSendSpans(messages, destination) : undefined;
+    const publishing =
+      spans === undefined
+        ? this.transport.publish(messages)
+        : context.with(trace.setSpan(context.active(), spans[spans.length - 1] as Span), () =>
+            this.transport.publish(messages),
           );
-          spans.push(create);
-          links.push({ context: create.spanContext() });
-          this.injectFrom(create, message.headers);
-        }
-      }
-      const span = this.startSpan(
-        `${operation} ${destination}`,
-        batch ? SpanKind.CLIENT : SpanKind.PRODUCER,
-        context.active(),
-        links,
-        () => {
-          const attributes = this.spanAttributes(operation, OperationType.send, destination);
-          if (batch) attributes[Attr.batchMessageCount] = messages.length;
-          else this.messageAttributes(first, attributes);
-          return attributes;
-        },
-      );
-      spans.push(span);
-      if (!batch) this.injectFrom(span, first.headers);
-      // Without an SDK the span has no valid context: nothing to activate.
-      publishing = isSpanContextValid(span.spanContext())
-        ? context.with(trace.setSpan(context.active(), span), publish)
-        : publish();
-    } else {
-      publishing = publish();
-    }
-    const finish = (error: Error | undefined) => {
-      for (const span of spans) {
-        if (error !== undefined) fail(span, error);
-        span.end();
-      }
-      this.count('sent', this.seriesFor('sent', operation, destination, error), messages.length);
-      this.recordDuration('operation', this.seriesFor('operation', operation, destination, error), started);
-    };
     return publishing.then(
-      () => finish(undefined),
+      () => this.sendFinished(messages.length, destination, started, spans, undefined),
       (error: unknown) => {
-        finish(error as Error);
+        this.sendFinished(messages.length, destination, started, spans, error as Error);
         throw error;
       },
     );
   }
 
-  /** Injects `span`'s context into `headers` (a span without a valid context has none to inject). */
-  private injectFrom(span: Span, headers: Record<string, string>): void {
-    if (isSpanContextValid(span.spanContext())) this.inject(trace.setSpan(context.active(), span), headers);
+  /**
+   * Starts the spans of one publish and injects their contexts; the send span comes last. Undefined
+   * when the send span has no valid context: there is nothing to inject, activate or end.
+   */
+  private startSendSpans(messages: readonly TracedMessage[], destination: string): Span[] | undefined {
+    const operation = this.operationNames.send;
+    const parent = context.active();
+    const first = messages[0] as TracedMessage;
+    if (messages.length === 1) {
+      const span = this.startSpan(`${operation} ${destination}`, SpanKind.PRODUCER, parent, [], () =>
+        this.messageAttributes(first, this.spanAttributes(operation, OperationType.send, destination)),
+      );
+      if (!isSpanContextValid(span.spanContext())) return undefined;
+      this.inject(trace.setSpan(parent, span), first.headers);
+      return [span];
+    }
+    const spans: Span[] = [];
+    const links: Link[] = [];
+    for (const message of messages) {
+      const create = this.startSpan(`create ${destination}`, SpanKind.PRODUCER, parent, [], () =>
+        this.messageAttributes(message, this.spanAttributes('create', OperationType.create, destination)),
+      );
+      spans.push(create);
+      links.push({ context: create.spanContext() });
+      if (isSpanContextValid(create.spanContext()))
+        this.inject(trace.setSpan(parent, create), message.headers);
+    }
+    const send = this.startSpan(`${operation} ${destination}`, SpanKind.CLIENT, parent, links, () => {
+      const attributes = this.spanAttributes(operation, OperationType.send, destination);
+      attributes[Attr.batchMessageCount] = messages.length;
+      return attributes;
+    });
+    if (!isSpanContextValid(send.spanContext())) return undefined;
+    spans.push(send);
+    return spans;
+  }
+
+  /** Ends the spans of a publish and records its metrics. */
+  private sendFinished(
+    count: number,
+    destination: string,
+    started: number,
+    spans: readonly Span[] | undefined,
+    error: Error | undefined,
+  ): void {
+    for (const span of spans ?? []) {
+      if (error !== undefined) fail(span, error);
+      span.end();
+    }
+    const operation = this.operationNames.send;
+    this.count('sent', this.seriesFor('sent', operation, destination, error), count);
+    this.recordDuration('operation', this.seriesFor('operation', operation, destination, error), started);
   }
 
   /** Consumer-side telemetry bound to one consumer. */
