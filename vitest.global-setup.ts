@@ -1,7 +1,38 @@
 import { execFileSync } from 'node:child_process';
 
-// Integration tests start real processes that import the built packages (as users' services do), so
-// the build must be current. `tsc -b` is incremental: a no-op when nothing changed.
-export default function buildOnce(): void {
+const managementUrl = process.env.RABBITMQ_MANAGEMENT_URL ?? 'http://127.0.0.1:15672';
+
+async function managementAnswers(): Promise<boolean> {
+  try {
+    await fetch(`${managementUrl}/api/overview`, { signal: AbortSignal.timeout(2_000) });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The queue-depth tests read RabbitMQ's management API (KEDA's http mode reads it too). A local
+ * broker without the plugin gets it enabled here, as `.ci/run` does; a broker elsewhere
+ * (RABBITMQ_MANAGEMENT_URL) is left alone.
+ */
+async function ensureManagementApi(): Promise<void> {
+  if (process.env.RABBITMQ_MANAGEMENT_URL !== undefined || (await managementAnswers())) return;
+  try {
+    execFileSync('rabbitmq-plugins', ['enable', '--quiet', 'rabbitmq_management'], { stdio: 'ignore' });
+  } catch {
+    return; // no local broker tools: the queue-depth test reports the unreachable API
+  }
+  for (let waited = 0; waited < 30_000 && !(await managementAnswers()); waited += 500) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+/**
+ * Integration tests start real processes that import the built packages (as users' services do), so
+ * the build must be current. `tsc -b` is incremental: a no-op when nothing changed.
+ */
+export default async function setup(): Promise<void> {
   execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-b'], { stdio: 'inherit' });
+  await ensureManagementApi();
 }

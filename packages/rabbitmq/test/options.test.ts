@@ -2,8 +2,9 @@
  * Option validation (a bad option throws SLUICE_INVALID_OPTION naming it) and secret redaction
  * (passwords never appear in errors or logs). No broker needed: the connection test uses a closed port.
  */
-import { ErrorCodes, type EndpointSpec, type Logger } from '@sluice/core';
+import { ErrorCodes, silentLogger, type EndpointSpec } from '@sluice/core';
 import { RabbitMqTransport, redactUrl, type RabbitMqTransportOptions } from '@sluice/rabbitmq';
+import { RecordingLogger } from '@sluice/testing';
 import { describe, expect, it } from 'vitest';
 import { Redactor } from '../src/redact.js';
 import { resolveOptions } from '../src/resolve-options.js';
@@ -112,7 +113,7 @@ describe('endpoint broker options', () => {
       {},
     ),
     () => Promise.resolve(),
-    { debug() {}, info() {}, warn() {}, error() {}, child: () => topology as never } as unknown as Logger,
+    silentLogger,
   );
   const spec = (overrides: Partial<EndpointSpec> = {}): EndpointSpec => ({
     queue: 'shop.email',
@@ -195,13 +196,7 @@ describe('secret redaction', () => {
   });
 
   it('keeps the password out of connection errors and logs', async () => {
-    const lines: string[] = [];
-    const record = (fields: object, message?: string) => {
-      lines.push(
-        `${message} ${JSON.stringify(fields, (_k, v: unknown) => (v instanceof Error ? `${v.message} ${v.stack}` : v))}`,
-      );
-    };
-    const logger: Logger = { debug: record, info: record, warn: record, error: record, child: () => logger };
+    const logger = new RecordingLogger();
     // Nothing listens on port 1: every attempt fails at once.
     const transport = new RabbitMqTransport({
       url: `amqp://app:${secret}@127.0.0.1:1/`,
@@ -216,8 +211,8 @@ describe('secret redaction', () => {
     expect(failure).toMatchObject({ code: ErrorCodes.CONNECTION_LOST });
     expect(failure?.message).toContain('amqp://app:***@127.0.0.1:1');
     expect(`${failure?.message} ${failure?.stack} ${failure?.cause?.message}`).not.toContain(secret);
-    expect(lines.length).toBeGreaterThan(0);
-    expect(lines.join('\n')).not.toContain(secret);
+    expect(logger.lines.length).toBeGreaterThan(0);
+    expect(logger.text).not.toContain(secret);
     await transport.close();
   });
 });

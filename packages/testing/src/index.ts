@@ -1,6 +1,7 @@
 export { describeTransportConformance } from './conformance.js';
 export type { ConformanceOptions } from './conformance.js';
 export { DeliveryCollector } from './delivery-collector.js';
+export { RecordingLogger } from './recording-logger.js';
 export { ChangeSignal } from './signal.js';
 export { TestHarness } from './test-harness.js';
 export type { OutcomeQuery } from './test-harness.js';

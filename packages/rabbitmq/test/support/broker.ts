@@ -71,6 +71,26 @@ export class TestVhost {
   }
 }
 
+/** A broker user of its own, with a password the test chooses (to show it never leaks). */
+export class TestUser {
+  private constructor(
+    readonly name: string,
+    readonly password: string,
+  ) {}
+
+  /** Creates the user with every permission on `vhost`. */
+  static async create(prefix: string, password: string, vhost: TestVhost): Promise<TestUser> {
+    const user = new TestUser(uniqueName(prefix), password);
+    await rabbitmqctl('add_user', user.name, password);
+    await rabbitmqctl('set_permissions', '-p', vhost.name, user.name, '.*', '.*', '.*');
+    return user;
+  }
+
+  async delete(): Promise<void> {
+    await rabbitmqctl('delete_user', this.name);
+  }
+}
+
 /** A plain amqplib client, as a foreign publisher or an operator would use it. */
 export class BrokerAdmin {
   private connection: Promise<ChannelModel>;
