@@ -65,6 +65,13 @@ export class TestVhost {
     await rabbitmqctl('close_all_connections', '-p', this.name, 'sluice test: forced close');
   }
 
+  /** The type of a queue in this vhost (`quorum`, `classic`, `stream`) as the broker reports it. */
+  async queueType(queue: string): Promise<string | undefined> {
+    const rows = await rabbitmqctl('list_queues', '-p', this.name, '--no-table-headers', 'name', 'type');
+    const row = rows.split('\n').find((line) => line.split('\t')[0] === queue);
+    return row?.split('\t')[1]?.trim();
+  }
+
   /** Deletes the vhost with everything in it. */
   async delete(): Promise<void> {
     await rabbitmqctl('delete_vhost', this.name);
