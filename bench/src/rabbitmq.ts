@@ -500,9 +500,9 @@ async function main(): Promise<void> {
   await declarer.close();
 
   try {
-    // Latency first, on a broker no load has touched yet: the throughput runs push gigabytes through
-    // the quorum queue log, and for a while afterwards stalls of 5-40 ms landed at random in whichever
-    // path was being measured (the raw path's own p99 went from about 3 ms to 10-31 ms).
+    // Latency first, on a broker no load has touched yet: measured after the throughput runs, stalls of
+    // 5-40 ms landed at random in whichever path was being measured, the raw one included (its p99
+    // went from about 3 ms to 10-31 ms).
     const verdicts = latencyRounds > 0 ? await latency(raw, rawPublisher, broker) : [];
     verdicts.push(...(await throughput(raw, broker)));
     console.log(`\n${verdicts.join('\n')}`);
