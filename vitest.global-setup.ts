@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
 
-const managementUrl = process.env.RABBITMQ_MANAGEMENT_URL ?? 'http://127.0.0.1:15672';
+const localManagementUrl = 'http://127.0.0.1:15672';
 
 async function managementAnswers(): Promise<boolean> {
   try {
-    await fetch(`${managementUrl}/api/overview`, { signal: AbortSignal.timeout(2_000) });
+    await fetch(`${localManagementUrl}/api/overview`, { signal: AbortSignal.timeout(2_000) });
     return true;
   } catch {
     return false;
@@ -13,8 +13,8 @@ async function managementAnswers(): Promise<boolean> {
 
 /**
  * The queue-depth tests read RabbitMQ's management API (KEDA's http mode reads it too). A local
- * broker without the plugin gets it enabled here, as `.ci/run` does; a broker elsewhere
- * (RABBITMQ_MANAGEMENT_URL) is left alone.
+ * broker without the plugin gets it enabled here, in CI and on a fresh machine alike; a broker
+ * elsewhere (RABBITMQ_MANAGEMENT_URL set) is left alone.
  */
 async function ensureManagementApi(): Promise<void> {
   if (process.env.RABBITMQ_MANAGEMENT_URL !== undefined || (await managementAnswers())) return;

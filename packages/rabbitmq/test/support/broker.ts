@@ -80,14 +80,11 @@ export class TestVhost {
 
 /** A broker user of its own, with a password the test chooses (to show it never leaks). */
 export class TestUser {
-  private constructor(
-    readonly name: string,
-    readonly password: string,
-  ) {}
+  private constructor(readonly name: string) {}
 
   /** Creates the user with every permission on `vhost`. */
   static async create(prefix: string, password: string, vhost: TestVhost): Promise<TestUser> {
-    const user = new TestUser(uniqueName(prefix), password);
+    const user = new TestUser(uniqueName(prefix));
     await rabbitmqctl('add_user', user.name, password);
     await rabbitmqctl('set_permissions', '-p', vhost.name, user.name, '.*', '.*', '.*');
     return user;
