@@ -1,9 +1,10 @@
 /**
- * amqps on the real broker: a TLS endpoint (a certificate made by openssl for this run) terminates TLS
+ * amqps on the real broker: a TLS endpoint (certificates made by openssl for this run) terminates TLS
  * in front of RabbitMQ's plain port, as a load balancer or a TLS sidecar would. The transport
  * connects through it with a `tls.ca`, publishes and consumes, recovers after its connections are
  * force-closed, and refuses certificates it cannot verify with an error that names the cause and never
- * the password, which stays out of the logs as well.
+ * the password, which stays out of the logs as well. A second endpoint requires a client certificate
+ * (mutual TLS): the transport presents one with a passphrase-protected key.
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -20,16 +21,27 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { brokerUrl, eventually, TestUser, TestVhost } from './support/broker.js';
 
 const password = 'tls-s3cret-Pa55word';
+const passphrase = 'key-s3cret-Pa55phrase';
 
 interface TlsProxy {
   readonly port: number;
   /** TLS protocol of every completed handshake, in order. */
   readonly handshakes: string[];
+  /** Common name of the client certificate of every completed handshake (mutual TLS only). */
+  readonly clients: string[];
   close(): Promise<void>;
 }
 
-/** A self-signed certificate for `localhost` (it is its own CA). */
-async function makeCertificate(): Promise<{ key: string; cert: string }> {
+interface Certificate {
+  readonly key: string;
+  readonly cert: string;
+}
+
+/**
+ * A self-signed certificate (it is its own CA) with the common name `subject` and `localhost` as its
+ * alternative name; the key is encrypted when a passphrase is given.
+ */
+async function makeCertificate(subject: string, keyPassphrase?: string): Promise<Certificate> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-tls-'));
   try {
     await promisify(execFile)(
@@ -41,11 +53,11 @@ async function makeCertificate(): Promise<{ key: string; cert: string }> {
         'ec',
         '-pkeyopt',
         'ec_paramgen_curve:prime256v1',
-        '-nodes',
+        ...(keyPassphrase === undefined ? ['-nodes'] : ['-passout', `pass:${keyPassphrase}`]),
         '-days',
         '2',
         '-subj',
-        '/CN=localhost',
+        `/CN=${subject}`,
         '-addext',
         'subjectAltName=DNS:localhost',
         '-keyout',
@@ -64,13 +76,19 @@ async function makeCertificate(): Promise<{ key: string; cert: string }> {
   }
 }
 
-/** Terminates TLS on a free local port and forwards each connection to the broker's AMQP port. */
-async function startTlsProxy(key: string, cert: string): Promise<TlsProxy> {
+/**
+ * Terminates TLS on a free local port and forwards each connection to the broker's AMQP port. With
+ * `clientCa` it requires a client certificate issued by it.
+ */
+async function startTlsProxy(server: Certificate, clientCa?: string): Promise<TlsProxy> {
   const upstream = new URL(brokerUrl);
   const handshakes: string[] = [];
+  const clients: string[] = [];
   const sockets = new Set<TLSSocket>();
-  const server = createServer({ key, cert }, (client) => {
+  const mutual = clientCa === undefined ? {} : { requestCert: true, rejectUnauthorized: true, ca: clientCa };
+  const listener = createServer({ ...server, ...mutual }, (client) => {
     handshakes.push(client.getProtocol() ?? 'unknown');
+    if (clientCa !== undefined) clients.push(String(client.getPeerCertificate().subject.CN));
     sockets.add(client);
     const broker = connectTcp(Number(upstream.port || 5672), upstream.hostname);
     const closeBoth = () => {
@@ -82,18 +100,19 @@ async function startTlsProxy(key: string, cert: string): Promise<TlsProxy> {
     broker.on('error', closeBoth).on('close', closeBoth);
     client.pipe(broker).pipe(client);
   });
-  // Failed handshakes (the client refusing the certificate) are expected in one test.
-  server.on('tlsClientError', () => undefined);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
+  // Failed handshakes (a refused certificate on either side) are expected in some tests.
+  listener.on('tlsClientError', () => undefined);
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  const address = listener.address();
   if (address === null || typeof address === 'string') throw new Error('TLS proxy has no port');
   return {
     port: address.port,
     handshakes,
+    clients,
     close: () =>
       new Promise((resolve) => {
         for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
+        listener.close(() => resolve());
       }),
   };
 }
@@ -114,15 +133,19 @@ function message(topic: string, n: number): OutgoingMessage {
 describe('amqps / TLS', () => {
   let vhost: TestVhost;
   let user: TestUser;
-  let certificate: { key: string; cert: string };
+  let certificate: Certificate;
+  let clientCertificate: Certificate;
   let proxy: TlsProxy;
+  let mutualProxy: TlsProxy;
   const open: RabbitMqTransport[] = [];
 
   beforeAll(async () => {
     vhost = await TestVhost.create('sluice-tls');
     user = await TestUser.create('sluice-tls', password, vhost);
-    certificate = await makeCertificate();
-    proxy = await startTlsProxy(certificate.key, certificate.cert);
+    certificate = await makeCertificate('localhost');
+    clientCertificate = await makeCertificate('sluice-client', passphrase);
+    proxy = await startTlsProxy(certificate);
+    mutualProxy = await startTlsProxy(certificate, clientCertificate.cert);
   });
 
   afterEach(async () => {
@@ -131,13 +154,14 @@ describe('amqps / TLS', () => {
 
   afterAll(async () => {
     await proxy.close();
+    await mutualProxy.close();
     await vhost.delete();
     await user.delete();
   });
 
-  function transport(options: RabbitMqTransportOptions): RabbitMqTransport {
+  function transport(options: RabbitMqTransportOptions, port = proxy.port): RabbitMqTransport {
     const created = new RabbitMqTransport({
-      url: `amqps://${user.name}:${encodeURIComponent(password)}@localhost:${proxy.port}/${encodeURIComponent(vhost.name)}`,
+      url: `amqps://${user.name}:${encodeURIComponent(password)}@localhost:${port}/${encodeURIComponent(vhost.name)}`,
       connectionName: 'sluice-tls-test',
       reconnect: { initialMs: 50, maxMs: 300 },
       ...options,
@@ -146,22 +170,47 @@ describe('amqps / TLS', () => {
     return created;
   }
 
-  it('publishes and consumes over amqps with the CA given in tls.ca', async () => {
-    const before = proxy.handshakes.length;
+  /**
+   * Connects with `options`, expecting `SLUICE_CONNECTION_LOST`; returns the error's messages and
+   * everything written about the failure (stacks and log lines too).
+   */
+  async function failedConnect(
+    options: RabbitMqTransportOptions,
+    port?: number,
+  ): Promise<{ described: string; written: string }> {
+    const logger = new RecordingLogger();
+    const client = transport({ ...options, connectTimeoutMs: 1_000, logger }, port);
+    const failure = await client.connect().then(
+      () => undefined,
+      (error: unknown) => error as Error & { code?: string; cause?: Error },
+    );
+    expect(failure?.code).toBe(ErrorCodes.CONNECTION_LOST);
+    expect(client.isConnected()).toBe(false);
+    expect(logger.lines.length).toBeGreaterThan(0);
+    const described = `${failure?.message} ${failure?.cause?.message}`;
+    return { described, written: `${described} ${failure?.stack} ${failure?.cause?.stack} ${logger.text}` };
+  }
+
+  /** Publishes `count` messages through `client` to a new queue and waits for all of them. */
+  async function roundTrip(client: RabbitMqTransport, count: number): Promise<void> {
     const topic = `rmqtest.tls-${randomUUID().slice(0, 8)}.v1`;
     const queue = `rmqtest.tls.${randomUUID().slice(0, 8)}`;
+    const collector = new DeliveryCollector();
+    await client.subscribe({ queue, topics: [topic], prefetch: 10, retryDelaysMs: [] }, collector.handler);
+    const sent = Array.from({ length: count }, (_, n) => message(topic, n));
+    await client.publish(sent);
+    const received = await collector.waitForCount(count, 10_000);
+    expect(received.map((d) => d.message.messageId).sort()).toEqual(sent.map((m) => m.messageId).sort());
+  }
+
+  it('publishes and consumes over amqps with the CA given in tls.ca', async () => {
+    const before = proxy.handshakes.length;
     const client = transport({ tls: { ca: certificate.cert } });
     await client.connect();
     expect(client.isConnected()).toBe(true);
     expect(proxy.handshakes.length).toBeGreaterThan(before);
     expect(proxy.handshakes.at(-1)).toMatch(/^TLSv1\.[23]$/);
-
-    const collector = new DeliveryCollector();
-    await client.subscribe({ queue, topics: [topic], prefetch: 10, retryDelaysMs: [] }, collector.handler);
-    const sent = Array.from({ length: 50 }, (_, n) => message(topic, n));
-    await client.publish(sent);
-    const received = await collector.waitForCount(50, 10_000);
-    expect(received.map((d) => d.message.messageId).sort()).toEqual(sent.map((m) => m.messageId).sort());
+    await roundTrip(client, 50);
   });
 
   it('reconnects through TLS after its connections are force-closed, and resumes consuming', async () => {
@@ -193,22 +242,40 @@ describe('amqps / TLS', () => {
       "does not match certificate's altnames",
     ],
   ])('refuses the certificate %s, naming the cause and never the password', async (_case, tls, cause) => {
-    const logger = new RecordingLogger();
-    const client = transport({
-      tls: tls(),
-      connectTimeoutMs: 1_000,
-      logger,
-    });
-    const failure = await client.connect().then(
-      () => undefined,
-      (error: unknown) => error as Error & { code?: string; cause?: Error },
-    );
-    expect(failure?.code).toBe(ErrorCodes.CONNECTION_LOST);
-    const described = `${failure?.message} ${failure?.cause?.message}`;
+    const { described, written } = await failedConnect({ tls: tls() });
     expect(described).toContain(cause);
-    expect(`${described} ${failure?.stack} ${failure?.cause?.stack}`).not.toContain(password);
-    expect(logger.lines.length).toBeGreaterThan(0);
-    expect(logger.text).not.toContain(password);
-    expect(client.isConnected()).toBe(false);
+    expect(written).not.toContain(password);
+  });
+
+  describe('mutual TLS', () => {
+    const clientTls = (keyPassphrase: string): TlsOptions => ({
+      ca: certificate.cert,
+      cert: clientCertificate.cert,
+      key: clientCertificate.key,
+      passphrase: keyPassphrase,
+    });
+
+    it('presents a client certificate with a passphrase-protected key', async () => {
+      const client = transport({ tls: clientTls(passphrase) }, mutualProxy.port);
+      await client.connect();
+      expect(mutualProxy.clients.at(-1)).toBe('sluice-client');
+      await roundTrip(client, 5);
+    });
+
+    it('is refused without a client certificate', async () => {
+      const accepted = mutualProxy.handshakes.length;
+      const { written } = await failedConnect({ tls: { ca: certificate.cert } }, mutualProxy.port);
+      expect(written).not.toContain(password);
+      expect(mutualProxy.handshakes).toHaveLength(accepted);
+    });
+
+    it('fails on a wrong key passphrase, naming neither passphrase', async () => {
+      const wrong = 'wrong-Pa55phrase-0';
+      const { described, written } = await failedConnect({ tls: clientTls(wrong) }, mutualProxy.port);
+      expect(described).toMatch(/bad decrypt/i);
+      expect(written).not.toContain(wrong);
+      expect(written).not.toContain(passphrase);
+      expect(written).not.toContain(password);
+    });
   });
 });
