@@ -5,31 +5,11 @@
  * a publish channel closed by the broker is reopened.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  Consumer,
-  defineCommand,
-  ErrorCodes,
-  type Delivery,
-  type OutgoingMessage,
-  type Transport,
-} from '@sluice/core';
+import { Consumer, defineCommand, ErrorCodes, type Delivery, type Transport } from '@sluice/core';
 import { RabbitMqTransport } from '@sluice/rabbitmq';
 import { DeliveryCollector, TestHarness } from '@sluice/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BrokerAdmin, eventually, TestVhost } from './support/broker.js';
-
-function message(destination: OutgoingMessage['destination'], mandatory = true): OutgoingMessage {
-  return {
-    messageId: randomUUID(),
-    type: 'rmqtest.recovery.v1',
-    contentType: 'application/json',
-    sentAt: new Date(),
-    headers: {},
-    body: Buffer.from('{}'),
-    destination,
-    mandatory,
-  };
-}
+import { BrokerAdmin, eventually, outgoing, TestVhost } from './support/broker.js';
 
 describe('recovery', () => {
   let vhost: TestVhost;
@@ -67,17 +47,17 @@ describe('recovery', () => {
     const topic = `rmqtest.cancelled-${randomUUID().slice(0, 8)}.v1`;
     const collector = new DeliveryCollector();
     await transport.subscribe({ queue, topics: [topic], prefetch: 5, retryDelaysMs: [] }, collector.handler);
-    await transport.publish([message({ topic })]);
+    await transport.publish([outgoing({ topic })]);
     await collector.waitForCount(1, 5_000);
 
     await admin.deleteQueues([queue]);
     // The consumer declares its queue (and binding) again and consumes; a message sent to the topic
     // afterwards reaches it.
     await eventually(() => admin.queueExists(queue), 10_000, 'the queue to be declared again');
-    const after = message({ topic });
+    const after = outgoing({ topic });
     await eventually(
       async () => {
-        await transport.publish([message({ topic }, false)]);
+        await transport.publish([outgoing({ topic }, { mandatory: false })]);
         return collector.deliveries.length >= 2;
       },
       10_000,
@@ -118,10 +98,10 @@ describe('recovery', () => {
       );
       expect(harness.host.isReady()).toBe(false);
 
-      const sentDuring = message({ topic: Command.type });
+      const sentDuring = outgoing({ topic: Command.type });
       const held = patient.publish([{ ...sentDuring, type: Command.type, body: Buffer.from('{"n":1}') }]);
       const started = Date.now();
-      await expect(impatient.publish([message({ topic: Command.type })])).rejects.toMatchObject({
+      await expect(impatient.publish([outgoing({ topic: Command.type })])).rejects.toMatchObject({
         code: ErrorCodes.CONNECTION_LOST,
       });
       expect(Date.now() - started).toBeGreaterThanOrEqual(450);
@@ -143,15 +123,15 @@ describe('recovery', () => {
     const topic = `rmqtest.channel-${randomUUID().slice(0, 8)}.v1`;
     const collector = new DeliveryCollector();
     await transport.subscribe({ queue, topics: [topic], prefetch: 5, retryDelaysMs: [] }, collector.handler);
-    await transport.publish([message({ topic })]);
+    await transport.publish([outgoing({ topic })]);
     // Deleted behind the transport's back: the next publish to it makes the broker close the channel
     // (404). The transport reopens the channel, declares the exchange again and resends; with the
     // binding gone too, the mandatory message is reported unroutable rather than lost or hanging.
     await admin.deleteExchanges([topic]);
-    await expect(transport.publish([message({ topic })])).rejects.toMatchObject({
+    await expect(transport.publish([outgoing({ topic })])).rejects.toMatchObject({
       code: ErrorCodes.UNROUTABLE,
     });
-    const direct = message({ queue });
+    const direct = outgoing({ queue });
     await transport.publish([direct]);
     await collector.waitFor(
       (ds) => ds.some((d) => d.message.messageId === direct.messageId),

@@ -5,24 +5,15 @@
  * queues are declared on request. The options tests check the declared arguments; these check what
  * the broker does with them.
  */
-import { randomUUID } from 'node:crypto';
 import { ErrorCodes, type EndpointSpec, type OutgoingMessage } from '@sluice/core';
 import { RabbitMqTransport, type ExchangeOptions } from '@sluice/rabbitmq';
 import { DeliveryCollector } from '@sluice/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BrokerAdmin, TestVhost } from './support/broker.js';
+import { BrokerAdmin, outgoing, TestVhost, uniqueName } from './support/broker.js';
 
-function message(topic: string, headers: Record<string, string>): OutgoingMessage {
-  return {
-    messageId: randomUUID(),
-    type: topic,
-    contentType: 'application/json',
-    sentAt: new Date(),
-    headers,
-    body: Buffer.from('{}'),
-    destination: { topic },
-    mandatory: false,
-  };
+/** An event to `topic` with `headers`; not mandatory (some route nowhere on purpose). */
+function event(topic: string, headers: Record<string, string>): OutgoingMessage {
+  return outgoing({ topic }, { headers, mandatory: false });
 }
 
 const orders = 'rmqtest.orders.v1';
@@ -62,7 +53,7 @@ describe('routing and queue limits', () => {
     const collector = new DeliveryCollector();
     await transport.subscribe(
       {
-        queue: `rmqtest.routing.${randomUUID().slice(0, 8)}`,
+        queue: uniqueName('rmqtest.routing'),
         topics: [topic],
         prefetch: 10,
         retryDelaysMs: [],
@@ -84,7 +75,7 @@ describe('routing and queue limits', () => {
     const orderEvents = await consumer(orders, { broker: { bindingKeys: ['order.*'] } });
     const everythingEu = await consumer(orders, { broker: { bindingKeys: ['#.eu'] } });
     const keys = ['order.created', 'order.cancelled', 'order.created.eu', 'payment.settled', 'refund.eu'];
-    await transport.publish(keys.map((key) => message(orders, { key })));
+    await transport.publish(keys.map((key) => event(orders, { key })));
 
     expect(await keysOf(orderEvents, 2, 'key')).toEqual(['order.cancelled', 'order.created']);
     expect(await keysOf(everythingEu, 2, 'key')).toEqual(['order.created.eu', 'refund.eu']);
@@ -98,10 +89,10 @@ describe('routing and queue limits', () => {
       broker: { bindingHeaders: { match: 'any', headers: { region: 'eu', speed: 'express' } } },
     });
     await transport.publish([
-      message(shipments, { id: 'eu-express', region: 'eu', speed: 'express' }),
-      message(shipments, { id: 'eu-standard', region: 'eu', speed: 'standard' }),
-      message(shipments, { id: 'us-express', region: 'us', speed: 'express' }),
-      message(shipments, { id: 'us-standard', region: 'us', speed: 'standard' }),
+      event(shipments, { id: 'eu-express', region: 'eu', speed: 'express' }),
+      event(shipments, { id: 'eu-standard', region: 'eu', speed: 'standard' }),
+      event(shipments, { id: 'us-express', region: 'us', speed: 'express' }),
+      event(shipments, { id: 'us-standard', region: 'us', speed: 'standard' }),
     ]);
 
     expect(await keysOf(euExpress, 1, 'id')).toEqual(['eu-express']);
@@ -112,7 +103,7 @@ describe('routing and queue limits', () => {
     const pager = await consumer(alerts, { broker: { bindingKeys: ['critical'] } });
     const log = await consumer(alerts, { broker: { bindingKeys: ['critical', 'warning'] } });
     await transport.publish(
-      ['critical', 'warning', 'info', 'critical.db'].map((key) => message(alerts, { key })),
+      ['critical', 'warning', 'info', 'critical.db'].map((key) => event(alerts, { key })),
     );
 
     expect(await keysOf(pager, 1, 'key')).toEqual(['critical']);
@@ -127,7 +118,7 @@ describe('routing and queue limits', () => {
   ] as const)(
     'refuses publishes to a full %s queue with SLUICE_QUEUE_FULL, keeping every confirmed message',
     async (queueType, accepted) => {
-      const queue = `rmqtest.full.${randomUUID().slice(0, 8)}`;
+      const queue = uniqueName('rmqtest.full');
       const subscription = await transport.subscribe(
         {
           queue,
@@ -139,11 +130,7 @@ describe('routing and queue limits', () => {
         (delivery) => delivery.release(),
       );
       await subscription.close();
-      const toQueue = (n: number): OutgoingMessage => ({
-        ...message('rmqtest.full.v1', { n: String(n) }),
-        destination: { queue },
-        mandatory: true,
-      });
+      const toQueue = (n: number) => outgoing({ queue }, { headers: { n: String(n) } });
       const outcomes = [];
       for (let n = 0; n < 5; n++) {
         outcomes.push(

@@ -7,18 +7,17 @@
  * (mutual TLS): the transport presents one with a passphrase-protected key.
  */
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
-import { ErrorCodes, type OutgoingMessage } from '@sluice/core';
+import { ErrorCodes } from '@sluice/core';
 import { RabbitMqTransport, type RabbitMqTransportOptions, type TlsOptions } from '@sluice/rabbitmq';
 import { DeliveryCollector, RecordingLogger } from '@sluice/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { brokerUrl, eventually, TestUser, TestVhost } from './support/broker.js';
+import { brokerUrl, eventually, outgoing, TestUser, TestVhost, uniqueName } from './support/broker.js';
 
 const password = 'tls-s3cret-Pa55word';
 const passphrase = 'key-s3cret-Pa55phrase';
@@ -117,19 +116,6 @@ async function startTlsProxy(server: Certificate, clientCa?: string): Promise<Tl
   };
 }
 
-function message(topic: string, n: number): OutgoingMessage {
-  return {
-    messageId: randomUUID(),
-    type: topic,
-    contentType: 'application/json',
-    sentAt: new Date(),
-    headers: {},
-    body: Buffer.from(JSON.stringify({ n })),
-    destination: { topic },
-    mandatory: true,
-  };
-}
-
 describe('amqps / TLS', () => {
   let vhost: TestVhost;
   let user: TestUser;
@@ -193,11 +179,11 @@ describe('amqps / TLS', () => {
 
   /** Publishes `count` messages through `client` to a new queue and waits for all of them. */
   async function roundTrip(client: RabbitMqTransport, count: number): Promise<void> {
-    const topic = `rmqtest.tls-${randomUUID().slice(0, 8)}.v1`;
-    const queue = `rmqtest.tls.${randomUUID().slice(0, 8)}`;
+    const topic = uniqueName('rmqtest.tls-topic');
+    const queue = uniqueName('rmqtest.tls');
     const collector = new DeliveryCollector();
     await client.subscribe({ queue, topics: [topic], prefetch: 10, retryDelaysMs: [] }, collector.handler);
-    const sent = Array.from({ length: count }, (_, n) => message(topic, n));
+    const sent = Array.from({ length: count }, () => outgoing({ topic }));
     await client.publish(sent);
     const received = await collector.waitForCount(count, 10_000);
     expect(received.map((d) => d.message.messageId).sort()).toEqual(sent.map((m) => m.messageId).sort());
@@ -214,13 +200,13 @@ describe('amqps / TLS', () => {
   });
 
   it('reconnects through TLS after its connections are force-closed, and resumes consuming', async () => {
-    const topic = `rmqtest.tls-recover-${randomUUID().slice(0, 8)}.v1`;
-    const queue = `rmqtest.tls-recover.${randomUUID().slice(0, 8)}`;
+    const topic = uniqueName('rmqtest.tls-recover-topic');
+    const queue = uniqueName('rmqtest.tls-recover');
     const client = transport({ tls: { ca: certificate.cert } });
     await client.connect();
     const collector = new DeliveryCollector();
     await client.subscribe({ queue, topics: [topic], prefetch: 10, retryDelaysMs: [] }, collector.handler);
-    await client.publish([message(topic, 0)]);
+    await client.publish([outgoing({ topic })]);
     await collector.waitForCount(1, 10_000);
     const handshakesBefore = proxy.handshakes.length;
 
@@ -230,7 +216,7 @@ describe('amqps / TLS', () => {
       15_000,
       'a new TLS connection',
     );
-    await client.publish([message(topic, 1), message(topic, 2)]);
+    await client.publish([outgoing({ topic }), outgoing({ topic })]);
     await collector.waitForCount(3, 10_000);
   });
 

@@ -228,6 +228,24 @@ export async function eventually(
 export const repositoryRoot = new URL('../../../../', import.meta.url);
 
 /** `count` small text messages for `queue`, with ids `<prefix>-<n>-<uuid>` and bodies `<n>`. */
+/** A JSON message with a fresh id to `destination`, mandatory; `overrides` replace any field. */
+export function outgoing(
+  destination: OutgoingMessage['destination'],
+  overrides: Partial<OutgoingMessage> = {},
+): OutgoingMessage {
+  return {
+    messageId: randomUUID(),
+    type: 'rmqtest.message.v1',
+    contentType: 'application/json',
+    sentAt: new Date(),
+    headers: {},
+    body: Buffer.from('{}'),
+    destination,
+    mandatory: true,
+    ...overrides,
+  };
+}
+
 export function textMessages(count: number, queue: string, type: string, prefix: string): OutgoingMessage[] {
   return Array.from({ length: count }, (_, n) => ({
     messageId: `${prefix}-${n}-${randomUUID()}`,
