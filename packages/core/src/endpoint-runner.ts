@@ -10,6 +10,7 @@ import { ErrorCodes, hasErrorCode, isUnrecoverable, toError } from './errors.js'
 import type { EndpointMetrics } from './host-metrics.js';
 import type { IdempotencyStore } from './idempotency-store.js';
 import type { Logger } from './logger.js';
+import { IdleLatch } from './idle-latch.js';
 import { runInMessageScope } from './message-scope.js';
 import { CircuitBreaker } from './middleware/circuit-breaker.js';
 import { decodeMiddleware } from './middleware/decode.js';
@@ -137,8 +138,7 @@ export class EndpointRunner {
   private readonly logger: Logger;
   private active = 0;
   private readonly waiting: (() => void)[] = [];
-  private inFlight = 0;
-  private idleWaiters: (() => void)[] = [];
+  private readonly inFlight = new IdleLatch();
 
   constructor(
     readonly config: EndpointConfig,
@@ -180,12 +180,11 @@ export class EndpointRunner {
 
   /** Resolves when no delivery is in flight. */
   whenIdle(): Promise<void> {
-    if (this.inFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.inFlight.whenIdle();
   }
 
   get inFlightCount(): number {
-    return this.inFlight;
+    return this.inFlight.count;
   }
 
   private buildMiddleware(): Middleware[] {
@@ -254,7 +253,7 @@ export class EndpointRunner {
   }
 
   private async run(delivery: Delivery): Promise<void> {
-    this.inFlight++;
+    this.inFlight.enter();
     try {
       await this.acquire();
       try {
@@ -263,12 +262,7 @@ export class EndpointRunner {
         this.releaseSlot();
       }
     } finally {
-      this.inFlight--;
-      if (this.inFlight === 0) {
-        const waiters = this.idleWaiters;
-        this.idleWaiters = [];
-        for (const resolve of waiters) resolve();
-      }
+      this.inFlight.leave();
     }
   }
 

@@ -25,6 +25,7 @@ export { faultHeaders, Headers, readFault, withoutFaultHeaders } from './headers
 export { ConsumerHost, MessageContextToken } from './host/consumer-host.js';
 export type { ConsumerHostOptions, HostEvents } from './host/consumer-host.js';
 export type { OpsServerOptions } from './host/ops-server.js';
+export { IdleLatch } from './idle-latch.js';
 export { InMemoryIdempotencyStore } from './idempotency-store.js';
 export type { ClaimResult, IdempotencyStore } from './idempotency-store.js';
 export { InMemoryBroker } from './in-memory/in-memory-broker.js';
@@ -70,5 +71,6 @@ export type {
   TracingOptions,
 } from './telemetry/messaging-telemetry.js';
 export { OptionChecker } from './option-checker.js';
+export { SerialQueue } from './serial-queue.js';
 export type * from './transport.js';
 export type * from './types.js';

@@ -4,7 +4,7 @@
  * every (re)connect the listeners re-establish what they own (topology, publisher channel, consumers)
  * in registration order; only then is the connection reported up.
  */
-import { ErrorCodes, SluiceError, type Logger } from '@sluice/core';
+import { backoffDelay, ErrorCodes, SluiceError, type Logger } from '@sluice/core';
 import amqp, { type ChannelModel } from 'amqplib';
 import type { ConnectionSettings } from './resolve-options.js';
 import type { ReconnectOptions } from './types.js';
@@ -152,9 +152,7 @@ export class ConnectionSupervisor {
 
   /** The backoff delay before reconnect attempt `attempt` (1-based), with jitter. */
   delay(attempt: number): number {
-    const { initialMs, factor, maxMs, jitter } = this.backoff;
-    const base = Math.min(maxMs, initialMs * factor ** Math.max(0, attempt - 1));
-    return Math.max(0, Math.round(base * (1 + jitter * (2 * Math.random() - 1))));
+    return backoffDelay(this.backoff, attempt);
   }
 
   private async run(): Promise<void> {

@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { ErrorCodes, SluiceError, type Logger } from '@sluice/core';
+import { ErrorCodes, IdleLatch, SluiceError, type Logger } from '@sluice/core';
 import type { ConfirmChannel, Message, Options } from 'amqplib';
 import type { ConnectionListener, ConnectionSession } from './connection-supervisor.js';
 import { destinationName } from './envelope.js';
@@ -164,8 +164,7 @@ export class Publisher implements ConnectionListener {
   private readonly batches: Batch[] = [];
   private batchHead = 0;
   private deadlineTimer: NodeJS.Timeout | undefined;
-  private open = 0;
-  private idleWaiters: (() => void)[] = [];
+  private readonly unsettled = new IdleLatch();
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -186,7 +185,7 @@ export class Publisher implements ConnectionListener {
 
   /** Messages accepted by `send` and not yet settled. */
   get pending(): number {
-    return this.open;
+    return this.unsettled.count;
   }
 
   /**
@@ -204,7 +203,7 @@ export class Publisher implements ConnectionListener {
         resolve,
         reject,
       };
-      this.open++;
+      this.unsettled.enter();
       this.batches.push(batch);
       this.armDeadline();
       for (const item of items) {
@@ -225,8 +224,7 @@ export class Publisher implements ConnectionListener {
 
   /** Resolves once every accepted send has settled (each is bounded by `publishTimeoutMs`). */
   whenIdle(): Promise<void> {
-    if (this.open === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.unsettled.whenIdle();
   }
 
   /** Closes the channel; call after {@link whenIdle}. */
@@ -245,11 +243,7 @@ export class Publisher implements ConnectionListener {
     if (error === undefined) batch.resolve();
     else batch.reject(error);
     this.trimBatches();
-    if (--this.open === 0) {
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const resolve of waiters) resolve();
-    }
+    this.unsettled.leave();
   }
 
   /** Drops settled sends from the front of the deadline list (they mostly settle in order). */

@@ -4,7 +4,7 @@
  * RabbitMQ cancelling it (its queue was deleted): it declares the endpoint again and consumes anew,
  * with backoff.
  */
-import { toError, type DeliveryHandler, type Logger, type Subscription } from '@sluice/core';
+import { SerialQueue, toError, type DeliveryHandler, type Logger, type Subscription } from '@sluice/core';
 import type { ConsumeMessage } from 'amqplib';
 import { ConsumerChannel, type ConsumerChannelDependencies } from './consumer-channel.js';
 import type { ConnectionListener, ConnectionSession } from './connection-supervisor.js';
@@ -26,7 +26,7 @@ export class RabbitMqSubscription implements Subscription, ConnectionListener {
   private owner: ConsumerChannel | undefined;
   private readonly owners = new Set<ConsumerChannel>();
   /** Serialises channel and consumer changes (open, pause, resume, recover, close). */
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly changes = new SerialQueue();
   private recovering = false;
   private readonly logger: Logger;
 
@@ -89,9 +89,7 @@ export class RabbitMqSubscription implements Subscription, ConnectionListener {
   }
 
   private serial(step: () => Promise<void>): Promise<void> {
-    const result = this.chain.then(step);
-    this.chain = result.catch(() => undefined);
-    return result;
+    return this.changes.run(step);
   }
 
   private async open(session: ConnectionSession): Promise<void> {

@@ -16,6 +16,7 @@ import {
   ErrorCodes,
   OptionChecker,
   retryQueueName,
+  SerialQueue,
   SluiceError,
   type EndpointSpec,
   type Logger,
@@ -70,7 +71,7 @@ function deadLetteringArguments(type: QueueType, target: string): Arguments {
 export class Topology implements ConnectionListener {
   private session: ConnectionSession | undefined;
   private channel: Promise<Channel> | undefined;
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly declarations = new SerialQueue();
   private readonly endpoints = new Map<string, EndpointPlan>();
   private readonly exchanges = new Set<string>();
 
@@ -290,15 +291,13 @@ export class Topology implements ConnectionListener {
   }
 
   private runInSession<T>(operation: (session: ConnectionSession) => Promise<T>): Promise<T> {
-    const result = this.chain.then(async () => {
+    return this.declarations.run(async () => {
       if (this.session === undefined) await this.waitUp(this.options.publishTimeoutMs);
       const session = this.session;
       if (session === undefined)
         throw new SluiceError(ErrorCodes.CONNECTION_LOST, 'not connected to RabbitMQ');
       return operation(session);
     });
-    this.chain = result.catch(() => undefined);
-    return result;
   }
 
   private async onChannel<T>(
