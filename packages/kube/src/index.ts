@@ -1,0 +1,2 @@
+export { helmBinary, readZipEntry, runHelm } from './helm.js';
+export type { HelmResult } from './helm.js';
