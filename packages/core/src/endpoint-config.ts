@@ -9,7 +9,13 @@ import { OptionChecker } from './option-checker.js';
 import { acceptedTypes, type MessageDefinition } from './message-definition.js';
 import { describeFilterProblems, type MessageFilter } from './message-filter.js';
 import { isValidBrokerName, subscriptionQueueName } from './naming.js';
-import type { Backoff, CircuitBreakerOptions, EndpointOptions, RetryOptions } from './types.js';
+import type {
+  Backoff,
+  CircuitBreakerOptions,
+  EndpointOptions,
+  MessageHandler,
+  RetryOptions,
+} from './types.js';
 import type { QueueOptions } from './transport.js';
 
 /** A consumer's settings after defaults and validation. */
@@ -81,6 +87,7 @@ const knownOptions = new Set([
   'circuitBreaker',
   'idempotency',
   'queueOptions',
+  'inject',
 ]);
 
 /**
@@ -102,6 +109,12 @@ export function resolveEndpointConfig(
   }
   const decorator = metadata.kind === 'consumer' ? '@Consumer' : '@EventHandler';
   const check: OptionChecker = new OptionChecker(`${decorator} on ${name}`);
+  if (typeof (handlerClass.prototype as Partial<MessageHandler> | undefined)?.handle !== 'function') {
+    throw new SluiceError(
+      ErrorCodes.INVALID_OPTION,
+      `${decorator} on ${name}: the class has no handle(message, context) method`,
+    );
+  }
   const options: Record<string, unknown> & EndpointOptions = { ...defaults, ...metadata.options };
   for (const key of Object.keys(metadata.options)) {
     if (!knownOptions.has(key)) check.fail(key, 'is not a known option', (metadata.options as never)[key]);

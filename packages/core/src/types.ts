@@ -1,4 +1,5 @@
 /** Public types of handlers and their options. Defaults are listed on each option. */
+import type { ServiceIdentifier } from 'inversify';
 import type { Logger } from './logger.js';
 import type { MessageFilter } from './message-filter.js';
 import type { MessageDefinition } from './message-definition.js';
@@ -60,14 +61,25 @@ export interface EndpointOptions {
   readonly queueOptions?: QueueOptions;
 }
 
-export interface ConsumerOptions<T = unknown> extends EndpointOptions {
+/** How a decorated class names its constructor dependencies without parameter decorators. */
+export interface InjectOption {
+  /**
+   * The constructor's dependencies, one token (class, symbol or string) per parameter, in order. The
+   * way to inject under standard decorators (no parameter decorators there); with
+   * `experimentalDecorators`, `@inject(Token)` on a parameter does the same, and with
+   * `emitDecoratorMetadata` a parameter typed by a class needs neither. Default: none.
+   */
+  readonly inject?: readonly ServiceIdentifier[];
+}
+
+export interface ConsumerOptions<T = unknown> extends EndpointOptions, InjectOption {
   /** The queue to consume (competing consumers share it). */
   readonly queue: string;
   /** The message it handles, usually a command. */
   readonly message: MessageDefinition<T>;
 }
 
-export interface EventHandlerOptions extends EndpointOptions {
+export interface EventHandlerOptions extends EndpointOptions, InjectOption {
   /** Subscription name; the queue is `<serviceName>.<subscription>`. */
   readonly subscription: string;
   /** Only messages whose properties match are handled. */

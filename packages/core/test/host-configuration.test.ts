@@ -87,7 +87,7 @@ describe('start-up validation', () => {
       handle() {}
     }
     expect((await startFails([NoInject])).message).toContain(
-      'NoInject: every constructor parameter needs @inject',
+      '@Consumer on NoInject: constructor parameter 0 has no token: add @inject(Token) to it, list the dependencies in the decorator\'s "inject" option, or compile with "emitDecoratorMetadata"',
     );
 
     @Consumer({ queue: 'b', message: Cmd })
@@ -96,7 +96,7 @@ describe('start-up validation', () => {
       handle() {}
     }
     expect((await startFails([Unbound])).message).toContain(
-      'Unbound: constructor parameter 0 (Gateway) is not bound in the container',
+      '@Consumer on Unbound: constructor parameter 0 (Gateway) is not bound in the container',
     );
   });
 
