@@ -37,6 +37,7 @@ export interface EndpointConfig {
     readonly immediate: number;
     readonly backoff: Backoff;
     readonly redelivery: Backoff;
+    readonly retryable: ((error: Error) => boolean) | undefined;
   };
   /** Delay before redelivery n (index n-1), one per possible redelivery. */
   readonly retryDelaysMs: readonly number[];
@@ -162,7 +163,11 @@ export function resolveEndpointConfig(
     immediate: check.int('retry.immediate', retryOptions.immediate ?? 2, 1, 100),
     backoff: checkBackoff(check, 'retry.backoff', retryOptions.backoff, defaultBackoff),
     redelivery: checkBackoff(check, 'retry.redelivery', retryOptions.redelivery, defaultRedelivery),
+    retryable: retryOptions.retryable,
   };
+  if (retry.retryable !== undefined && typeof retry.retryable !== 'function') {
+    check.fail('retry.retryable', 'must be a function (error) => boolean', retry.retryable);
+  }
   if (retry.redelivery.jitter !== 0) {
     check.fail(
       'retry.redelivery.jitter',

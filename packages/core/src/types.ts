@@ -32,6 +32,13 @@ export interface RetryOptions {
   readonly backoff?: Partial<Backoff>;
   /** Delay before each redelivery. Default 1 s x5, at most 5 min, no jitter (a broker queue per delay). */
   readonly redelivery?: Partial<Backoff>;
+  /**
+   * Says whether a failure is worth retrying; `false` dead-letters the message at once (reason
+   * `unrecoverable`). Asked for errors the handler throws (timeouts included), never for Sluice's own
+   * verdicts (unrecoverable, decode and validation failures dead-letter; an idempotency claim held
+   * elsewhere retries). A predicate that throws counts as `true`. Default: every failure is retryable.
+   */
+  readonly retryable?: (error: Error) => boolean;
 }
 
 /** Pauses a consumer whose handler keeps failing, so a broken dependency does not burn retries. */

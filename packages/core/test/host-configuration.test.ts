@@ -46,6 +46,7 @@ describe('start-up validation', () => {
     [{ queue: 'bad queue!' }, 'queue', 'must be 1-200 characters'],
     [{ circuitBreaker: { failures: 0 } }, 'circuitBreaker.failures', 'must be an integer from 1'],
     [{ idempotency: 'yes' }, 'idempotency', 'must be a boolean or { ttlMs }'],
+    [{ retry: { retryable: true } }, 'retry.retryable', 'must be a function (error) => boolean (got true)'],
     [{ prefecth: 10 }, 'prefecth', 'is not a known option'],
   ])('rejects %j naming the class and the option', async (options, option, requirement) => {
     const error = await startFails([consumerWith(options)]);
