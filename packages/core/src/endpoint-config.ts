@@ -13,6 +13,7 @@ import type {
   Backoff,
   CircuitBreakerOptions,
   EndpointOptions,
+  MessageHandler,
   RetryOptions,
   ScalingOptions,
 } from './types.js';
@@ -37,6 +38,7 @@ export interface EndpointConfig {
     readonly immediate: number;
     readonly backoff: Backoff;
     readonly redelivery: Backoff;
+    readonly retryable: ((error: Error) => boolean) | undefined;
   };
   /** Delay before redelivery n (index n-1), one per possible redelivery. */
   readonly retryDelaysMs: readonly number[];
@@ -88,6 +90,7 @@ const knownOptions = new Set([
   'circuitBreaker',
   'idempotency',
   'queueOptions',
+  'inject',
   'scaling',
 ]);
 
@@ -132,6 +135,12 @@ export function resolveEndpointConfig(
   }
   const decorator = metadata.kind === 'consumer' ? '@Consumer' : '@EventHandler';
   const check: OptionChecker = new OptionChecker(`${decorator} on ${name}`);
+  if (typeof (handlerClass.prototype as Partial<MessageHandler> | undefined)?.handle !== 'function') {
+    throw new SluiceError(
+      ErrorCodes.INVALID_OPTION,
+      `${decorator} on ${name}: the class has no handle(message, context) method`,
+    );
+  }
   const options: Record<string, unknown> & EndpointOptions = { ...defaults, ...metadata.options };
   for (const key of Object.keys(metadata.options)) {
     if (!knownOptions.has(key)) check.fail(key, 'is not a known option', (metadata.options as never)[key]);
@@ -179,7 +188,11 @@ export function resolveEndpointConfig(
     immediate: check.int('retry.immediate', retryOptions.immediate ?? 2, 1, 100),
     backoff: checkBackoff(check, 'retry.backoff', retryOptions.backoff, defaultBackoff),
     redelivery: checkBackoff(check, 'retry.redelivery', retryOptions.redelivery, defaultRedelivery),
+    retryable: retryOptions.retryable,
   };
+  if (retry.retryable !== undefined && typeof retry.retryable !== 'function') {
+    check.fail('retry.retryable', 'must be a function (error) => boolean', retry.retryable);
+  }
   if (retry.redelivery.jitter !== 0) {
     check.fail(
       'retry.redelivery.jitter',

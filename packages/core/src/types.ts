@@ -1,4 +1,5 @@
 /** Public types of handlers and their options. Defaults are listed on each option. */
+import type { ServiceIdentifier } from 'inversify';
 import type { Logger } from './logger.js';
 import type { MessageFilter } from './message-filter.js';
 import type { MessageDefinition } from './message-definition.js';
@@ -31,6 +32,13 @@ export interface RetryOptions {
   readonly backoff?: Partial<Backoff>;
   /** Delay before each redelivery. Default 1 s x5, at most 5 min, no jitter (a broker queue per delay). */
   readonly redelivery?: Partial<Backoff>;
+  /**
+   * Says whether a failure is worth retrying; `false` dead-letters the message at once (reason
+   * `unrecoverable`). Asked for errors the handler throws (timeouts included), never for Sluice's own
+   * verdicts (unrecoverable, decode and validation failures dead-letter; an idempotency claim held
+   * elsewhere retries). A predicate that throws counts as `true`. Default: every failure is retryable.
+   */
+  readonly retryable?: (error: Error) => boolean;
 }
 
 /** Pauses a consumer whose handler keeps failing, so a broken dependency does not burn retries. */
@@ -84,14 +92,25 @@ export interface EndpointOptions {
   readonly scaling?: ScalingOptions;
 }
 
-export interface ConsumerOptions<T = unknown> extends EndpointOptions {
+/** How a decorated class names its constructor dependencies without parameter decorators. */
+export interface InjectOption {
+  /**
+   * The constructor's dependencies, one token (class, symbol or string) per parameter, in order. The
+   * way to inject under standard decorators (no parameter decorators there); with
+   * `experimentalDecorators`, `@inject(Token)` on a parameter does the same, and with
+   * `emitDecoratorMetadata` a parameter typed by a class needs neither. Default: none.
+   */
+  readonly inject?: readonly ServiceIdentifier[];
+}
+
+export interface ConsumerOptions<T = unknown> extends EndpointOptions, InjectOption {
   /** The queue to consume (competing consumers share it). */
   readonly queue: string;
   /** The message it handles, usually a command. */
   readonly message: MessageDefinition<T>;
 }
 
-export interface EventHandlerOptions extends EndpointOptions {
+export interface EventHandlerOptions extends EndpointOptions, InjectOption {
   /** Subscription name; the queue is `<serviceName>.<subscription>`. */
   readonly subscription: string;
   /** Only messages whose properties match are handled. */

@@ -46,6 +46,7 @@ describe('start-up validation', () => {
     [{ queue: 'bad queue!' }, 'queue', 'must be 1-200 characters'],
     [{ circuitBreaker: { failures: 0 } }, 'circuitBreaker.failures', 'must be an integer from 1'],
     [{ idempotency: 'yes' }, 'idempotency', 'must be a boolean or { ttlMs }'],
+    [{ retry: { retryable: true } }, 'retry.retryable', 'must be a function (error) => boolean (got true)'],
     [{ prefecth: 10 }, 'prefecth', 'is not a known option'],
     [{ scaling: { max: 0 } }, 'scaling.max', 'must be an integer from 1 to 10000 (got 0)'],
     [{ scaling: { min: 3, max: 2 } }, 'scaling.min', 'must be <= scaling.max (2) (got 3)'],
@@ -92,7 +93,7 @@ describe('start-up validation', () => {
       handle() {}
     }
     expect((await startFails([NoInject])).message).toContain(
-      'NoInject: every constructor parameter needs @inject',
+      '@Consumer on NoInject: constructor parameter 0 has no token: add @inject(Token) to it, list the dependencies in the decorator\'s "inject" option, or compile with "emitDecoratorMetadata"',
     );
 
     @Consumer({ queue: 'b', message: Cmd })
@@ -101,7 +102,7 @@ describe('start-up validation', () => {
       handle() {}
     }
     expect((await startFails([Unbound])).message).toContain(
-      'Unbound: constructor parameter 0 (Gateway) is not bound in the container',
+      '@Consumer on Unbound: constructor parameter 0 (Gateway) is not bound in the container',
     );
   });
 
