@@ -91,7 +91,7 @@ export function createOrdersApp(options: OrdersAppOptions): OrdersApp {
   const { options: hostOptions, uploads } = ordersHostOptions(options);
   const host = new ConsumerHost(hostOptions);
   const { logger } = options;
-  const api = createApi({ bus: host.bus, uploads, logger });
+  const api = createApi({ bus: host.bus, uploads, logger, isReady: () => host.isReady() });
   host.on('stopping', () => api.close());
   return { host, api, uploads };
 }
