@@ -3,11 +3,11 @@
  * the consumer host's options main.ts runs (`sluice manifests --module examples/orders/dist/sluice-app.js`).
  */
 import type { ConsumerHostOptions, Transport } from '@sluice/core';
-import { pino } from 'pino';
+import { createLogger } from './logging.js';
 import { ordersHostOptions } from './orders-app.js';
 
 export function hostOptions(transport: Transport): ConsumerHostOptions {
-  const logger = pino({ level: process.env.LOG_LEVEL ?? 'info', base: {} });
+  const logger = createLogger(process.env);
   return ordersHostOptions({ transport, logger, metricsPort: Number(process.env.METRICS_PORT ?? 9464) })
     .options;
 }
