@@ -15,6 +15,7 @@ import type {
   EndpointOptions,
   MessageHandler,
   RetryOptions,
+  ScalingOptions,
 } from './types.js';
 import type { QueueOptions } from './transport.js';
 
@@ -45,6 +46,7 @@ export interface EndpointConfig {
   readonly circuitBreaker: Required<CircuitBreakerOptions> | undefined;
   readonly idempotencyTtlMs: number | undefined;
   readonly queueOptions: QueueOptions | undefined;
+  readonly scaling: Required<ScalingOptions>;
 }
 
 export const defaultBackoff: Backoff = { initialMs: 50, factor: 2, maxMs: 1_000, jitter: 0.2 };
@@ -91,7 +93,30 @@ const knownOptions = new Set([
   'idempotency',
   'queueOptions',
   'inject',
+  'scaling',
 ]);
+
+const scalingOptions = new Set(['targetBacklogPerReplica', 'min', 'max', 'cooldownSeconds', 'activation']);
+
+/** The scaling hints with their defaults (see `ScalingOptions`); `min` must not exceed `max`. */
+function checkScaling(check: OptionChecker, value: unknown, prefetch: number): Required<ScalingOptions> {
+  const given = (value === undefined ? {} : check.object('scaling', value, scalingOptions)) as ScalingOptions;
+  const scaling = {
+    targetBacklogPerReplica: check.int(
+      'scaling.targetBacklogPerReplica',
+      given.targetBacklogPerReplica ?? 2 * prefetch,
+      1,
+      1_000_000_000,
+    ),
+    min: check.int('scaling.min', given.min ?? 0, 0, 10_000),
+    max: check.int('scaling.max', given.max ?? 100, 1, 10_000),
+    cooldownSeconds: check.int('scaling.cooldownSeconds', given.cooldownSeconds ?? 300, 0, 86_400),
+    activation: check.int('scaling.activation', given.activation ?? 0, 0, 1_000_000_000),
+  };
+  if (scaling.min > scaling.max)
+    check.fail('scaling.min', `must be <= scaling.max (${scaling.max})`, scaling.min);
+  return scaling;
+}
 
 /**
  * Validates the decorator record of `handlerClass` merged over `defaults`; throws `SLUICE_INVALID_OPTION`
@@ -208,6 +233,8 @@ export function resolveEndpointConfig(
     check.int('queueOptions.maxLength', queueOptions.maxLength, 1, 2 ** 31 - 1);
   }
 
+  const scaling = checkScaling(check, options.scaling, prefetch);
+
   return {
     name,
     handlerClass,
@@ -225,5 +252,6 @@ export function resolveEndpointConfig(
     circuitBreaker,
     idempotencyTtlMs,
     queueOptions,
+    scaling,
   };
 }

@@ -51,6 +51,28 @@ export interface CircuitBreakerOptions {
   readonly coolOffMs?: number;
 }
 
+/**
+ * How KEDA scales the host on this consumer's queue (read by `@sluice/kube` to render one trigger per
+ * queue; the host itself only validates it). The backlog is the queue's ready plus unacknowledged
+ * messages, as KEDA's `rabbitmq` trigger counts it over the management API.
+ */
+export interface ScalingOptions {
+  /**
+   * Backlog one replica is meant to carry (KEDA's per-replica target, metric type AverageValue).
+   * Default `2 x prefetch`: one prefetch window being handled and one waiting, so a replica at the
+   * target is never starved and a backlog beyond what the replicas hold soon adds one.
+   */
+  readonly targetBacklogPerReplica?: number;
+  /** Fewest replicas; 0 lets KEDA scale the host to zero when every queue is idle. Default 0. */
+  readonly min?: number;
+  /** Most replicas. Default 100 (KEDA's). */
+  readonly max?: number;
+  /** Seconds every queue must stay idle before KEDA scales to zero (only with `min` 0). Default 300. */
+  readonly cooldownSeconds?: number;
+  /** Backlog above which this queue counts as active, waking the host from zero. Default 0. */
+  readonly activation?: number;
+}
+
 /** Options shared by `@Consumer` and `@EventHandler`. */
 export interface EndpointOptions {
   /** Most deliveries held unsettled at once. Default 10. */
@@ -72,6 +94,8 @@ export interface EndpointOptions {
   readonly idempotency?: boolean | { readonly ttlMs: number };
   /** Broker settings of the queue. */
   readonly queueOptions?: QueueOptions;
+  /** KEDA scaling hints for this queue; see `ScalingOptions` for the defaults. */
+  readonly scaling?: ScalingOptions;
 }
 
 /** How a decorated class names its constructor dependencies without parameter decorators. */
