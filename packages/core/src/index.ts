@@ -72,5 +72,6 @@ export type {
 } from './telemetry/messaging-telemetry.js';
 export { OptionChecker } from './option-checker.js';
 export { SerialQueue } from './serial-queue.js';
+export { untilAborted } from './timers.js';
 export type * from './transport.js';
 export type * from './types.js';

@@ -3,13 +3,13 @@
  * runs periodic workers, serves `/healthz`, `/readyz` and `/metrics`, and drains on SIGTERM/SIGINT.
  */
 import { EventEmitter } from 'node:events';
-import { ClassElementMetadataKind, getClassMetadata } from '@inversifyjs/core';
 import { Container } from 'inversify';
 import type { BackgroundTaskQueue } from '../background/background-task-queue.js';
 import { PeriodicWorkerRunner, type PeriodicTaskClass } from '../background/periodic-worker.js';
 import { Bus } from '../bus.js';
 import { jsonCodec, type Codec } from '../codec.js';
-import type { HandlerClass } from '../decorators.js';
+import { prepareConstructorInjection } from '../constructor-injection.js';
+import { getEndpointMetadata, type EndpointMetadata, type HandlerClass } from '../decorators.js';
 import { resolveEndpointConfig, type EndpointConfig } from '../endpoint-config.js';
 import { EndpointRunner, type FailedEvent, type SettledEvent } from '../endpoint-runner.js';
 import { ErrorCodes, SluiceError, toError } from '../errors.js';
@@ -237,9 +237,20 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
         return context;
       });
     }
-    const classes = [...configs.map((c) => c.handlerClass), ...(options.workers ?? [])];
-    for (const cls of classes) this.bindClass(cls as abstract new (...args: never[]) => unknown);
+    for (const config of configs) {
+      const { injection } = getEndpointMetadata(config.handlerClass) as EndpointMetadata;
+      const decorator = config.kind === 'consumer' ? '@Consumer' : '@EventHandler';
+      prepareConstructorInjection(
+        config.handlerClass,
+        injection,
+        `${decorator} on ${config.name}`,
+        container,
+      );
+    }
     this.workers = (options.workers ?? []).map((w) => new PeriodicWorkerRunner(w, container, this.logger));
+    for (const cls of [...configs.map((c) => c.handlerClass), ...(options.workers ?? [])]) {
+      if (!container.isBound(cls)) container.bind(cls as never).toSelf();
+    }
 
     const hostMetrics = registerHostMetrics(this.metrics);
     const idempotencyStore = options.idempotencyStore ?? new InMemoryIdempotencyStore();
@@ -268,33 +279,6 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
         ),
       );
     });
-  }
-
-  /** Binds `cls` to itself when unbound and checks that its direct dependencies are bound. */
-  private bindClass(cls: abstract new (...args: never[]) => unknown): void {
-    const { container } = this;
-    let metadata: ReturnType<typeof getClassMetadata>;
-    try {
-      metadata = getClassMetadata(cls as never);
-    } catch (error) {
-      throw new SluiceError(
-        ErrorCodes.INVALID_OPTION,
-        `${cls.name}: every constructor parameter needs @inject(Token): ${toError(error).message.split('\n')[0]}`,
-        { cause: error },
-      );
-    }
-    metadata.constructorArguments.forEach((argument, index) => {
-      if (argument.kind !== ClassElementMetadataKind.singleInjection || argument.optional) return;
-      const id = argument.value;
-      if (!container.isBound(id as never)) {
-        const name = typeof id === 'function' ? id.name : String(id);
-        throw new SluiceError(
-          ErrorCodes.INVALID_OPTION,
-          `${cls.name}: constructor parameter ${index} (${name}) is not bound in the container`,
-        );
-      }
-    });
-    if (!container.isBound(cls)) container.bind(cls as never).toSelf();
   }
 
   private readiness() {
