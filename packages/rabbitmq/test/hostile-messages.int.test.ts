@@ -67,7 +67,10 @@ function hostile(type: string): Hostile[] {
       name: '__proto__ table with an attempt',
       readable: true,
       options: base(
-        JSON.parse(`{"__proto__": {"${Headers.attempt}": "99", "x": {"__proto__": [1]}}}`) as Record<string, unknown>,
+        JSON.parse(`{"__proto__": {"${Headers.attempt}": "99", "x": {"__proto__": [1]}}}`) as Record<
+          string,
+          unknown
+        >,
       ),
     },
     {
