@@ -69,7 +69,7 @@ export function createOrdersApp(options: OrdersAppOptions): OrdersApp {
     handleSignals: options.handleSignals ?? true,
     shutdownHooks: options.shutdownHooks ?? [],
   });
-  const api = createApi({ bus: host.bus, uploads, logger });
+  const api = createApi({ bus: host.bus, uploads, logger, isReady: () => host.isReady() });
   host.on('stopping', () => api.close());
   return { host, api, uploads };
 }
