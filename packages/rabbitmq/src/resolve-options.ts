@@ -5,6 +5,7 @@
  */
 import { defaultLogger, OptionChecker, type Logger } from '@sluice/core';
 import type { Options, SocketOptions } from 'amqplib';
+import { headerBudget } from './field-values.js';
 import { Redactor, redactUrl } from './redact.js';
 import type {
   ExchangeOptions,
@@ -47,6 +48,9 @@ export interface ResolvedOptions {
   readonly exchanges: ReadonlyMap<string, ExchangeOptions>;
   readonly persistent: boolean;
   readonly coalesceAcks: boolean;
+  readonly redeliveryLimit: number;
+  /** Bytes a published message's header table may take (amqplib's buffer and the frame size). */
+  readonly headerBudget: number;
   readonly management: ResolvedManagement | undefined;
   readonly logger: Logger;
 }
@@ -68,6 +72,7 @@ const transportKeys = new Set([
   'persistent',
   'noDelay',
   'coalesceAcks',
+  'redeliveryLimit',
   'management',
   'logger',
 ]);
@@ -292,6 +297,11 @@ export function resolveOptions(
     persistent: options.persistent === undefined ? true : check.boolean('persistent', options.persistent),
     coalesceAcks:
       options.coalesceAcks === undefined ? true : check.boolean('coalesceAcks', options.coalesceAcks),
+    redeliveryLimit:
+      options.redeliveryLimit === undefined
+        ? 20
+        : check.int('redeliveryLimit', options.redeliveryLimit, 1, 1_000_000),
+    headerBudget: headerBudget(connection.connect.frameMax ?? 131_072),
     management: resolveManagement(check, options.management, connection),
     logger,
   };

@@ -100,7 +100,8 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
   readonly metrics: MetricsRegistry;
   private readonly telemetry: MessagingTelemetry;
   private readonly logger: Logger;
-  private readonly drainTimeoutMs: number;
+  /** The drain deadline `stop()` keeps (the option, else its default); charts size the pod's grace on it. */
+  readonly drainTimeoutMs: number;
   private readonly draining = new AbortController();
   private readonly deadline = new AbortController();
   private runners: EndpointRunner[] = [];
