@@ -79,14 +79,13 @@ describe('acknowledgements behind a stuck delivery', () => {
       const stuck = sent[0]?.messageId;
       let acked = 0;
       let largestBacklog = 0;
-      let subscription: RabbitMqSubscription | undefined;
       const collector = new DeliveryCollector(async (d) => {
         if (d.message.messageId === stuck) return new Promise<void>(() => undefined);
         await d.ack();
         acked++;
-        largestBacklog = Math.max(largestBacklog, subscription?.ackBacklog ?? 0);
+        largestBacklog = Math.max(largestBacklog, subscription.ackBacklog);
       });
-      subscription = (await transport.subscribe(
+      const subscription = (await transport.subscribe(
         { queue, topics: [], prefetch: 50, retryDelaysMs: [] },
         collector.handler,
       )) as RabbitMqSubscription;
