@@ -37,7 +37,7 @@ export interface AdminHttpOptions {
   /** The fault hooks the control paths call. */
   readonly control: {
     dropConnections(): number;
-    expireLocks(): number;
+    expireLocks(address?: string): number;
   };
   readonly createdAt: Date;
 }
@@ -49,7 +49,7 @@ const maxBodyBytes = 1024 * 1024;
  * namespace info; list, create (PUT), update (PUT with `If-Match: *`), get and delete of queues,
  * topics, subscriptions and rules, with runtime properties in every description. And, for a process
  * pointed at the stand-in from outside, the fault hooks as `POST /$stand-in/drop-connections`,
- * `POST /$stand-in/expire-locks` and `POST /$stand-in/fail-next?operation=send` (same SAS auth).
+ * `POST /$stand-in/expire-locks[?entity=<address>]` and `POST /$stand-in/fail-next?operation=send` (same SAS auth).
  * Errors answer with Service Bus's status codes and an `<Error><Detail>` document.
  */
 export function adminRequestHandler(
@@ -316,8 +316,10 @@ function ruleRequest(
 function control(options: AdminHttpOptions, action: string | undefined, url: URL): Answer {
   if (action === 'drop-connections')
     return { status: 200, xml: `<Dropped>${options.control.dropConnections()}</Dropped>` };
-  if (action === 'expire-locks')
-    return { status: 200, xml: `<Expired>${options.control.expireLocks()}</Expired>` };
+  if (action === 'expire-locks') {
+    const expired = options.control.expireLocks(url.searchParams.get('entity') ?? undefined);
+    return { status: 200, xml: `<Expired>${expired}</Expired>` };
+  }
   if (action === 'fail-next') {
     const operation = url.searchParams.get('operation') as FaultOperation | null;
     if (operation === null || !faultOperations.includes(operation)) {

@@ -351,8 +351,17 @@ export class Namespace {
     return { receiveFrom: found.messages, sendTarget: found.sendTarget, subscription: found.subscription };
   }
 
-  /** Ends every lock in every queue, subscription and dead-letter sub-queue now; how many. */
-  expireLocks(): number {
+  /**
+   * Ends locks now, as if they had run out: those of the queue, subscription or dead-letter
+   * sub-queue at `address`, or every lock when no address is given; how many. Throws the not-found
+   * `BrokerError` for an unknown address.
+   */
+  expireLocks(address?: string): number {
+    if (address !== undefined) {
+      const queue = this.resolve(address).receiveFrom;
+      if (queue === undefined) throw entityNotFoundError(address);
+      return queue.expireLocks();
+    }
     const receivables = [
       ...this.allQueues().map((queue) => queue.messages),
       ...this.allTopics().flatMap((topic) => [...topic.subscriptions.values()].map((s) => s.messages)),

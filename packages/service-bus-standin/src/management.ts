@@ -14,9 +14,9 @@ const { types } = rhea;
 /** Descriptor codes of the rule descriptions `enumerate-rules` returns. */
 const descriptors = {
   ruleDescription: 0x0000013700000004,
-  sqlFilter: 0x0000013700000006,
-  trueFilter: 0x0000013700000007,
-  correlationFilter: 0x0000013700000009,
+  sqlFilter: 0x0000001370000006,
+  trueFilter: 0x0000001370000007,
+  correlationFilter: 0x0000001370000009,
   emptyRuleAction: 0x0000013700000005,
 };
 

@@ -30,7 +30,7 @@ export async function startServiceBusStandIn(
   const faults = new Faults();
   const policies = [{ keyName, key }];
   const amqp = new AmqpServer({ namespace, policies, faults, maxMessageSize });
-  const expireLocks = () => namespace.expireLocks();
+  const expireLocks = (address?: string) => namespace.expireLocks(address);
   const https = createHttpsServer(
     { cert: certificates.cert, key: certificates.key },
     adminRequestHandler({

@@ -18,8 +18,12 @@ export interface ServiceBusStandInOptions {
 export interface ServiceBusStandInFaults {
   /** Destroys every AMQP client socket at once (the SDK reconnects); how many there were. */
   dropConnections(): number;
-  /** Ends every peek-lock now, as if each had run out (redelivery, delivery count + 1); how many. */
-  expireLocks(): number;
+  /**
+   * Ends peek-locks now, as if each had run out (redelivery, delivery count + 1): those of the entity
+   * at `address` (`q`, `t/Subscriptions/s`, `.../$DeadLetterQueue`), or all; how many. Throws for an
+   * unknown address.
+   */
+  expireLocks(address?: string): number;
   /** Makes the next `operation` fail (default: `com.microsoft:server-busy`, status 503). */
   failNext(operation: FaultOperation, failure?: InjectedFailure): void;
 }
