@@ -9,6 +9,7 @@ import type { Consumer, Lock, MessageQueue, ReceiveMode, StoredMessage } from '.
 /** rhea's sender internals the drain handling below relies on (rhea 3.x `lib/link.js`). */
 interface SenderInternals {
   credit: number;
+  session: { outgoing: { available(): number } };
   delivery_count: number;
   _draining: boolean;
   _drained: boolean;
@@ -62,7 +63,9 @@ export class LinkConsumer implements Consumer {
   credit(): number {
     const internals = this.sender as unknown as SenderInternals;
     const unsent = this.issued - (internals.delivery_count - this.drained);
-    return this.sender.is_open() ? internals.credit - unsent : 0;
+    // rhea's session holds at most 2,048 unsettled outgoing deliveries; beyond that it throws.
+    const room = internals.session.outgoing.available();
+    return this.sender.is_open() ? Math.min(internals.credit - unsent, room) : 0;
   }
 
   deliver(stored: StoredMessage, lock: Lock | undefined): void {
@@ -74,6 +77,15 @@ export class LinkConsumer implements Consumer {
 
   close(error: BrokerError): void {
     this.sender.close({ condition: error.condition, description: error.message });
+  }
+
+  /**
+   * Settles `delivery` with `state`. A receiver in rcv-settle-mode second never settles after the
+   * sender did, and rhea keeps an outgoing delivery until both sides have: it is forgotten here.
+   */
+  private finish(delivery: Delivery, state: unknown): void {
+    delivery.update(true, state);
+    (delivery as Delivery & { remote_settled: boolean }).remote_settled = true;
   }
 
   private settle(outcome: Outcome, delivery: Delivery): void {
@@ -90,7 +102,7 @@ export class LinkConsumer implements Consumer {
       if (fault !== undefined) throw fault;
       if (outcome === 'accepted') {
         this.queue.complete(lockToken);
-        delivery.update(true, outcomes.accepted().described());
+        this.finish(delivery, outcomes.accepted().described());
       } else if (outcome === 'rejected') {
         const { DeadLetterReason, DeadLetterErrorDescription, ...properties } = state.error?.info ?? {};
         const deadLetter = state.error?.condition === 'com.microsoft:dead-letter';
@@ -101,18 +113,18 @@ export class LinkConsumer implements Consumer {
           properties,
         );
         // Settled as rejected without the error: the SDK reads an error in the echo as a failure.
-        delivery.update(true, outcomes.rejected().described());
+        this.finish(delivery, outcomes.rejected().described());
       } else if (outcome === 'modified' && state.undeliverable_here === true) {
         this.queue.defer(lockToken, state.message_annotations);
-        delivery.update(true, outcomes.modified({ undeliverable_here: true }).described());
+        this.finish(delivery, outcomes.modified({ undeliverable_here: true }).described());
       } else {
         this.queue.abandon(lockToken, state.message_annotations);
-        delivery.update(true, outcomes[outcome]({ undeliverable_here: false }).described());
+        this.finish(delivery, outcomes[outcome]({ undeliverable_here: false }).described());
       }
     } catch (error) {
       if (!(error instanceof BrokerError)) throw error;
-      delivery.update(
-        true,
+      this.finish(
+        delivery,
         outcomes.rejected({ error: { condition: error.condition, description: error.message } }).described(),
       );
     }

@@ -46,9 +46,11 @@ describe('service bus stand-in: fault hooks', () => {
       { maxConcurrentCalls: 20 },
     );
     try {
+      // Settlements sent on the dropped link are lost with it: those messages come again once their
+      // lock runs out, so the queue ends empty and every message was handled at least once.
       await eventually(
-        async () => (completed.size === total ? true : undefined),
-        'every message completed',
+        async () => (completed.size === total && (await drained()) ? true : undefined),
+        'every message completed and the queue drained',
         90_000,
       );
     } finally {
@@ -56,12 +58,6 @@ describe('service bus stand-in: fault hooks', () => {
       await consumer.close();
     }
     expect(dropped).toBeGreaterThanOrEqual(2);
-    await eventually(
-      async () =>
-        (await fx.admin.getQueueRuntimeProperties(queue)).activeMessageCount === 0 ? true : undefined,
-      'the queue to drain (redelivered duplicates completed too)',
-      30_000,
-    );
   }, 150_000);
 
   it('fails the next send with ServerBusy; the SDK retries and the message arrives once', async () => {

@@ -257,6 +257,38 @@ describe('service bus stand-in: queues through the real SDK', () => {
     expect((await fx.admin.getQueueRuntimeProperties(queue)).activeMessageCount).toBe(0);
   });
 
+  it('keeps serving one peek-lock link past 2,048 settled deliveries (subscribe with completion)', async () => {
+    const queue = await fx.queue();
+    const sender = fx.client.createSender(queue);
+    for (let start = 0; start < 3_000; start += 500) {
+      await sender.sendMessages(Array.from({ length: 500 }, (_, i) => ({ body: start + i })));
+    }
+    const seen = new Set<number>();
+    const subscription = fx.client.createReceiver(queue).subscribe(
+      {
+        processMessage: async (message) => {
+          seen.add(message.body as number);
+        },
+        processError: async () => undefined,
+      },
+      { maxConcurrentCalls: 50 },
+    );
+    try {
+      await eventually(
+        async () => (seen.size === 3_000 ? true : undefined),
+        '3,000 messages completed',
+        60_000,
+      );
+    } finally {
+      await subscription.close();
+    }
+    await eventually(
+      async () =>
+        (await fx.admin.getQueueRuntimeProperties(queue)).activeMessageCount === 0 ? true : undefined,
+      'every completion to land',
+    );
+  });
+
   it('detaches a link to an unknown entity with MessagingEntityNotFound', async () => {
     const error = await fx.client
       .createSender('no-such-queue')
