@@ -2,7 +2,13 @@
  * The orders application, wired: container, consumer host, background queue and HTTP API. `main.ts`
  * runs it; tests run it in process on a transport of their choice.
  */
-import { BackgroundTaskQueue, ConsumerHost, type Logger, type Transport } from '@sluice/core';
+import {
+  BackgroundTaskQueue,
+  ConsumerHost,
+  type ConsumerHostOptions,
+  type Logger,
+  type Transport,
+} from '@sluice/core';
 import { Container } from 'inversify';
 import type { Server } from 'node:http';
 import { ChargeCardConsumer } from './handlers/charge-card-consumer.js';
@@ -32,7 +38,14 @@ export interface OrdersApp {
   readonly uploads: BackgroundTaskQueue;
 }
 
-export function createOrdersApp(options: OrdersAppOptions): OrdersApp {
+/**
+ * The consumer host's options of the orders service (container, consumers, worker, background queue),
+ * as `createOrdersApp` runs them and as `sluice-app.ts` hands them to the `sluice` CLI.
+ */
+export function ordersHostOptions(options: OrdersAppOptions): {
+  options: ConsumerHostOptions;
+  uploads: BackgroundTaskQueue;
+} {
   const { transport, logger } = options;
   const uploads = new BackgroundTaskQueue({
     name: 'uploads',
@@ -50,7 +63,7 @@ export function createOrdersApp(options: OrdersAppOptions): OrdersApp {
   container.bind(ReporterTokens.Transport).toConstantValue(transport);
   container.bind(ReporterTokens.Uploads).toConstantValue(uploads);
 
-  const host = new ConsumerHost({
+  const hostOptions: ConsumerHostOptions = {
     serviceName: 'orders',
     transport,
     container,
@@ -68,8 +81,17 @@ export function createOrdersApp(options: OrdersAppOptions): OrdersApp {
     http: options.metricsPort === false ? false : { port: options.metricsPort },
     handleSignals: options.handleSignals ?? true,
     shutdownHooks: options.shutdownHooks ?? [],
-  });
-  const api = createApi({ bus: host.bus, uploads, logger });
+    // KEDA may run up to 10 replicas of this service (scaling hints of every consumer start here).
+    defaults: { scaling: { max: 10 } },
+  };
+  return { options: hostOptions, uploads };
+}
+
+export function createOrdersApp(options: OrdersAppOptions): OrdersApp {
+  const { options: hostOptions, uploads } = ordersHostOptions(options);
+  const host = new ConsumerHost(hostOptions);
+  const { logger } = options;
+  const api = createApi({ bus: host.bus, uploads, logger, isReady: () => host.isReady() });
   host.on('stopping', () => api.close());
   return { host, api, uploads };
 }

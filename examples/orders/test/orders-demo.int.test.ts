@@ -1,33 +1,52 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { ChangeSignal, freePort, startOtlpReceiver } from '@sluice/testing';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TestVhost } from '../../../packages/rabbitmq/test/support/broker.js';
 
 const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const repositoryRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
 interface LogLine {
   msg: string;
   [field: string]: unknown;
 }
 
-/** The demo as `npm start` runs it (built output), with its JSON log lines collected. */
-async function startDemo(env: Record<string, string> = {}) {
+/**
+ * The demo as `npm start` runs it (built output), with its JSON log lines collected. `viaNpm` runs the
+ * root `npm start` itself (npm's own banner lines are not JSON and are skipped).
+ */
+async function startDemo(env: Record<string, string> = {}, { viaNpm = false } = {}) {
   const port = await freePort();
   const metricsPort = await freePort();
   const started = Date.now();
-  const child = spawn(process.execPath, [main], {
-    env: { ...process.env, PORT: String(port), METRICS_PORT: String(metricsPort), ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = viaNpm
+    ? spawn('npm', ['start', '--silent'], {
+        cwd: repositoryRoot,
+        env: { ...process.env, PORT: String(port), METRICS_PORT: String(metricsPort), ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+    : spawn(process.execPath, [main], {
+        env: { ...process.env, PORT: String(port), METRICS_PORT: String(metricsPort), ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
   const logs: LogLine[] = [];
+  const output: string[] = [];
   const changed = new ChangeSignal();
   let buffered = '';
   child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
     buffered += chunk;
     const lines = buffered.split('\n');
     buffered = lines.pop() ?? '';
-    for (const line of lines) logs.push(JSON.parse(line) as LogLine);
+    for (const line of lines) {
+      output.push(line);
+      if (line.startsWith('{')) logs.push(JSON.parse(line) as LogLine);
+    }
+    changed.notify();
+  });
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    output.push(...chunk.split('\n').filter((line) => line !== ''));
     changed.notify();
   });
   // 'close', not 'exit': by then stdout has been read to the end.
@@ -37,13 +56,18 @@ async function startDemo(env: Record<string, string> = {}) {
   return {
     child,
     logs,
+    output,
     waitForLog,
     exited,
     started,
+    port,
     api: `http://127.0.0.1:${port}`,
     ops: `http://127.0.0.1:${metricsPort}`,
   };
 }
+
+/** The time of a log line (ISO 8601) in epoch ms. */
+const timeOf = (line: LogLine | undefined) => Date.parse(String(line?.time));
 
 const order = (totalAmount: number, cardToken = 'tok_visa') => ({
   customerEmail: 'test@example.com',
@@ -129,8 +153,37 @@ describe.each(transports)('orders demo on the %s', (transportName, environment) 
     // the logger writes asynchronously, so line order alone does not show it).
     const stopped = demo.logs.find((l) => l.msg === 'consumer host stopped');
     expect(stopped).toBeDefined();
-    const uploadTimes = demo.logs.filter((l) => l.msg === 'upload processed').map((l) => l.time as number);
-    expect(Math.max(...uploadTimes)).toBeLessThanOrEqual(stopped?.time as number);
+    const uploadTimes = demo.logs.filter((l) => l.msg === 'upload processed').map(timeOf);
+    expect(Math.max(...uploadTimes)).toBeLessThanOrEqual(timeOf(stopped));
+  });
+});
+
+describe('running the demo', () => {
+  it('`npm start` hands SIGTERM on to the service, which drains and exits 0', async () => {
+    const demo = await startDemo({ SEED_ORDERS: '0' }, { viaNpm: true });
+    child = demo.child;
+    await demo.waitForLog((l) => l.msg === 'orders demo ready', 'ready', 60_000);
+    demo.child.kill('SIGTERM'); // the npm process, as a container runtime or systemd signals it
+    await demo.waitForLog((l) => l.msg === 'signal received; draining', 'the signal reaching the service');
+    expect(await demo.exited).toBe(0);
+    expect(demo.logs.some((l) => l.msg === 'consumer host stopped')).toBe(true);
+  }, 90_000);
+
+  it('a PORT in use stops the demo with one line naming it, before anything is consumed', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const demo = await startDemo({ PORT: String(port), SEED_ORDERS: '0' });
+      child = demo.child;
+      expect(await demo.exited).toBe(1);
+      const failure = demo.logs.find((l) => l.msg === 'orders demo could not start');
+      expect(failure?.reason).toBe(`port ${port} (PORT) is already in use; set PORT to a free port`);
+      expect(failure?.err).toBeUndefined(); // no stack for a cause the user can act on
+      expect(demo.logs.some((l) => l.msg === 'consumer host started')).toBe(false);
+    } finally {
+      taken.close();
+    }
   });
 });
 

@@ -1,4 +1,5 @@
 /** Public types of handlers and their options. Defaults are listed on each option. */
+import type { ServiceIdentifier } from 'inversify';
 import type { Logger } from './logger.js';
 import type { MessageFilter } from './message-filter.js';
 import type { MessageDefinition } from './message-definition.js';
@@ -31,6 +32,13 @@ export interface RetryOptions {
   readonly backoff?: Partial<Backoff>;
   /** Delay before each redelivery. Default 1 s x5, at most 5 min, no jitter (a broker queue per delay). */
   readonly redelivery?: Partial<Backoff>;
+  /**
+   * Says whether a failure is worth retrying; `false` dead-letters the message at once (reason
+   * `unrecoverable`). Asked for errors the handler throws (timeouts included), never for Sluice's own
+   * verdicts (unrecoverable, decode and validation failures dead-letter; an idempotency claim held
+   * elsewhere retries). A predicate that throws counts as `true`. Default: every failure is retryable.
+   */
+  readonly retryable?: (error: Error) => boolean;
 }
 
 /** Pauses a consumer whose handler keeps failing, so a broken dependency does not burn retries. */
@@ -43,6 +51,28 @@ export interface CircuitBreakerOptions {
   readonly coolOffMs?: number;
 }
 
+/**
+ * How KEDA scales the host on this consumer's queue (read by `@sluice/kube` to render one trigger per
+ * queue; the host itself only validates it). The backlog is the queue's ready plus unacknowledged
+ * messages, as KEDA's `rabbitmq` trigger counts it over the management API.
+ */
+export interface ScalingOptions {
+  /**
+   * Backlog one replica is meant to carry (KEDA's per-replica target, metric type AverageValue).
+   * Default `2 x prefetch`: one prefetch window being handled and one waiting, so a replica at the
+   * target is never starved and a backlog beyond what the replicas hold soon adds one.
+   */
+  readonly targetBacklogPerReplica?: number;
+  /** Fewest replicas; 0 lets KEDA scale the host to zero when every queue is idle. Default 0. */
+  readonly min?: number;
+  /** Most replicas. Default 100 (KEDA's). */
+  readonly max?: number;
+  /** Seconds every queue must stay idle before KEDA scales to zero (only with `min` 0). Default 300. */
+  readonly cooldownSeconds?: number;
+  /** Backlog above which this queue counts as active, waking the host from zero. Default 0. */
+  readonly activation?: number;
+}
+
 /** Options shared by `@Consumer` and `@EventHandler`. */
 export interface EndpointOptions {
   /** Most deliveries held unsettled at once. Default 10. */
@@ -50,7 +80,13 @@ export interface EndpointOptions {
   /** Most handlers running at once; at most `prefetch`. Default `prefetch`. */
   readonly concurrency?: number;
   readonly retry?: RetryOptions;
-  /** Fails a handler call that runs longer (its `ctx.signal` aborts). Default: no timeout. */
+  /**
+   * Fails a handler call that runs longer, with `SLUICE_HANDLER_TIMEOUT` (retried like any failure):
+   * its `ctx.signal` aborts then, and the failure counts once the call has returned. A call that
+   * ignores its signal keeps its concurrency slot and idempotency claim until it returns; one still
+   * running a second later is logged as a warning and counted in `sluice_handlers_overdue`.
+   * Default 300,000 (5 minutes); at most 86,400,000 (24 hours).
+   */
   readonly timeoutMs?: number;
   /** Off unless given (`true` for the defaults). */
   readonly circuitBreaker?: boolean | CircuitBreakerOptions;
@@ -58,16 +94,29 @@ export interface EndpointOptions {
   readonly idempotency?: boolean | { readonly ttlMs: number };
   /** Broker settings of the queue. */
   readonly queueOptions?: QueueOptions;
+  /** KEDA scaling hints for this queue; see `ScalingOptions` for the defaults. */
+  readonly scaling?: ScalingOptions;
 }
 
-export interface ConsumerOptions<T = unknown> extends EndpointOptions {
+/** How a decorated class names its constructor dependencies without parameter decorators. */
+export interface InjectOption {
+  /**
+   * The constructor's dependencies, one token (class, symbol or string) per parameter, in order. The
+   * way to inject under standard decorators (no parameter decorators there); with
+   * `experimentalDecorators`, `@inject(Token)` on a parameter does the same, and with
+   * `emitDecoratorMetadata` a parameter typed by a class needs neither. Default: none.
+   */
+  readonly inject?: readonly ServiceIdentifier[];
+}
+
+export interface ConsumerOptions<T = unknown> extends EndpointOptions, InjectOption {
   /** The queue to consume (competing consumers share it). */
   readonly queue: string;
   /** The message it handles, usually a command. */
   readonly message: MessageDefinition<T>;
 }
 
-export interface EventHandlerOptions extends EndpointOptions {
+export interface EventHandlerOptions extends EndpointOptions, InjectOption {
   /** Subscription name; the queue is `<serviceName>.<subscription>`. */
   readonly subscription: string;
   /** Only messages whose properties match are handled. */
@@ -87,7 +136,11 @@ export interface MessageContext {
   readonly queue: string;
   /** The consumer's name (its class name). */
   readonly consumer: string;
-  /** Aborted when the handler timed out or the host's drain deadline passed. */
+  /**
+   * Aborted when the handler's `timeoutMs` passed or the host's drain deadline did. Pass it to what the
+   * handler awaits (`fetch`, database calls): a handler that ignores it keeps running and keeps its
+   * concurrency slot.
+   */
   readonly signal: AbortSignal;
   /** A child of the host logger bound to this message's id, type and consumer. */
   readonly logger: Logger;

@@ -3,8 +3,9 @@
  * `SLUICE_INVALID_OPTION` naming the option, never at the first message. Values shown in errors are
  * redacted.
  */
-import { OptionChecker, silentLogger, type Logger } from '@sluice/core';
+import { defaultLogger, OptionChecker, type Logger } from '@sluice/core';
 import type { Options, SocketOptions } from 'amqplib';
+import { headerBudget } from './field-values.js';
 import { Redactor, redactUrl } from './redact.js';
 import type {
   ExchangeOptions,
@@ -47,6 +48,9 @@ export interface ResolvedOptions {
   readonly exchanges: ReadonlyMap<string, ExchangeOptions>;
   readonly persistent: boolean;
   readonly coalesceAcks: boolean;
+  readonly redeliveryLimit: number;
+  /** Bytes a published message's header table may take (amqplib's buffer and the frame size). */
+  readonly headerBudget: number;
   readonly management: ResolvedManagement | undefined;
   readonly logger: Logger;
 }
@@ -68,6 +72,7 @@ const transportKeys = new Set([
   'persistent',
   'noDelay',
   'coalesceAcks',
+  'redeliveryLimit',
   'management',
   'logger',
 ]);
@@ -275,7 +280,7 @@ export function resolveOptions(
     check.fail('reconnect.maxMs', 'must be >= reconnect.initialMs', reconnect.maxMs);
   const queueType = options.queueType ?? 'quorum';
   if (!queueTypes.has(queueType)) check.fail('queueType', 'must be "quorum" or "classic"', queueType);
-  const logger = options.logger ?? silentLogger;
+  const logger = options.logger ?? defaultLogger;
   for (const method of ['debug', 'info', 'warn', 'error', 'child'] as const) {
     if (typeof (logger as unknown as Record<string, unknown>)[method] !== 'function') {
       check.fail('logger', `must be a Logger (missing ${method}())`, typeof logger);
@@ -292,6 +297,11 @@ export function resolveOptions(
     persistent: options.persistent === undefined ? true : check.boolean('persistent', options.persistent),
     coalesceAcks:
       options.coalesceAcks === undefined ? true : check.boolean('coalesceAcks', options.coalesceAcks),
+    redeliveryLimit:
+      options.redeliveryLimit === undefined
+        ? 20
+        : check.int('redeliveryLimit', options.redeliveryLimit, 1, 1_000_000),
+    headerBudget: headerBudget(connection.connect.frameMax ?? 131_072),
     management: resolveManagement(check, options.management, connection),
     logger,
   };
