@@ -57,6 +57,11 @@ export class ConsumerChannel {
     this.tracker = new AckTracker(channel, deps.coalesceAcks, () => this.failure());
   }
 
+  /** Acknowledgement bookkeeping held (see `AckTracker.size`): bounded by the prefetch. */
+  get ackBacklog(): number {
+    return this.tracker.size;
+  }
+
   /** Why a settlement on this channel can no longer happen. */
   failure(): SluiceError {
     return this.endedByTransport || this.deps.transportClosed()

@@ -54,6 +54,13 @@ export class RabbitMqSubscription implements Subscription, ConnectionListener {
     this.logger = deps.logger.child({ queue: plan.queue });
   }
 
+  /** Acknowledgement bookkeeping held by this subscription's channels; bounded by the prefetch. */
+  get ackBacklog(): number {
+    let total = 0;
+    for (const owner of this.owners) total += owner.ackBacklog;
+    return total;
+  }
+
   connected(session: ConnectionSession): Promise<void> {
     return this.serial(() => this.open(session));
   }
