@@ -82,11 +82,6 @@ export class AmqpServer {
     return count;
   }
 
-  /** Closes every connection. */
-  close(): void {
-    this.dropConnections();
-  }
-
   private forget(connection: Connection): void {
     const state = this.connections.get(connection);
     if (state === undefined) return;
