@@ -112,6 +112,12 @@ export interface RabbitMqTransportOptions {
    * on classic ones. Default 20.
    */
   readonly redeliveryLimit?: number;
+  /**
+   * The broker's `max_message_size`: a larger body is refused by `publish` with
+   * `SLUICE_INVALID_OPTION` before it is sent (RabbitMQ would close the publish channel on it).
+   * Default 134,217,728 (128 MiB, RabbitMQ 3.x's default; 4.x defaults to 16 MiB: set it so there).
+   */
+  readonly maxMessageBytes?: number;
   /** Use the management API for queue depth (ready + unacknowledged). Default: off (ready only). */
   readonly management?: ManagementOptions;
   /** Default: warnings and errors to stderr (`defaultLogger`); `silentLogger` for none. */
