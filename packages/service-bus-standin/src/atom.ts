@@ -1,4 +1,4 @@
-import { XMLParser } from 'fast-xml-parser';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { badRequestError } from './broker-error.js';
 import type {
   EntityTimes,
@@ -273,12 +273,11 @@ export interface PutDescription {
 
 /** Reads an ATOM entry a client PUT; throws a 400 `BrokerError` when it is not one. */
 export function parsePutBody(body: string): PutDescription {
-  let document: Record<string, unknown>;
-  try {
-    document = parser.parse(body) as Record<string, unknown>;
-  } catch (error) {
-    throw badRequestError(`The request body is not XML: ${(error as Error).message}`);
+  const valid = XMLValidator.validate(body);
+  if (valid !== true) {
+    throw badRequestError(`The request body is not XML: ${valid.err.msg} (line ${valid.err.line}).`);
   }
+  const document = parser.parse(body) as Record<string, unknown>;
   const content = (document.entry as Record<string, unknown> | undefined)?.content as
     Record<string, unknown> | undefined;
   const kind = Object.keys(content ?? {}).find((key) => !key.startsWith('@'));

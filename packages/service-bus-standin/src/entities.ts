@@ -243,26 +243,32 @@ export class Namespace {
 
   constructor(readonly name: string) {}
 
+  /** Every queue, in creation order. */
   allQueues(): QueueEntity[] {
     return [...this.queues.values()];
   }
 
+  /** Every topic, in creation order. */
   allTopics(): TopicEntity[] {
     return [...this.topics.values()];
   }
 
+  /** The queue named `name` (any case), if there is one. */
   queue(name: string): QueueEntity | undefined {
     return this.queues.get(name.toLowerCase());
   }
 
+  /** The topic named `name` (any case), if there is one. */
   topic(name: string): TopicEntity | undefined {
     return this.topics.get(name.toLowerCase());
   }
 
+  /** The subscription `name` of topic `topicName`, if there is one. */
   subscription(topicName: string, name: string): SubscriptionEntity | undefined {
     return this.topic(topicName)?.subscriptions.get(name.toLowerCase());
   }
 
+  /** Creates a queue; throws 409 when the name is taken, 400 for a bad name or setting. */
   createQueue(name: string, settings: QueueSettings): QueueEntity {
     this.assertFree(name);
     const queue = new QueueEntity(name, validated(settings));
@@ -270,6 +276,7 @@ export class Namespace {
     return queue;
   }
 
+  /** Creates a topic; throws 409 when the name is taken, 400 for a bad name. */
   createTopic(name: string, settings: TopicSettings): TopicEntity {
     this.assertFree(name);
     const topic = new TopicEntity(name, settings);
@@ -277,6 +284,7 @@ export class Namespace {
     return topic;
   }
 
+  /** Creates a subscription with `defaultRule` (default `$Default`, `1=1`); 404 without the topic, 409 when taken. */
   createSubscription(
     topicName: string,
     name: string,
@@ -293,6 +301,7 @@ export class Namespace {
     return subscription;
   }
 
+  /** Deletes a queue: its messages are dropped and its receivers detached; 404 when missing. */
   deleteQueue(name: string): void {
     const queue = this.queue(name);
     if (queue === undefined) throw entityNotFoundError(name);
@@ -300,6 +309,7 @@ export class Namespace {
     queue.messages.close(entityNotFoundError(name));
   }
 
+  /** Deletes a topic with its subscriptions; 404 when missing. */
   deleteTopic(name: string): void {
     const topic = this.topic(name);
     if (topic === undefined) throw entityNotFoundError(name);
@@ -307,6 +317,7 @@ export class Namespace {
     topic.close(entityNotFoundError(name));
   }
 
+  /** Deletes a subscription; 404 when missing. */
   deleteSubscription(topicName: string, name: string): void {
     const subscription = this.subscription(topicName, name);
     if (subscription === undefined) throw entityNotFoundError(`${topicName}/Subscriptions/${name}`);
