@@ -91,7 +91,6 @@ export class EntityTimes {
 
 /** Anything a sender link or `schedule-message` can target. */
 export interface SendTarget {
-  readonly path: string;
   /** Takes a message: available now, or scheduled when it carries a future `x-opt-scheduled-enqueue-time`. */
   accept(message: Message, size: number): void;
   /** Holds a message until `dueAt` (epoch ms); its sequence number for cancelling. */
@@ -113,11 +112,8 @@ export class QueueEntity implements SendTarget {
     this.messages = new MessageQueue(name, () => behaviourOf(this.settings), deadLetters);
   }
 
-  get path(): string {
-    return this.name;
-  }
-
   accept(message: Message, size: number): void {
+    this.times.accessedAt = new Date();
     const dueAt = scheduledTime(message);
     if (dueAt !== undefined && dueAt > Date.now()) this.messages.schedule(message, size, dueAt);
     else this.messages.enqueue(message, size);
@@ -178,16 +174,13 @@ export class TopicEntity implements SendTarget {
     public settings: TopicSettings,
   ) {}
 
-  get path(): string {
-    return this.name;
-  }
-
   /** How many scheduled messages wait at the topic. */
   get scheduledCount(): number {
     return this.scheduled.size;
   }
 
   accept(message: Message, size: number): void {
+    this.times.accessedAt = new Date();
     const dueAt = scheduledTime(message);
     if (dueAt !== undefined && dueAt > Date.now()) {
       this.schedule(message, size, dueAt);
