@@ -133,7 +133,7 @@ describe('dead-letter tooling', () => {
     });
     expect(inspected?.headers.tenant).toBe('acme');
     expect(Buffer.from(inspected?.body ?? []).toString()).toBe('{"n":2}');
-    expect(inspected?.sentAt.getTime()).toBe(target.sentAt.getTime());
+    expect(inspected?.sentAt?.getTime()).toBe(target.sentAt.getTime());
     expect(await tool.inspect(queue, 'no-such-id')).toBeUndefined();
     expect(await admin.messageCount(deadLetterQueueName(queue))).toBe(3);
 
