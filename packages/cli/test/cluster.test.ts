@@ -46,7 +46,7 @@ describe('sluice apply', () => {
       spec: { replicas?: number; template: { spec: { terminationGracePeriodSeconds: number } } };
     };
     expect(deployment.spec.replicas).toBeUndefined();
-    expect(deployment.spec.template.spec.terminationGracePeriodSeconds).toBe(35);
+    expect(deployment.spec.template.spec.terminationGracePeriodSeconds).toBe(30);
     expect(stdout).toContain('ScaledObject shop/orders applied\n');
     expect(stdout.trim().split('\n')).toHaveLength(6);
   });

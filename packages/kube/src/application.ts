@@ -43,8 +43,8 @@ export interface ConsumerScaling {
 /** The parts of an application the manifests need. */
 export interface ApplicationDescription {
   readonly serviceName: string;
-  /** The host's drain deadline (option or core's default). */
-  readonly drainTimeoutMs: number;
+  /** The deadline of the host's whole stop, drain included (`stopTimeoutMs`, option or core's default). */
+  readonly stopTimeoutMs: number;
   /** The host's HTTP port (/healthz, /readyz, /metrics); undefined when it serves none. */
   readonly httpPort: number | undefined;
   readonly consumers: readonly ConsumerScaling[];
@@ -92,7 +92,7 @@ export function describeApplication(app: SluiceApplication): ApplicationDescript
   });
   return {
     serviceName: options.serviceName,
-    drainTimeoutMs: host.drainTimeoutMs,
+    stopTimeoutMs: host.stopTimeoutMs,
     httpPort: options.http ? (options.http.port ?? undefined) : undefined,
     consumers,
   };

@@ -54,7 +54,8 @@ export function chartValues(
     fullnameOverride: app.serviceName,
     host: {
       port: app.httpPort,
-      drainTimeoutSeconds: Math.ceil(app.drainTimeoutMs / 1000),
+      // The pod must outlive the host's whole stop (drain, abort grace, closing), not the drain alone.
+      drainTimeoutSeconds: Math.ceil(app.stopTimeoutMs / 1000),
       shutdownMarginSeconds,
     },
     transport,
