@@ -2,7 +2,13 @@
  * The orders application, wired: container, consumer host, background queue and HTTP API. `main.ts`
  * runs it; tests run it in process on a transport of their choice.
  */
-import { BackgroundTaskQueue, ConsumerHost, type Logger, type Transport } from '@sluice/core';
+import {
+  BackgroundTaskQueue,
+  ConsumerHost,
+  type Logger,
+  type Middleware,
+  type Transport,
+} from '@sluice/core';
 import { Container } from 'inversify';
 import type { Server } from 'node:http';
 import { ChargeCardConsumer } from './handlers/charge-card-consumer.js';
@@ -24,6 +30,8 @@ export interface OrdersAppOptions {
   readonly shutdownHooks?: readonly (() => Promise<void> | void)[];
   /** Stop on SIGTERM / SIGINT and exit. Default true. */
   readonly handleSignals?: boolean;
+  /** Host middleware around every handler call (the demo's `HANDLED_RECORD`). Default none. */
+  readonly middleware?: readonly Middleware[];
 }
 
 export interface OrdersApp {
@@ -67,6 +75,7 @@ export function createOrdersApp(options: OrdersAppOptions): OrdersApp {
     backgroundQueues: [uploads],
     http: options.metricsPort === false ? false : { port: options.metricsPort },
     handleSignals: options.handleSignals ?? true,
+    middleware: options.middleware ?? [],
     shutdownHooks: options.shutdownHooks ?? [],
   });
   const api = createApi({ bus: host.bus, uploads, logger });

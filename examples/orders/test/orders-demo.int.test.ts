@@ -1,59 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { ChangeSignal, freePort, startOtlpReceiver } from '@sluice/testing';
+import type { ChildProcess } from 'node:child_process';
+import { startOtlpReceiver } from '@sluice/testing';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TestVhost } from '../../../packages/rabbitmq/test/support/broker.js';
-
-const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
-
-interface LogLine {
-  msg: string;
-  [field: string]: unknown;
-}
-
-/** The demo as `npm start` runs it (built output), with its JSON log lines collected. */
-async function startDemo(env: Record<string, string> = {}) {
-  const port = await freePort();
-  const metricsPort = await freePort();
-  const started = Date.now();
-  const child = spawn(process.execPath, [main], {
-    env: { ...process.env, PORT: String(port), METRICS_PORT: String(metricsPort), ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const logs: LogLine[] = [];
-  const changed = new ChangeSignal();
-  let buffered = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    buffered += chunk;
-    const lines = buffered.split('\n');
-    buffered = lines.pop() ?? '';
-    for (const line of lines) logs.push(JSON.parse(line) as LogLine);
-    changed.notify();
-  });
-  // 'close', not 'exit': by then stdout has been read to the end.
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const waitForLog = (predicate: (line: LogLine) => boolean, what: string, timeoutMs = 10_000) =>
-    changed.until(() => logs.find(predicate), timeoutMs, what);
-  return {
-    child,
-    logs,
-    waitForLog,
-    exited,
-    started,
-    api: `http://127.0.0.1:${port}`,
-    ops: `http://127.0.0.1:${metricsPort}`,
-  };
-}
-
-const order = (totalAmount: number, cardToken = 'tok_visa') => ({
-  customerEmail: 'test@example.com',
-  items: [{ sku: 'thing', quantity: 1, unitPrice: totalAmount }],
-  totalAmount,
-  cardToken,
-});
-
-const post = (url: string, body: unknown) =>
-  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+import { order, post, startDemo } from './support/demo-process.js';
 
 let child: ChildProcess | undefined;
 afterEach(() => {
