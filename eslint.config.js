@@ -19,5 +19,11 @@ export default tseslint.config(
       eqeqeq: ['error', 'always'],
     },
   },
+  {
+    // Compiled with emitDecoratorMetadata: a class used only as a constructor parameter's type is a
+    // value there (the emitted design:paramtypes refer to it).
+    files: ['test/decorator-modes/metadata/**/*.ts'],
+    languageOptions: { parserOptions: { emitDecoratorMetadata: true, experimentalDecorators: true } },
+  },
   prettier,
 );

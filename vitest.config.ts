@@ -18,6 +18,9 @@ export default defineConfig({
   resolve: { alias },
   oxc,
   test: {
+    // Logs of a passing test are noise (the host's default logger writes warnings to stderr); a failing
+    // test's are shown.
+    silent: 'passed-only',
     projects: [
       {
         resolve: { alias },

@@ -1,4 +1,9 @@
-/** The demo's HTTP API: accept orders (202 at once) and uploads (onto the bounded background queue). */
+/**
+ * The demo's HTTP API: accept orders (202 at once) and uploads (onto the bounded background queue).
+ * Requests are checked as a public API should: 404 for an unknown path, 405 with `Allow` for a known
+ * one with another method, 415 unless the body is JSON, 413 past 64 KiB, 400 with the failing fields
+ * (path and message only), 503 while the host is not running.
+ */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
@@ -7,7 +12,18 @@ import { z } from 'zod';
 import { OrderPlaced, orderSchema } from './messages.js';
 
 const maxBodyBytes = 64 * 1024;
-const newOrderSchema = orderSchema.omit({ orderId: true });
+
+/** A new order: its total must be what its items add up to (the VIP filter routes on it). */
+const newOrderSchema = orderSchema.omit({ orderId: true }).superRefine((order, issues) => {
+  const sum = order.items.reduce((total, item) => total + item.quantity * item.unitPrice, 0);
+  if (Math.abs(sum - order.totalAmount) > 0.005) {
+    issues.addIssue({
+      code: 'custom',
+      path: ['totalAmount'],
+      message: `must equal the sum of quantity x unitPrice over the items (${sum})`,
+    });
+  }
+});
 const uploadSchema = z.object({
   name: z.string().min(1),
   processingMs: z.int().min(0).max(10_000).default(200),
@@ -15,21 +31,54 @@ const uploadSchema = z.object({
 
 const tracer = trace.getTracer('@sluice/example-orders');
 
-class BadRequest extends Error {}
+/** A request the API refuses with `status`; `body` is sent as JSON. */
+class Refusal extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: Record<string, unknown>,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(String(body.error));
+  }
+}
+
+function isJson(contentType: string | undefined): boolean {
+  const mediaType = contentType?.split(';', 1)[0]?.trim().toLowerCase() ?? '';
+  return mediaType === 'application/json' || /^application\/[\w.+-]+\+json$/.test(mediaType);
+}
+
+const tooLarge = () =>
+  new Refusal(413, { error: `body larger than ${maxBodyBytes} bytes` }, { connection: 'close' });
 
 async function readJson(request: IncomingMessage): Promise<unknown> {
+  if (!isJson(request.headers['content-type'])) {
+    throw new Refusal(
+      415,
+      { error: 'content-type must be application/json' },
+      { 'accept-post': 'application/json' },
+    );
+  }
+  if (Number(request.headers['content-length'] ?? 0) > maxBodyBytes) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > maxBodyBytes) throw new BadRequest(`body larger than ${maxBodyBytes} bytes`);
+    if (size > maxBodyBytes) throw tooLarge();
     chunks.push(chunk);
   }
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {
-    throw new BadRequest('body is not valid JSON');
+    throw new Refusal(400, { error: 'body is not valid JSON' });
   }
+}
+
+/** Schema issues as a client can use them: the field's path and a message, no schema internals. */
+function parseOrRefuse<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
+  throw new Refusal(400, { error: `invalid ${what}`, issues });
 }
 
 function send(
@@ -47,52 +96,76 @@ export interface ApiDependencies {
   readonly bus: Bus;
   readonly uploads: BackgroundTaskQueue;
   readonly logger: Logger;
+  /** False while the consumer host is starting or stopping: requests get 503. */
+  readonly isReady: () => boolean;
 }
 
-export function createApi({ bus, uploads, logger }: ApiDependencies): Server {
+type Handler = (request: IncomingMessage, response: ServerResponse) => Promise<void>;
+
+export function createApi({ bus, uploads, logger, isReady }: ApiDependencies): Server {
   async function placeOrder(request: IncomingMessage, response: ServerResponse) {
-    const parsed = newOrderSchema.safeParse(await readJson(request));
-    if (!parsed.success) return send(response, 400, { error: 'invalid order', issues: parsed.error.issues });
-    const order = { orderId: randomUUID(), ...parsed.data };
+    const order = {
+      orderId: randomUUID(),
+      ...parseOrRefuse(newOrderSchema, await readJson(request), 'order'),
+    };
     await bus.publish(OrderPlaced, order, { messageId: order.orderId });
     // The trace id lets a caller open this order's trace in Jaeger: <jaeger>/trace/<traceId>.
     const traceId = trace.getActiveSpan()?.spanContext().traceId;
-    logger.info({ orderId: order.orderId, totalAmount: order.totalAmount, traceId }, 'order accepted');
+    logger.info(
+      { orderId: order.orderId, correlationId: order.orderId, totalAmount: order.totalAmount, traceId },
+      'order accepted',
+    );
     send(response, 202, { orderId: order.orderId, traceId });
   }
 
   async function queueUpload(request: IncomingMessage, response: ServerResponse) {
-    const parsed = uploadSchema.safeParse(await readJson(request));
-    if (!parsed.success) return send(response, 400, { error: 'invalid upload', issues: parsed.error.issues });
-    const { name, processingMs } = parsed.data;
+    const { name, processingMs } = parseOrRefuse(uploadSchema, await readJson(request), 'upload');
     try {
       await uploads.enqueue(async (signal) => {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, processingMs);
+        const finished = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(true), processingMs);
           signal.addEventListener('abort', () => {
             clearTimeout(timer);
-            resolve();
+            resolve(false);
           });
         });
-        logger.info({ name }, 'upload processed');
+        if (finished) logger.info({ name }, 'upload processed');
+        else logger.warn({ name }, 'upload abandoned: the service stopped before it finished');
       });
     } catch (error) {
       if (hasErrorCode(error, ErrorCodes.QUEUE_FULL)) {
-        return send(response, 503, { error: 'upload queue full, try again later' }, { 'retry-after': '1' });
+        throw new Refusal(503, { error: 'upload queue full, try again later' }, { 'retry-after': '1' });
       }
       throw error;
     }
     send(response, 202, { queued: name, waiting: uploads.size });
   }
 
+  const routes: Record<string, Record<string, Handler>> = {
+    '/orders': { POST: placeOrder },
+    '/uploads': { POST: queueUpload },
+  };
+
   return createServer((request, response) => {
     const path = (request.url ?? '/').split('?', 1)[0] ?? '/';
-    const route = `${request.method} ${path}`;
-    const handler =
-      route === 'POST /orders' ? placeOrder : route === 'POST /uploads' ? queueUpload : undefined;
-    if (handler === undefined) {
+    const methods = Object.hasOwn(routes, path) ? routes[path] : undefined;
+    if (methods === undefined) {
       return send(response, 404, { error: 'not found', routes: ['POST /orders', 'POST /uploads'] });
     }
+    const handler = Object.hasOwn(methods, request.method ?? '') ? methods[request.method ?? ''] : undefined;
+    if (handler === undefined) {
+      const allow = Object.keys(methods).join(', ');
+      return send(
+        response,
+        405,
+        { error: `${request.method} is not allowed on ${path}; use ${allow}` },
+        { allow },
+      );
+    }
+    if (!isReady()) {
+      return send(response, 503, { error: 'the service is starting or stopping' }, { 'retry-after': '1' });
+    }
+    const route = `${request.method} ${path}`;
     // A SERVER span per request, continuing the caller's trace, so one trace runs from the request to
     // every handler of the messages it published.
     const parent = propagation.extract(ROOT_CONTEXT, request.headers);
@@ -112,7 +185,12 @@ export function createApi({ bus, uploads, logger }: ApiDependencies): Server {
     context
       .with(trace.setSpan(parent, span), () => handler(request, response))
       .catch((error: unknown) => {
-        if (error instanceof BadRequest) return send(response, 400, { error: error.message });
+        if (error instanceof Refusal) {
+          send(response, error.status, error.body, error.headers);
+          // A body refused before it was read to the end is not read further.
+          if (!request.complete) response.on('finish', () => request.destroy());
+          return;
+        }
         logger.error({ err: error }, 'request failed');
         send(response, 500, { error: 'internal error' });
       });

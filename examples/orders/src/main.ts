@@ -4,27 +4,56 @@
  * With OTEL_EXPORTER_OTLP_ENDPOINT set, traces go there (Jaeger: http://<host>:4318). With
  * HANDLED_RECORD set to a file path, every finished handler call appends `<consumer> <orderId>` to it.
  */
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { hasErrorCode, ErrorCodes } from '@sluice/core';
 import { startTelemetry } from '@sluice/otel';
-import { pino } from 'pino';
 import { openHandledRecord } from './handled-record.js';
+import { createLogger } from './logging.js';
 import { OrderPlaced, type Order } from './messages.js';
 import { createOrdersApp } from './orders-app.js';
 import { createTransport } from './transport.js';
 
 const env = process.env;
+const logger = createLogger(env);
+
+/** Listens on `port`; a port in use rejects with a message naming the variable that set it. */
+function listen(server: Server, port: number, variable: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        new Error(
+          error.code === 'EADDRINUSE'
+            ? `port ${port} (${variable}) is already in use; set ${variable} to a free port`
+            : `cannot listen on port ${port} (${variable}): ${error.message}`,
+        ),
+      ),
+    );
+    server.listen(port, () => resolve());
+  });
+}
+
+/** Errors a user can act on are shown as one line; anything else with its stack. */
+function startFailure(error: unknown): Record<string, unknown> {
+  const expected =
+    error instanceof Error &&
+    (hasErrorCode(error, ErrorCodes.INVALID_OPTION) ||
+      hasErrorCode(error, ErrorCodes.CONNECTION_LOST) ||
+      error.message.includes('(PORT)'));
+  return expected ? { reason: error.message } : { err: error };
+}
+
 const telemetry = env.OTEL_EXPORTER_OTLP_ENDPOINT
   ? await startTelemetry({
       serviceName: env.OTEL_SERVICE_NAME ?? 'orders',
       // The host's /metrics already serves the messaging metrics; a second Prometheus port only on request.
       prometheus: env.OTEL_EXPORTER_PROMETHEUS_PORT ? {} : false,
+      logger,
     })
   : undefined;
-// No base fields: the host binds `service` to every line it writes.
-const logger = pino({ level: env.LOG_LEVEL ?? 'info', base: {} });
+
 const transport = await createTransport(env, logger);
 const handledRecord = env.HANDLED_RECORD ? openHandledRecord(env.HANDLED_RECORD) : undefined;
-
 const { host, api } = createOrdersApp({
   transport,
   logger,
@@ -34,8 +63,17 @@ const { host, api } = createOrdersApp({
   shutdownHooks: [async () => telemetry?.shutdown(), async () => handledRecord?.close()],
 });
 
-await host.start();
-await new Promise<void>((resolve) => api.listen(Number(env.PORT ?? 3000), resolve));
+try {
+  // The API port first: a port in use stops the demo before it consumes anything.
+  await listen(api, Number(env.PORT ?? 3000), 'PORT');
+  await host.start();
+} catch (error) {
+  logger.error(startFailure(error), 'orders demo could not start');
+  api.close();
+  await host.stop();
+  await telemetry?.shutdown();
+  process.exit(1);
+}
 logger.info(
   {
     api: `http://localhost:${(api.address() as AddressInfo).port}`,

@@ -78,7 +78,7 @@ export function createOrdersApp(options: OrdersAppOptions): OrdersApp {
     middleware: options.middleware ?? [],
     shutdownHooks: options.shutdownHooks ?? [],
   });
-  const api = createApi({ bus: host.bus, uploads, logger });
+  const api = createApi({ bus: host.bus, uploads, logger, isReady: () => host.isReady() });
   host.on('stopping', () => api.close());
   return { host, api, uploads };
 }

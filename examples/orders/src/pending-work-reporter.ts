@@ -18,7 +18,7 @@ export class PendingWorkReporter {
 
   async run(): Promise<void> {
     const payments = await this.transport.queueDepth('payments');
-    const paymentsDlq = await this.transport.queueDepth('payments.dlq');
+    const paymentsDlq = await this.transport.queueDepth(this.transport.deadLetterQueue('payments'));
     this.logger.info(
       {
         payments,

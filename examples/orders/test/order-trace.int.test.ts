@@ -135,7 +135,7 @@ it('covers the request, the publish, every subscriber, the failing consumer’s 
     'messaging.operation.type': 'settle',
     'sluice.fault.reason': 'max-attempts',
   });
-  const dlqSend = one('send payments.dlq');
+  const dlqSend = one('publish payments.dlq');
   expect(spanKindName(dlqSend)).toBe('PRODUCER');
   expect(parentSpanId(dlqSend)).toBe(deadLetter.spanContext().spanId);
   expect(dead.fault?.traceHeaders?.traceparent).toContain(dlqSend.spanContext().spanId);

@@ -1,8 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { startOtlpReceiver } from '@sluice/testing';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TestVhost } from '../../../packages/rabbitmq/test/support/broker.js';
-import { order, post, startDemo } from './support/demo-process.js';
+import { order, post, startDemo, timeOf } from './support/demo-process.js';
 
 let child: ChildProcess | undefined;
 afterEach(() => {
@@ -78,8 +79,37 @@ describe.each(transports)('orders demo on the %s', (transportName, environment) 
     // the logger writes asynchronously, so line order alone does not show it).
     const stopped = demo.logs.find((l) => l.msg === 'consumer host stopped');
     expect(stopped).toBeDefined();
-    const uploadTimes = demo.logs.filter((l) => l.msg === 'upload processed').map((l) => l.time as number);
-    expect(Math.max(...uploadTimes)).toBeLessThanOrEqual(stopped?.time as number);
+    const uploadTimes = demo.logs.filter((l) => l.msg === 'upload processed').map(timeOf);
+    expect(Math.max(...uploadTimes)).toBeLessThanOrEqual(timeOf(stopped));
+  });
+});
+
+describe('running the demo', () => {
+  it('`npm start` hands SIGTERM on to the service, which drains and exits 0', async () => {
+    const demo = await startDemo({ SEED_ORDERS: '0' }, { viaNpm: true });
+    child = demo.child;
+    await demo.waitForLog((l) => l.msg === 'orders demo ready', 'ready', 60_000);
+    demo.child.kill('SIGTERM'); // the npm process, as a container runtime or systemd signals it
+    await demo.waitForLog((l) => l.msg === 'signal received; draining', 'the signal reaching the service');
+    expect(await demo.exited).toBe(0);
+    expect(demo.logs.some((l) => l.msg === 'consumer host stopped')).toBe(true);
+  }, 90_000);
+
+  it('a PORT in use stops the demo with one line naming it, before anything is consumed', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const demo = await startDemo({ PORT: String(port), SEED_ORDERS: '0' });
+      child = demo.child;
+      expect(await demo.exited).toBe(1);
+      const failure = demo.logs.find((l) => l.msg === 'orders demo could not start');
+      expect(failure?.reason).toBe(`port ${port} (PORT) is already in use; set PORT to a free port`);
+      expect(failure?.err).toBeUndefined(); // no stack for a cause the user can act on
+      expect(demo.logs.some((l) => l.msg === 'consumer host started')).toBe(false);
+    } finally {
+      taken.close();
+    }
   });
 });
 

@@ -1,10 +1,12 @@
 /**
  * `@Consumer` and `@EventHandler` record what a class handles and how; the `ConsumerHost` reads the
  * record at start-up, validates it (a bad option fails there, naming the class and the option) and
- * resolves the class from the inversify container once per message. Constructor parameters take
- * explicit `@inject(Token)` decorators, so no decorator metadata (and no particular compiler) is
- * needed.
+ * resolves the class from the inversify container once per message. They work as standard (TC39)
+ * decorators and as `experimentalDecorators` alike, detected at run time; constructor dependencies
+ * come from the `inject` option, `@inject(Token)` parameter decorators or, with
+ * `emitDecoratorMetadata`, the parameters' classes (see `constructor-injection.ts`).
  */
+import { decoratorModeOf, type InjectionRecord } from './constructor-injection.js';
 import type { EventDefinition, MessageDefinition } from './message-definition.js';
 import type { ConsumerOptions, EventHandlerOptions, MessageHandler } from './types.js';
 
@@ -16,12 +18,20 @@ export type EndpointMetadata =
       readonly kind: 'consumer';
       readonly message: MessageDefinition;
       readonly options: ConsumerOptions;
+      readonly injection: InjectionRecord;
     }
   | {
       readonly kind: 'event-handler';
       readonly message: MessageDefinition;
       readonly options: EventHandlerOptions;
+      readonly injection: InjectionRecord;
     };
+
+/**
+ * A class decorator in both TypeScript modes: standard decorators call it with the class and a
+ * context, `experimentalDecorators` with the class alone.
+ */
+export type ClassDecoratorOf<C> = (target: C, context?: ClassDecoratorContext) => void;
 
 const registry = new WeakMap<object, EndpointMetadata>();
 
@@ -39,27 +49,36 @@ function record(target: object, metadata: EndpointMetadata): void {
  * Point-to-point consumer: one queue, competing consumers, each message handled by one instance.
  *
  * ```ts
- * @Consumer({ queue: 'payments', message: ChargeCard, prefetch: 20, retry: { attempts: 5 } })
+ * @Consumer({ queue: 'payments', message: ChargeCard, prefetch: 20, inject: [PaymentGateway] })
  * class ChargeCardConsumer {
- *   constructor(@inject(PaymentGateway) private readonly gateway: PaymentGateway) {}
+ *   constructor(private readonly gateway: PaymentGateway) {}
  *   async handle(cmd: ChargeCardPayload, ctx: MessageContext) { ... }
  * }
  * ```
  */
-export function Consumer<T>(options: ConsumerOptions<T>) {
-  return (target: HandlerClass<T>): void => {
+export function Consumer<T>(options: ConsumerOptions<T>): ClassDecoratorOf<HandlerClass<T>> {
+  return (target, context) => {
     record(target, {
       kind: 'consumer',
       message: options.message as MessageDefinition,
       options: options as unknown as ConsumerOptions,
+      injection: { mode: decoratorModeOf(context), inject: options.inject },
     });
   };
 }
 
 /** Publish-subscribe handler: its subscription gets its own queue and a copy of every matching event. */
-export function EventHandler<T>(event: EventDefinition<T>, options: EventHandlerOptions) {
-  return (target: HandlerClass<T>): void => {
-    record(target, { kind: 'event-handler', message: event as MessageDefinition, options });
+export function EventHandler<T>(
+  event: EventDefinition<T>,
+  options: EventHandlerOptions,
+): ClassDecoratorOf<HandlerClass<T>> {
+  return (target, context) => {
+    record(target, {
+      kind: 'event-handler',
+      message: event as MessageDefinition,
+      options,
+      injection: { mode: decoratorModeOf(context), inject: options.inject },
+    });
   };
 }
 

@@ -9,7 +9,14 @@ import { OptionChecker } from './option-checker.js';
 import { acceptedTypes, type MessageDefinition } from './message-definition.js';
 import { describeFilterProblems, type MessageFilter } from './message-filter.js';
 import { isValidBrokerName, subscriptionQueueName } from './naming.js';
-import type { Backoff, CircuitBreakerOptions, EndpointOptions, RetryOptions } from './types.js';
+import type {
+  Backoff,
+  CircuitBreakerOptions,
+  EndpointOptions,
+  MessageHandler,
+  RetryOptions,
+  ScalingOptions,
+} from './types.js';
 import type { QueueOptions } from './transport.js';
 
 /** A consumer's settings after defaults and validation. */
@@ -31,6 +38,7 @@ export interface EndpointConfig {
     readonly immediate: number;
     readonly backoff: Backoff;
     readonly redelivery: Backoff;
+    readonly retryable: ((error: Error) => boolean) | undefined;
   };
   /** Delay before redelivery n (index n-1), one per possible redelivery. */
   readonly retryDelaysMs: readonly number[];
@@ -38,6 +46,7 @@ export interface EndpointConfig {
   readonly circuitBreaker: Required<CircuitBreakerOptions> | undefined;
   readonly idempotencyTtlMs: number | undefined;
   readonly queueOptions: QueueOptions | undefined;
+  readonly scaling: Required<ScalingOptions>;
 }
 
 export const defaultBackoff: Backoff = { initialMs: 50, factor: 2, maxMs: 1_000, jitter: 0.2 };
@@ -81,7 +90,31 @@ const knownOptions = new Set([
   'circuitBreaker',
   'idempotency',
   'queueOptions',
+  'inject',
+  'scaling',
 ]);
+
+const scalingOptions = new Set(['targetBacklogPerReplica', 'min', 'max', 'cooldownSeconds', 'activation']);
+
+/** The scaling hints with their defaults (see `ScalingOptions`); `min` must not exceed `max`. */
+function checkScaling(check: OptionChecker, value: unknown, prefetch: number): Required<ScalingOptions> {
+  const given = (value === undefined ? {} : check.object('scaling', value, scalingOptions)) as ScalingOptions;
+  const scaling = {
+    targetBacklogPerReplica: check.int(
+      'scaling.targetBacklogPerReplica',
+      given.targetBacklogPerReplica ?? 2 * prefetch,
+      1,
+      1_000_000_000,
+    ),
+    min: check.int('scaling.min', given.min ?? 0, 0, 10_000),
+    max: check.int('scaling.max', given.max ?? 100, 1, 10_000),
+    cooldownSeconds: check.int('scaling.cooldownSeconds', given.cooldownSeconds ?? 300, 0, 86_400),
+    activation: check.int('scaling.activation', given.activation ?? 0, 0, 1_000_000_000),
+  };
+  if (scaling.min > scaling.max)
+    check.fail('scaling.min', `must be <= scaling.max (${scaling.max})`, scaling.min);
+  return scaling;
+}
 
 /**
  * Validates the decorator record of `handlerClass` merged over `defaults`; throws `SLUICE_INVALID_OPTION`
@@ -102,6 +135,12 @@ export function resolveEndpointConfig(
   }
   const decorator = metadata.kind === 'consumer' ? '@Consumer' : '@EventHandler';
   const check: OptionChecker = new OptionChecker(`${decorator} on ${name}`);
+  if (typeof (handlerClass.prototype as Partial<MessageHandler> | undefined)?.handle !== 'function') {
+    throw new SluiceError(
+      ErrorCodes.INVALID_OPTION,
+      `${decorator} on ${name}: the class has no handle(message, context) method`,
+    );
+  }
   const options: Record<string, unknown> & EndpointOptions = { ...defaults, ...metadata.options };
   for (const key of Object.keys(metadata.options)) {
     if (!knownOptions.has(key)) check.fail(key, 'is not a known option', (metadata.options as never)[key]);
@@ -149,7 +188,11 @@ export function resolveEndpointConfig(
     immediate: check.int('retry.immediate', retryOptions.immediate ?? 2, 1, 100),
     backoff: checkBackoff(check, 'retry.backoff', retryOptions.backoff, defaultBackoff),
     redelivery: checkBackoff(check, 'retry.redelivery', retryOptions.redelivery, defaultRedelivery),
+    retryable: retryOptions.retryable,
   };
+  if (retry.retryable !== undefined && typeof retry.retryable !== 'function') {
+    check.fail('retry.retryable', 'must be a function (error) => boolean', retry.retryable);
+  }
   if (retry.redelivery.jitter !== 0) {
     check.fail(
       'retry.redelivery.jitter',
@@ -189,6 +232,8 @@ export function resolveEndpointConfig(
     check.int('queueOptions.maxLength', queueOptions.maxLength, 1, 2 ** 31 - 1);
   }
 
+  const scaling = checkScaling(check, options.scaling, prefetch);
+
   return {
     name,
     handlerClass,
@@ -206,5 +251,6 @@ export function resolveEndpointConfig(
     circuitBreaker,
     idempotencyTtlMs,
     queueOptions,
+    scaling,
   };
 }

@@ -6,12 +6,13 @@ import { context } from '@opentelemetry/api';
 import type { Container, Newable } from 'inversify';
 import type { Codec } from './codec.js';
 import type { EndpointConfig } from './endpoint-config.js';
-import { ErrorCodes, hasErrorCode, isUnrecoverable, toError } from './errors.js';
+import { toError } from './errors.js';
 import type { EndpointMetrics } from './host-metrics.js';
 import type { IdempotencyStore } from './idempotency-store.js';
 import type { Logger } from './logger.js';
 import { IdleLatch } from './idle-latch.js';
 import { runInMessageScope } from './message-scope.js';
+import { settlementFor } from './settlement-policy.js';
 import { CircuitBreaker } from './middleware/circuit-breaker.js';
 import { decodeMiddleware } from './middleware/decode.js';
 import { filterMiddleware } from './middleware/filter.js';
@@ -25,7 +26,7 @@ import {
   type EndpointTelemetry,
   type ProcessTrace,
 } from './telemetry/messaging-telemetry.js';
-import type { Delivery, Fault, FaultReason, Subscription, Transport } from './transport.js';
+import type { Delivery, Fault, Subscription, Transport } from './transport.js';
 import type { MessageContext, MessageHandler } from './types.js';
 
 /** How a delivery ended. */
@@ -73,15 +74,6 @@ export interface RunnerDependencies {
   readonly telemetry: EndpointTelemetry;
   readonly onSettled: (event: SettledEvent) => void;
   readonly onFailed: (event: FailedEvent) => void;
-}
-
-const maxStackLines = 12;
-
-function reasonFor(error: Error): FaultReason {
-  if (hasErrorCode(error, ErrorCodes.DECODE_FAILED)) return 'decode-failed';
-  if (hasErrorCode(error, ErrorCodes.UNKNOWN_MESSAGE_TYPE)) return 'unknown-type';
-  if (hasErrorCode(error, ErrorCodes.VALIDATION_FAILED)) return 'validation-failed';
-  return 'unrecoverable';
 }
 
 class DeliveryContext implements MessageContext {
@@ -196,11 +188,8 @@ export class EndpointRunner {
       steps.push(idempotencyMiddleware(deps.idempotencyStore, config.idempotencyTtlMs));
     }
     steps.push(
-      retryMiddleware(
-        config.retry.immediate,
-        config.retry.backoff,
-        deps.draining,
-        (invocation, error, tryNumber) => this.onCallFailed(invocation, error, tryNumber),
+      retryMiddleware(config.retry, deps.draining, (invocation, error, tryNumber) =>
+        this.onCallFailed(invocation, error, tryNumber),
       ),
     );
     if (this.breaker !== undefined) steps.push(this.breaker.middleware(deps.draining));
@@ -312,32 +301,22 @@ export class EndpointRunner {
       await this.pipeline(invocation);
     } catch (thrown) {
       const error = toError(thrown);
-      if (
-        hasErrorCode(error, ErrorCodes.SHUTTING_DOWN) ||
-        (deps.deadline.aborted && !isUnrecoverable(error))
-      ) {
+      const decision = settlementFor(error, config, {
+        attempt: delivery.attempt,
+        stopping: deps.deadline.aborted,
+        now: new Date(),
+      });
+      if (decision.action === 'release') {
         await telemetry.settle(processTrace, 'release', () => delivery.release());
         return { outcome: 'released', error };
       }
-      if (!isUnrecoverable(error) && delivery.attempt < config.retry.attempts) {
-        const delayMs = config.retryDelaysMs[delivery.attempt - 1] ?? config.retryDelaysMs.at(-1) ?? 0;
+      if (decision.action === 'retry') {
+        const { delayMs } = decision;
         await telemetry.retry(processTrace, delayMs, delivery.attempt + 1, () => delivery.retry(delayMs));
         return { outcome: 'retried', error, delayMs };
       }
-      const code = (error as { code?: unknown }).code;
-      const fault: Fault = {
-        reason: isUnrecoverable(error) ? reasonFor(error) : 'max-attempts',
-        errorType: error.name,
-        errorCode: typeof code === 'string' ? code : undefined,
-        errorMessage: error.message,
-        stack: error.stack?.split('\n').slice(0, maxStackLines).join('\n'),
-        attempts: delivery.attempt,
-        consumer: config.name,
-        queue: config.queue,
-        time: new Date(),
-      };
-      let sent = fault;
-      await telemetry.deadLetter(processTrace, fault, (traced) => {
+      let sent = decision.fault;
+      await telemetry.deadLetter(processTrace, decision.fault, (traced) => {
         sent = traced;
         return delivery.deadLetter(traced);
       });

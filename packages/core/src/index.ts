@@ -31,8 +31,8 @@ export type { ClaimResult, IdempotencyStore } from './idempotency-store.js';
 export { InMemoryBroker } from './in-memory/in-memory-broker.js';
 export { InMemoryTransport } from './in-memory/in-memory-transport.js';
 export type { InMemoryTransportOptions } from './in-memory/in-memory-transport.js';
-export { silentLogger } from './logger.js';
-export type { Logger } from './logger.js';
+export { defaultLogger, silentLogger, stderrLogger } from './logger.js';
+export type { Logger, LogLevel } from './logger.js';
 export {
   acceptedTypes,
   defineCommand,
@@ -72,5 +72,6 @@ export type {
 } from './telemetry/messaging-telemetry.js';
 export { OptionChecker } from './option-checker.js';
 export { SerialQueue } from './serial-queue.js';
+export { untilAborted } from './timers.js';
 export type * from './transport.js';
 export type * from './types.js';

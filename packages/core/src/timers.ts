@@ -14,11 +14,29 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Resolves true when `work` resolves within `ms`, false when the time runs out first. */
-export function withDeadline(work: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), Math.max(0, ms));
+/**
+ * Resolves true when `work` settles before `signal` aborts, false as soon as it aborts (at once when
+ * it already has). Never rejects; `work` goes on either way. Without a signal it waits for `work`.
+ */
+export function untilAborted(work: Promise<unknown>, signal: AbortSignal | undefined): Promise<boolean> {
+  if (signal?.aborted === true) {
+    work.catch(() => undefined);
+    return Promise.resolve(false);
+  }
+  return new Promise((resolve) => {
+    const onAbort = () => resolve(false);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const done = () => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(true);
+    };
+    work.then(done, done);
   });
-  return Promise.race([work.then(() => true), late]).finally(() => clearTimeout(timer));
+}
+
+/** Resolves true when `work` settles within `ms`, false when the time runs out first. Never rejects. */
+export function withDeadline(work: Promise<unknown>, ms: number): Promise<boolean> {
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(), Math.max(0, ms));
+  return untilAborted(work, deadline.signal).finally(() => clearTimeout(timer));
 }

@@ -191,7 +191,11 @@ export interface Transport {
   connect(): Promise<void>;
   /**
    * Publishes messages; resolves when the broker has accepted every one of them (confirmed, where the
-   * broker confirms). Rejects if any was not accepted; none is silently dropped.
+   * broker confirms). Rejects if any was not accepted; none is silently dropped. A topic message goes
+   * to every bound queue that has room; when one of them is at its `maxLength` the publish rejects with
+   * `SLUICE_QUEUE_FULL` and the queues with room keep their copy (publishing it again duplicates it
+   * there). Other rejections: `SLUICE_UNROUTABLE` (mandatory, or to a queue, and no queue took it),
+   * `SLUICE_CLOSED` (the transport closed first).
    */
   publish(messages: readonly OutgoingMessage[]): Promise<void>;
   /** Declares the endpoint (idempotent) and starts consuming it. */
@@ -201,8 +205,21 @@ export interface Transport {
   /** True while the broker connection is up. */
   isConnected(): boolean;
   /**
-   * Stops every subscription, waits for pending publishes to be accepted, returns unsettled
-   * deliveries to the broker and disconnects. Idempotent; concurrent calls share one close.
+   * The queue where {@link Delivery.deadLetter} puts the messages of `queue`; subscribing to it reads
+   * them. The same name for the same queue every time, before or after `connect`. In-memory and
+   * RabbitMQ: `<queue>.dlq` (`deadLetterQueueName`).
    */
-  close(): Promise<void>;
+  deadLetterQueue(queue: string): string;
+  /**
+   * Stops every subscription, waits for pending publishes to be accepted and for settlements in
+   * progress, sends the settlements the broker has not had yet, returns unsettled deliveries to the
+   * broker and disconnects. Idempotent; concurrent calls share one close.
+   *
+   * `signal` is the caller's deadline (any call's signal counts). Once it aborts, or if it has already,
+   * the transport stops waiting for the broker: publishes not yet accepted reject with `SLUICE_CLOSED`
+   * (such a message may still reach the broker), settlements waiting on the broker reject, and the
+   * promise resolves at once, leaving a disconnect still under way to finish in the background.
+   * Without `signal`, each pending publish is bounded by the transport's own publish timeout.
+   */
+  close(signal?: AbortSignal): Promise<void>;
 }

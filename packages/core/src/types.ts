@@ -1,4 +1,5 @@
 /** Public types of handlers and their options. Defaults are listed on each option. */
+import type { ServiceIdentifier } from 'inversify';
 import type { Logger } from './logger.js';
 import type { MessageFilter } from './message-filter.js';
 import type { MessageDefinition } from './message-definition.js';
@@ -31,6 +32,13 @@ export interface RetryOptions {
   readonly backoff?: Partial<Backoff>;
   /** Delay before each redelivery. Default 1 s x5, at most 5 min, no jitter (a broker queue per delay). */
   readonly redelivery?: Partial<Backoff>;
+  /**
+   * Says whether a failure is worth retrying; `false` dead-letters the message at once (reason
+   * `unrecoverable`). Asked for errors the handler throws (timeouts included), never for Sluice's own
+   * verdicts (unrecoverable, decode and validation failures dead-letter; an idempotency claim held
+   * elsewhere retries). A predicate that throws counts as `true`. Default: every failure is retryable.
+   */
+  readonly retryable?: (error: Error) => boolean;
 }
 
 /** Pauses a consumer whose handler keeps failing, so a broken dependency does not burn retries. */
@@ -41,6 +49,28 @@ export interface CircuitBreakerOptions {
   readonly windowMs?: number;
   /** How long the consumer stays paused before a trial. Default 30 s. */
   readonly coolOffMs?: number;
+}
+
+/**
+ * How KEDA scales the host on this consumer's queue (read by `@sluice/kube` to render one trigger per
+ * queue; the host itself only validates it). The backlog is the queue's ready plus unacknowledged
+ * messages, as KEDA's `rabbitmq` trigger counts it over the management API.
+ */
+export interface ScalingOptions {
+  /**
+   * Backlog one replica is meant to carry (KEDA's per-replica target, metric type AverageValue).
+   * Default `2 x prefetch`: one prefetch window being handled and one waiting, so a replica at the
+   * target is never starved and a backlog beyond what the replicas hold soon adds one.
+   */
+  readonly targetBacklogPerReplica?: number;
+  /** Fewest replicas; 0 lets KEDA scale the host to zero when every queue is idle. Default 0. */
+  readonly min?: number;
+  /** Most replicas. Default 100 (KEDA's). */
+  readonly max?: number;
+  /** Seconds every queue must stay idle before KEDA scales to zero (only with `min` 0). Default 300. */
+  readonly cooldownSeconds?: number;
+  /** Backlog above which this queue counts as active, waking the host from zero. Default 0. */
+  readonly activation?: number;
 }
 
 /** Options shared by `@Consumer` and `@EventHandler`. */
@@ -58,16 +88,29 @@ export interface EndpointOptions {
   readonly idempotency?: boolean | { readonly ttlMs: number };
   /** Broker settings of the queue. */
   readonly queueOptions?: QueueOptions;
+  /** KEDA scaling hints for this queue; see `ScalingOptions` for the defaults. */
+  readonly scaling?: ScalingOptions;
 }
 
-export interface ConsumerOptions<T = unknown> extends EndpointOptions {
+/** How a decorated class names its constructor dependencies without parameter decorators. */
+export interface InjectOption {
+  /**
+   * The constructor's dependencies, one token (class, symbol or string) per parameter, in order. The
+   * way to inject under standard decorators (no parameter decorators there); with
+   * `experimentalDecorators`, `@inject(Token)` on a parameter does the same, and with
+   * `emitDecoratorMetadata` a parameter typed by a class needs neither. Default: none.
+   */
+  readonly inject?: readonly ServiceIdentifier[];
+}
+
+export interface ConsumerOptions<T = unknown> extends EndpointOptions, InjectOption {
   /** The queue to consume (competing consumers share it). */
   readonly queue: string;
   /** The message it handles, usually a command. */
   readonly message: MessageDefinition<T>;
 }
 
-export interface EventHandlerOptions extends EndpointOptions {
+export interface EventHandlerOptions extends EndpointOptions, InjectOption {
   /** Subscription name; the queue is `<serviceName>.<subscription>`. */
   readonly subscription: string;
   /** Only messages whose properties match are handled. */

@@ -116,6 +116,35 @@ describe('error and retry flow', () => {
     expect(readFault(copy?.message.headers ?? {})?.reason).toBe(reason);
   });
 
+  it('dead-letters at once, after one call, a failure the retryable predicate refuses', async () => {
+    class CardDeclined extends Error {
+      override name = 'CardDeclined';
+    }
+    const tries: string[] = [];
+    @Consumer({
+      queue: 'payments',
+      message: ChargeCard,
+      retry: { attempts: 3, immediate: 2, retryable: (error) => !(error instanceof CardDeclined) },
+    })
+    class Declining {
+      handle(cmd: Charge) {
+        tries.push(cmd.orderId);
+        if (cmd.orderId === 'declined') throw new CardDeclined('card declined');
+        throw new TypeError('gateway down');
+      }
+    }
+    const started = await startHost([Declining]);
+    harness = started.harness;
+    await harness.bus.send(ChargeCard, { orderId: 'declined', amount: 10 }, { messageId: 'm-declined' });
+    const dead = await harness.waitForDeadLettered('m-declined');
+    expect(dead.fault).toMatchObject({ reason: 'unrecoverable', errorType: 'CardDeclined', attempts: 1 });
+    await harness.bus.send(ChargeCard, { orderId: 'retried', amount: 10 }, { messageId: 'm-retried' });
+    const exhausted = await harness.waitForDeadLettered('m-retried');
+    expect(exhausted.fault).toMatchObject({ reason: 'max-attempts', attempts: 3 });
+    expect(tries.filter((id) => id === 'declined')).toHaveLength(1);
+    expect(tries.filter((id) => id === 'retried')).toHaveLength(6);
+  });
+
   it('refuses to send an invalid payload', async () => {
     const started = await startHost([AlwaysFailing]);
     harness = started.harness;

@@ -46,7 +46,13 @@ describe('start-up validation', () => {
     [{ queue: 'bad queue!' }, 'queue', 'must be 1-200 characters'],
     [{ circuitBreaker: { failures: 0 } }, 'circuitBreaker.failures', 'must be an integer from 1'],
     [{ idempotency: 'yes' }, 'idempotency', 'must be a boolean or { ttlMs }'],
+    [{ retry: { retryable: true } }, 'retry.retryable', 'must be a function (error) => boolean (got true)'],
     [{ prefecth: 10 }, 'prefecth', 'is not a known option'],
+    [{ scaling: { max: 0 } }, 'scaling.max', 'must be an integer from 1 to 10000 (got 0)'],
+    [{ scaling: { min: 3, max: 2 } }, 'scaling.min', 'must be <= scaling.max (2) (got 3)'],
+    [{ scaling: { targetBacklogPerReplica: 0.5 } }, 'scaling.targetBacklogPerReplica', 'must be an integer'],
+    [{ scaling: { cooldown: 60 } }, 'scaling.cooldown', 'is not a known option'],
+    [{ scaling: 'fast' }, 'scaling', 'must be an object'],
   ])('rejects %j naming the class and the option', async (options, option, requirement) => {
     const error = await startFails([consumerWith(options)]);
     expect(error).toMatchObject({ code: ErrorCodes.INVALID_OPTION });
@@ -87,7 +93,7 @@ describe('start-up validation', () => {
       handle() {}
     }
     expect((await startFails([NoInject])).message).toContain(
-      'NoInject: every constructor parameter needs @inject',
+      '@Consumer on NoInject: constructor parameter 0 has no token: add @inject(Token) to it, list the dependencies in the decorator\'s "inject" option, or compile with "emitDecoratorMetadata"',
     );
 
     @Consumer({ queue: 'b', message: Cmd })
@@ -96,7 +102,7 @@ describe('start-up validation', () => {
       handle() {}
     }
     expect((await startFails([Unbound])).message).toContain(
-      'Unbound: constructor parameter 0 (Gateway) is not bound in the container',
+      '@Consumer on Unbound: constructor parameter 0 (Gateway) is not bound in the container',
     );
   });
 
@@ -108,5 +114,37 @@ describe('start-up validation', () => {
     expect((await startFails([WrongKind])).message).toContain('option "message" must be an event');
     const host = new ConsumerHost({ serviceName: 'has space', transport: new InMemoryTransport() });
     await expect(host.start()).rejects.toThrow('option "serviceName"');
+  });
+});
+
+describe('scaling hints', () => {
+  it('default to a target of twice the prefetch, KEDA-like bounds, and keep what the decorator sets', async () => {
+    @Consumer({ queue: 'plain', message: Cmd, prefetch: 15 })
+    class Plain {
+      handle() {}
+    }
+    @Consumer({
+      queue: 'tuned',
+      message: Cmd,
+      scaling: { targetBacklogPerReplica: 50, min: 1, max: 8, cooldownSeconds: 60, activation: 5 },
+    })
+    class Tuned {
+      handle() {}
+    }
+    const host = new ConsumerHost({
+      serviceName: 'svc',
+      transport: new InMemoryTransport(),
+      consumers: [Plain, Tuned],
+      handleSignals: false,
+    });
+    await host.start();
+    try {
+      expect(host.endpoints.map((e) => e.scaling)).toEqual([
+        { targetBacklogPerReplica: 30, min: 0, max: 100, cooldownSeconds: 300, activation: 0 },
+        { targetBacklogPerReplica: 50, min: 1, max: 8, cooldownSeconds: 60, activation: 5 },
+      ]);
+    } finally {
+      await host.stop();
+    }
   });
 });

@@ -11,6 +11,8 @@ import type { Instrumentation } from '@opentelemetry/instrumentation';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace';
+import { defaultLogger, type Logger } from '@sluice/core';
+import { ReportingSpanExporter } from './reporting-exporter.js';
 
 export interface TelemetryOptions {
   /** `service.name`. Default: `OTEL_SERVICE_NAME`; one of the two is required. */
@@ -31,6 +33,16 @@ export interface TelemetryOptions {
   readonly prometheus?: { readonly port?: number; readonly host?: string } | false;
   /** Library instrumentations (HTTP, amqplib, ...). Default none. */
   readonly instrumentations?: readonly Instrumentation[];
+  /** Where a failing export is reported (once per outage). Default: warnings to stderr. */
+  readonly logger?: Logger;
+}
+
+/** Where the default OTLP exporter sends spans, as it reads the `OTEL_*` variables. */
+function otlpTracesEndpoint(env: NodeJS.ProcessEnv): string {
+  if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  if (env.OTEL_EXPORTER_OTLP_ENDPOINT)
+    return `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '')}/v1/traces`;
+  return 'http://localhost:4318/v1/traces';
 }
 
 export interface Telemetry {
@@ -76,7 +88,15 @@ export async function startTelemetry(options: TelemetryOptions = {}): Promise<Te
   const sdk = new NodeSDK({
     serviceName,
     resource: resourceFromAttributes(attributes),
-    spanProcessors: [new BatchSpanProcessor({ exporter: options.traceExporter ?? new OTLPTraceExporter() })],
+    spanProcessors: [
+      new BatchSpanProcessor({
+        exporter: new ReportingSpanExporter(
+          options.traceExporter ?? new OTLPTraceExporter(),
+          options.traceExporter === undefined ? otlpTracesEndpoint(env) : 'the configured trace exporter',
+          options.logger ?? defaultLogger,
+        ),
+      }),
+    ],
     ...(prometheus === undefined ? {} : { metricReaders: [prometheus] }),
     instrumentations: [...(options.instrumentations ?? [])],
   });

@@ -12,7 +12,7 @@ import {
   isDeadLetterQueueName,
   queueOfDeadLetterQueue,
   readFault,
-  silentLogger,
+  defaultLogger,
   SluiceError,
   withoutFaultHeaders,
   type Fault,
@@ -56,7 +56,7 @@ export class DeadLetters {
       tls: options.tls,
       connectionName: options.connectionName ?? 'sluice-dlq',
     });
-    this.logger = (options.logger ?? silentLogger).child({ tool: 'dead-letters' });
+    this.logger = (options.logger ?? defaultLogger).child({ tool: 'dead-letters' });
   }
 
   /** The dead-letter queue of `queue` (`<queue>.dlq`); a dead-letter queue name is taken as it is. */

@@ -227,7 +227,12 @@ export class Publisher implements ConnectionListener {
     return this.unsettled.whenIdle();
   }
 
-  /** Closes the channel; call after {@link whenIdle}. */
+  /** Rejects every send not settled yet with `error` (a close that cannot wait any longer). */
+  abandon(error: Error): void {
+    for (const batch of this.batches.slice(this.batchHead)) this.settle(batch, error);
+  }
+
+  /** Closes the channel; call after {@link whenIdle} (or {@link abandon}). */
   async close(): Promise<void> {
     clearTimeout(this.deadlineTimer);
     const state = this.state;

@@ -4,9 +4,11 @@
  * recovery from connection, channel and consumer loss.
  */
 import {
+  deadLetterQueueName,
   ErrorCodes,
   OptionChecker,
   SluiceError,
+  untilAborted,
   type DeliveryHandler,
   type EndpointSpec,
   type Logger,
@@ -63,6 +65,8 @@ export class RabbitMqTransport implements Transport {
   private state: State = 'new';
   private connecting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
+  /** Aborted when a signal passed to {@link close} aborts: stop waiting for the broker. */
+  private readonly closeDeadline = new AbortController();
 
   /** Validates every option (throws `SLUICE_INVALID_OPTION` naming it); connects only in {@link connect}. */
   constructor(options: RabbitMqTransportOptions = {}) {
@@ -171,26 +175,52 @@ export class RabbitMqTransport implements Transport {
     return this.topology.readyCount(queue);
   }
 
+  /** `<queue>.dlq`, declared with the queue. */
+  deadLetterQueue(queue: string): string {
+    return deadLetterQueueName(queue);
+  }
+
   /**
    * Stops every consumer, waits for pending publishes (each bounded by `publishTimeoutMs`) and
    * settlements in progress, sends the pending acks, returns unsettled deliveries to RabbitMQ (their
    * settlement then rejects with `SLUICE_CLOSED`) and disconnects. Idempotent; concurrent calls share
-   * one close.
+   * one close. When `signal` aborts, the publishes still unconfirmed reject with `SLUICE_CLOSED` (the
+   * broker may still deliver them), and the close resolves without waiting for RabbitMQ any longer.
    */
-  close(): Promise<void> {
+  close(signal?: AbortSignal): Promise<void> {
+    if (signal !== undefined) {
+      if (signal.aborted) this.closeDeadline.abort();
+      else signal.addEventListener('abort', () => this.closeDeadline.abort(), { once: true });
+    }
     this.closing ??= this.shutDown();
     return this.closing;
   }
 
   private async shutDown(): Promise<void> {
     this.state = 'closing';
+    const deadline = this.closeDeadline.signal;
+    const abandon = () =>
+      this.publisher.abandon(
+        new SluiceError(
+          ErrorCodes.CLOSED,
+          'RabbitMQ transport closed before the broker confirmed the publish; it may still be delivered',
+        ),
+      );
+    if (deadline.aborted) abandon();
+    else deadline.addEventListener('abort', abandon, { once: true });
     const subscriptions = [...this.subscriptions];
-    await Promise.all(subscriptions.map((s) => s.close().catch(() => undefined)));
-    await this.publisher.whenIdle();
-    await Promise.all(subscriptions.map((s) => s.shutdown().catch(() => undefined)));
-    await this.publisher.whenIdle();
-    await this.publisher.close();
-    await this.supervisor.close();
+    await untilAborted(
+      (async () => {
+        await Promise.all(subscriptions.map((s) => s.close().catch(() => undefined)));
+        await this.publisher.whenIdle();
+        await Promise.all(subscriptions.map((s) => s.shutdown().catch(() => undefined)));
+        await this.publisher.whenIdle();
+      })(),
+      deadline,
+    );
+    await untilAborted(this.publisher.close(), deadline);
+    await untilAborted(this.supervisor.close(), deadline);
+    deadline.removeEventListener('abort', abandon);
     this.subscriptions.clear();
     this.state = 'closed';
     this.logger.info({}, 'RabbitMQ transport closed');

@@ -3,7 +3,7 @@
  * `SLUICE_INVALID_OPTION` naming the option, never at the first message. Values shown in errors are
  * redacted.
  */
-import { OptionChecker, silentLogger, type Logger } from '@sluice/core';
+import { defaultLogger, OptionChecker, type Logger } from '@sluice/core';
 import type { Options, SocketOptions } from 'amqplib';
 import { Redactor, redactUrl } from './redact.js';
 import type {
@@ -275,7 +275,7 @@ export function resolveOptions(
     check.fail('reconnect.maxMs', 'must be >= reconnect.initialMs', reconnect.maxMs);
   const queueType = options.queueType ?? 'quorum';
   if (!queueTypes.has(queueType)) check.fail('queueType', 'must be "quorum" or "classic"', queueType);
-  const logger = options.logger ?? silentLogger;
+  const logger = options.logger ?? defaultLogger;
   for (const method of ['debug', 'info', 'warn', 'error', 'child'] as const) {
     if (typeof (logger as unknown as Record<string, unknown>)[method] !== 'function') {
       check.fail('logger', `must be a Logger (missing ${method}())`, typeof logger);

@@ -106,7 +106,7 @@ export interface RabbitMqTransportOptions {
   readonly coalesceAcks?: boolean;
   /** Use the management API for queue depth (ready + unacknowledged). Default: off (ready only). */
   readonly management?: ManagementOptions;
-  /** Default: silent. */
+  /** Default: warnings and errors to stderr (`defaultLogger`); `silentLogger` for none. */
   readonly logger?: Logger;
 }
 
@@ -168,7 +168,7 @@ export interface DeadLettersOptions {
   readonly tls?: TlsOptions;
   /** Default `sluice-dlq`. */
   readonly connectionName?: string;
-  /** Default: silent. */
+  /** Default: warnings and errors to stderr (`defaultLogger`); `silentLogger` for none. */
   readonly logger?: Logger;
 }
 

@@ -5,8 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
-  deadLetterQueueName,
   ErrorCodes,
+  Headers,
   readFault,
   type Delivery,
   type EndpointSpec,
@@ -248,7 +248,7 @@ export function describeTransportConformance(name: string, options: ConformanceO
       const sent = message(topic, { body: binaryBody(1_000) });
       await transport.publish([sent]);
       const dead = new DeliveryCollector();
-      await fx.subscribe(transport, { queue: deadLetterQueueName(queue) }, dead);
+      await fx.subscribe(transport, { queue: transport.deadLetterQueue(queue) }, dead);
       const [copy] = (await dead.waitForCount(1, t(5_000))) as [Delivery];
       expect(copy.message.messageId).toBe(sent.messageId);
       expect(copy.message.type).toBe(sent.type);
@@ -256,6 +256,69 @@ export function describeTransportConformance(name: string, options: ConformanceO
       expect(copy.message.headers).toMatchObject(sent.headers);
       expect(readFault(copy.message.headers)).toEqual(fault);
       expect(work.deliveries).toHaveLength(1);
+    });
+
+    it('replaces the fault headers of an earlier dead-lettering', async () => {
+      const transport = await fx.open();
+      const { queue, topic } = fx.names();
+      const fault: Fault = {
+        reason: 'unrecoverable',
+        errorType: 'UnrecoverableError',
+        errorMessage: 'second failure',
+        attempts: 1,
+        consumer: 'ConformanceConsumer',
+        queue,
+        time: new Date('2026-02-03T04:05:06.789Z'),
+      };
+      await fx.subscribe(
+        transport,
+        { queue, topics: [topic] },
+        new DeliveryCollector((d) => d.deadLetter(fault)),
+      );
+      const dead = new DeliveryCollector();
+      await fx.subscribe(transport, { queue: transport.deadLetterQueue(queue) }, dead);
+      // A replayed dead letter that carries the fault of its first failure, fields the new one lacks included.
+      const stale = {
+        [Headers.faultReason]: 'max-attempts',
+        [Headers.faultErrorCode]: 'E_FIRST',
+        [Headers.faultStack]: 'Error: first\n    at first (first.ts:1:1)',
+        [Headers.faultTraceparent]: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+        'x-test': 'kept',
+      };
+      await transport.publish([message(topic, { headers: stale })]);
+      const [copy] = (await dead.waitForCount(1, t(5_000))) as [Delivery];
+      expect(readFault(copy.message.headers)).toEqual(fault);
+      expect(copy.message.headers['x-test']).toBe('kept');
+    });
+
+    it('fans out to the bound queues with room and rejects the publish a full queue refused', async () => {
+      const transport = await fx.open();
+      const full = fx.names();
+      const roomy = fx.names();
+      const maxLength = 2;
+      const closed = await fx.subscribe(
+        transport,
+        { queue: full.queue, topics: [full.topic], options: { maxLength } },
+        new DeliveryCollector(),
+      );
+      await closed.close();
+      const collector = new DeliveryCollector();
+      await fx.subscribe(transport, { queue: roomy.queue, topics: [full.topic] }, collector);
+      // Some brokers take one message past the limit before refusing: publish until one is refused.
+      const sent: OutgoingMessage[] = [];
+      let refused: unknown;
+      while (refused === undefined && sent.length < maxLength + 5) {
+        const next = message(full.topic);
+        sent.push(next);
+        refused = await transport.publish([next]).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+      }
+      expect(refused).toMatchObject({ code: ErrorCodes.QUEUE_FULL });
+      const got = await collector.waitForCount(sent.length, t(5_000));
+      expect(got.map((d) => d.message.messageId).sort()).toEqual(sent.map((m) => m.messageId).sort());
+      await expect.poll(() => transport.queueDepth(full.queue), { timeout: t(5_000) }).toBe(sent.length - 1);
     });
 
     it('returns a released message to the queue without counting an attempt', async () => {
@@ -316,7 +379,11 @@ export function describeTransportConformance(name: string, options: ConformanceO
       await expect.poll(() => transport.queueDepth(queue), { timeout: t(5_000) }).toBe(7);
     });
 
-    it('closes idempotently with handlers in flight, losing nothing', async () => {
+    /**
+     * Holds one delivery unsettled on `transport`; after `close` is run, lets it settle (which must
+     * reject with `SLUICE_CLOSED`) and checks that a new client receives the message again.
+     */
+    async function closeWithDeliveryInFlight(close: (transport: Transport) => Promise<void>) {
       const first = await fx.open();
       const { queue, topic } = fx.names();
       const held = gate();
@@ -326,12 +393,11 @@ export function describeTransportConformance(name: string, options: ConformanceO
         lateSettlement = d.ack();
         await lateSettlement.catch(() => undefined);
       });
-      await fx.subscribe(first, { queue, topics: [topic] }, stuck);
+      await fx.subscribe(first, { queue, topics: [topic], prefetch: 1 }, stuck);
       const sent = message(topic);
       await first.publish([sent]);
       await stuck.waitForCount(1, t(5_000));
-      await Promise.all([first.close(), first.close()]);
-      await first.close();
+      await close(first);
       expect(first.isConnected()).toBe(false);
       held.open();
       await stuck.waitFor(() => lateSettlement !== undefined, t(5_000), 'the late settlement');
@@ -339,9 +405,38 @@ export function describeTransportConformance(name: string, options: ConformanceO
 
       const second = await fx.open();
       const rescued = new DeliveryCollector();
-      await fx.subscribe(second, { queue, topics: [topic] }, rescued);
-      const [delivery] = (await rescued.waitForCount(1, t(10_000))) as [Delivery];
-      expect(delivery.message.messageId).toBe(sent.messageId);
+      await fx.subscribe(second, { queue, topics: [topic], prefetch: 100 }, rescued);
+      await rescued.waitFor(
+        () => rescued.deliveries.some((d) => d.message.messageId === sent.messageId),
+        t(10_000),
+        'the delivery that was in flight at close',
+      );
+    }
+
+    it('closes idempotently with handlers in flight, losing nothing', async () => {
+      await closeWithDeliveryInFlight(async (transport) => {
+        await Promise.all([transport.close(), transport.close()]);
+        await transport.close();
+      });
+    });
+
+    it('closes at once when its signal has aborted, settling every pending publish and losing no delivery', async () => {
+      await closeWithDeliveryInFlight(async (transport) => {
+        const other = fx.names();
+        await fx.subscribe(transport, { queue: other.queue, topics: [other.topic] }, new DeliveryCollector());
+        const pending = Array.from({ length: 50 }, () =>
+          transport.publish([message(other.topic)]).then(
+            () => 'accepted',
+            (error: unknown) => (error as { code?: unknown }).code,
+          ),
+        );
+        const started = performance.now();
+        await transport.close(AbortSignal.abort());
+        expect(performance.now() - started).toBeLessThan(t(2_000));
+        for (const outcome of await Promise.all(pending)) {
+          expect(['accepted', ErrorCodes.CLOSED]).toContain(outcome);
+        }
+      });
     });
 
     it('flushes pending publishes on close', async () => {
@@ -382,7 +477,7 @@ export function describeTransportConformance(name: string, options: ConformanceO
       await new Promise((resolve) => setTimeout(resolve, 250));
       await subscription.resume();
       const dead = new DeliveryCollector();
-      await fx.subscribe(transport, { queue: deadLetterQueueName(queue) }, dead);
+      await fx.subscribe(transport, { queue: transport.deadLetterQueue(queue) }, dead);
       const [copy] = (await dead.waitForCount(1, t(5_000))) as [Delivery];
       expect(copy.message.messageId).toBe(sent.messageId);
       expect(work.deliveries).toHaveLength(0);

@@ -4,7 +4,7 @@
  * `SLUICE_QUEUE_FULL` (so an HTTP API can answer 503). The host drains it on shutdown.
  */
 import { ErrorCodes, SluiceError, toError } from '../errors.js';
-import { silentLogger, type Logger } from '../logger.js';
+import { defaultLogger, type Logger } from '../logger.js';
 import { withDeadline } from '../timers.js';
 import { OptionChecker } from '../option-checker.js';
 
@@ -54,7 +54,7 @@ export class BackgroundTaskQueue {
     this.concurrency = check.int('concurrency', options.concurrency ?? 1, 1, 10_000);
     this.whenFull = check.oneOf('whenFull', options.whenFull ?? 'wait', ['wait', 'reject'] as const);
     this.maxWaitMs = check.int('maxWaitMs', options.maxWaitMs ?? 30_000, 1, 2 ** 31 - 1);
-    this.logger = options.logger ?? silentLogger;
+    this.logger = options.logger ?? defaultLogger;
   }
 
   /** Tasks waiting to run. */

@@ -4,15 +4,22 @@
  * and retries after `errorDelayMs` when a run fails, and stops with the host.
  */
 import type { Container, Newable } from 'inversify';
+import {
+  decoratorModeOf,
+  prepareConstructorInjection,
+  type InjectionRecord,
+} from '../constructor-injection.js';
+import type { ClassDecoratorOf } from '../decorators.js';
 import { ErrorCodes, SluiceError, toError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { sleep } from '../timers.js';
 import { OptionChecker } from '../option-checker.js';
+import type { InjectOption } from '../types.js';
 
 /** Longest delay a Node.js timer takes. */
 const maxTimerMs = 2 ** 31 - 1;
 
-export interface PeriodicWorkerOptions {
+export interface PeriodicWorkerOptions extends InjectOption {
   /** Name in logs. Default: the class name. */
   readonly name?: string;
   /** Time from the end of one run to the start of the next. */
@@ -30,12 +37,15 @@ export interface PeriodicTask {
 
 export type PeriodicTaskClass = abstract new (...args: never[]) => PeriodicTask;
 
-const registry = new WeakMap<object, PeriodicWorkerOptions>();
+const registry = new WeakMap<object, { options: PeriodicWorkerOptions; injection: InjectionRecord }>();
 
-/** Marks a class as a periodic worker; list it in the host's `workers`. */
-export function PeriodicWorker(options: PeriodicWorkerOptions) {
-  return (target: PeriodicTaskClass): void => {
-    registry.set(target, options);
+/**
+ * Marks a class as a periodic worker; list it in the host's `workers`. A standard decorator and an
+ * `experimentalDecorators` one alike.
+ */
+export function PeriodicWorker(options: PeriodicWorkerOptions): ClassDecoratorOf<PeriodicTaskClass> {
+  return (target, context) => {
+    registry.set(target, { options, injection: { mode: decoratorModeOf(context), inject: options.inject } });
   };
 }
 
@@ -49,21 +59,29 @@ export class PeriodicWorkerRunner {
   private loop: Promise<void> | undefined;
   private runs = 0;
 
-  /** Validates the decorator options; throws `SLUICE_INVALID_OPTION` naming the class and option. */
+  /**
+   * Validates the decorator options and the class's constructor injection; throws
+   * `SLUICE_INVALID_OPTION` naming the class and option.
+   */
   constructor(
     private readonly workerClass: PeriodicTaskClass,
     private readonly container: Container,
     private readonly logger: Logger,
   ) {
     const where = `@PeriodicWorker on ${workerClass.name || 'anonymous class'}`;
-    const options = registry.get(workerClass);
-    if (options === undefined) {
+    const recorded = registry.get(workerClass);
+    if (recorded === undefined) {
       throw new SluiceError(
         ErrorCodes.INVALID_OPTION,
         `${where}: the class has no @PeriodicWorker decorator`,
       );
     }
+    const { options } = recorded;
     const check = new OptionChecker(where);
+    if (typeof (workerClass.prototype as Partial<PeriodicTask> | undefined)?.run !== 'function') {
+      throw new SluiceError(ErrorCodes.INVALID_OPTION, `${where}: the class has no run(signal) method`);
+    }
+    prepareConstructorInjection(workerClass, recorded.injection, where, container);
     this.name = options.name ?? workerClass.name;
     this.intervalMs = check.int('intervalMs', options.intervalMs, 1, maxTimerMs);
     this.errorDelayMs = check.int('errorDelayMs', options.errorDelayMs ?? this.intervalMs, 1, maxTimerMs);

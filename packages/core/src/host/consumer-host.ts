@@ -3,24 +3,25 @@
  * runs periodic workers, serves `/healthz`, `/readyz` and `/metrics`, and drains on SIGTERM/SIGINT.
  */
 import { EventEmitter } from 'node:events';
-import { ClassElementMetadataKind, getClassMetadata } from '@inversifyjs/core';
 import { Container } from 'inversify';
 import type { BackgroundTaskQueue } from '../background/background-task-queue.js';
 import { PeriodicWorkerRunner, type PeriodicTaskClass } from '../background/periodic-worker.js';
 import { Bus } from '../bus.js';
 import { jsonCodec, type Codec } from '../codec.js';
-import type { HandlerClass } from '../decorators.js';
+import { prepareConstructorInjection } from '../constructor-injection.js';
+import { getEndpointMetadata, type EndpointMetadata, type HandlerClass } from '../decorators.js';
 import { resolveEndpointConfig, type EndpointConfig } from '../endpoint-config.js';
 import { EndpointRunner, type FailedEvent, type SettledEvent } from '../endpoint-runner.js';
 import { ErrorCodes, SluiceError, toError } from '../errors.js';
 import { registerHostMetrics } from '../host-metrics.js';
 import { InMemoryIdempotencyStore, type IdempotencyStore } from '../idempotency-store.js';
-import { silentLogger, type Logger } from '../logger.js';
+import { defaultLogger, type Logger } from '../logger.js';
 import { currentMessageContext } from '../message-scope.js';
 import { MetricsRegistry } from '../metrics-registry.js';
 import type { Middleware } from '../middleware/invocation.js';
 import { isValidBrokerName } from '../naming.js';
 import { OptionChecker } from '../option-checker.js';
+import { registerProcessMetrics } from '../process-metrics.js';
 import { MessagingTelemetry, type TracingOptions } from '../telemetry/messaging-telemetry.js';
 import type { Transport } from '../transport.js';
 import type { EndpointOptions, MessageContext } from '../types.js';
@@ -53,7 +54,7 @@ export interface ConsumerHostOptions {
   readonly drainTimeoutMs?: number;
   /** Stop on SIGTERM / SIGINT, then exit the process. Default true. */
   readonly handleSignals?: boolean;
-  /** Default: silent. */
+  /** Default: warnings and errors to stderr (`defaultLogger`); `silentLogger` for none. */
   readonly logger?: Logger;
   /** Codecs for receiving; the first also encodes what the host's bus sends. Default: JSON. */
   readonly codecs?: readonly Codec[];
@@ -61,6 +62,11 @@ export interface ConsumerHostOptions {
   readonly idempotencyStore?: IdempotencyStore;
   /** Default: a new registry. Share one to add application metrics to `/metrics`. */
   readonly metrics?: MetricsRegistry;
+  /**
+   * Process and runtime metrics on `/metrics` (CPU, memory, event-loop delay; prom-client's names).
+   * Default true.
+   */
+  readonly processMetrics?: boolean;
   /** Options every consumer starts from; its decorator overrides them. */
   readonly defaults?: EndpointOptions;
   /** Application middleware, run just around each handler call (inside retry, breaker and timeout). */
@@ -101,6 +107,7 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
   private workers: PeriodicWorkerRunner[] = [];
   private ops: OpsServer | undefined;
   private stopObserving: (() => void) | undefined;
+  private stopProcessMetrics: (() => void) | undefined;
   private boundPort: number | undefined;
   private state: State = 'new';
   private stopping: Promise<void> | undefined;
@@ -110,7 +117,7 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
     super();
     this.container = options.container ?? new Container();
     this.metrics = options.metrics ?? new MetricsRegistry();
-    this.logger = (options.logger ?? silentLogger).child({ service: options.serviceName });
+    this.logger = (options.logger ?? defaultLogger).child({ service: options.serviceName });
     this.drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
     const codecs = options.codecs ?? [jsonCodec];
     this.bus = new Bus(options.transport, {
@@ -138,8 +145,10 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
 
   /**
    * Validates every consumer and worker (a bad option rejects with `SLUICE_INVALID_OPTION` naming the
-   * class and option, before anything connects), connects, declares and subscribes every queue, then
-   * opens the HTTP port and starts workers. On failure, whatever started is stopped again.
+   * class and option, before anything connects), opens the HTTP port (`/readyz` answers 503 until the
+   * start completes; a port in use rejects with `SLUICE_INVALID_OPTION` naming `http.port`), connects,
+   * declares and subscribes every queue, then starts workers. On failure, whatever started is stopped
+   * again.
    */
   async start(): Promise<void> {
     if (this.state !== 'new')
@@ -148,6 +157,11 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
     const { options } = this;
     try {
       this.prepare();
+      // The port first: a port in use fails the start before any message is taken from a queue.
+      if (options.http) {
+        this.ops = new OpsServer(this.metrics, () => this.readiness());
+        this.boundPort = await this.ops.listen(options.http);
+      }
       await options.transport.connect();
       for (const runner of this.runners) await runner.start();
       const runnersByQueue = new Map(this.runners.map((r) => [r.config.queue, r]));
@@ -156,10 +170,6 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
         inFlight: (queue) => runnersByQueue.get(queue)?.inFlightCount ?? 0,
         depth: (queue) => options.transport.queueDepth(queue),
       });
-      if (options.http) {
-        this.ops = new OpsServer(this.metrics, () => this.readiness());
-        this.boundPort = await this.ops.listen(options.http);
-      }
       for (const worker of this.workers) worker.start();
     } catch (error) {
       this.state = 'stopping';
@@ -237,11 +247,23 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
         return context;
       });
     }
-    const classes = [...configs.map((c) => c.handlerClass), ...(options.workers ?? [])];
-    for (const cls of classes) this.bindClass(cls as abstract new (...args: never[]) => unknown);
+    for (const config of configs) {
+      const { injection } = getEndpointMetadata(config.handlerClass) as EndpointMetadata;
+      const decorator = config.kind === 'consumer' ? '@Consumer' : '@EventHandler';
+      prepareConstructorInjection(
+        config.handlerClass,
+        injection,
+        `${decorator} on ${config.name}`,
+        container,
+      );
+    }
     this.workers = (options.workers ?? []).map((w) => new PeriodicWorkerRunner(w, container, this.logger));
+    for (const cls of [...configs.map((c) => c.handlerClass), ...(options.workers ?? [])]) {
+      if (!container.isBound(cls)) container.bind(cls as never).toSelf();
+    }
 
     const hostMetrics = registerHostMetrics(this.metrics);
+    if (options.processMetrics ?? true) this.stopProcessMetrics = registerProcessMetrics(this.metrics);
     const idempotencyStore = options.idempotencyStore ?? new InMemoryIdempotencyStore();
     this.runners = configs.map(
       (config) =>
@@ -268,33 +290,6 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
         ),
       );
     });
-  }
-
-  /** Binds `cls` to itself when unbound and checks that its direct dependencies are bound. */
-  private bindClass(cls: abstract new (...args: never[]) => unknown): void {
-    const { container } = this;
-    let metadata: ReturnType<typeof getClassMetadata>;
-    try {
-      metadata = getClassMetadata(cls as never);
-    } catch (error) {
-      throw new SluiceError(
-        ErrorCodes.INVALID_OPTION,
-        `${cls.name}: every constructor parameter needs @inject(Token): ${toError(error).message.split('\n')[0]}`,
-        { cause: error },
-      );
-    }
-    metadata.constructorArguments.forEach((argument, index) => {
-      if (argument.kind !== ClassElementMetadataKind.singleInjection || argument.optional) return;
-      const id = argument.value;
-      if (!container.isBound(id as never)) {
-        const name = typeof id === 'function' ? id.name : String(id);
-        throw new SluiceError(
-          ErrorCodes.INVALID_OPTION,
-          `${cls.name}: constructor parameter ${index} (${name}) is not bound in the container`,
-        );
-      }
-    });
-    if (!container.isBound(cls)) container.bind(cls as never).toSelf();
   }
 
   private readiness() {
@@ -327,6 +322,7 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
     await this.options.transport.close();
     await this.ops?.close();
     this.stopObserving?.();
+    this.stopProcessMetrics?.();
     for (const hook of this.options.shutdownHooks ?? []) {
       try {
         await hook();

@@ -4,6 +4,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ErrorCodes, SluiceError } from '../errors.js';
 import type { MetricsRegistry } from '../metrics-registry.js';
 
 export interface OpsServerOptions {
@@ -43,12 +44,30 @@ export class OpsServer {
     this.server.keepAliveTimeout = 5_000;
   }
 
-  /** Starts listening; resolves with the bound port (useful with port 0). */
+  /**
+   * Starts listening; resolves with the bound port (useful with port 0). A port in use or not allowed
+   * rejects with `SLUICE_INVALID_OPTION` naming `http.port`.
+   */
   listen(options: OpsServerOptions): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
+      const refused = (error: NodeJS.ErrnoException) => {
+        const reason =
+          error.code === 'EADDRINUSE'
+            ? 'is already in use'
+            : error.code === 'EACCES'
+              ? 'needs privileges'
+              : error.message;
+        reject(
+          new SluiceError(
+            ErrorCodes.INVALID_OPTION,
+            `ConsumerHost: option "http.port" ${options.port} on ${options.host ?? '0.0.0.0'} ${reason}`,
+            { cause: error },
+          ),
+        );
+      };
+      this.server.once('error', refused);
       this.server.listen(options.port, options.host ?? '0.0.0.0', () => {
-        this.server.off('error', reject);
+        this.server.off('error', refused);
         resolve((this.server.address() as AddressInfo).port);
       });
     });

@@ -5,7 +5,7 @@
  * survives the process.
  */
 import { ErrorCodes, SluiceError } from '../errors.js';
-import { faultHeaders } from '../headers.js';
+import { faultHeaders, withoutFaultHeaders } from '../headers.js';
 import { matchesFilter, type MessageFilter } from '../message-filter.js';
 import { deadLetterQueueName } from '../naming.js';
 import type {
@@ -77,8 +77,9 @@ export class InMemoryDelivery implements Delivery {
   deadLetter(fault: Fault): Promise<void> {
     return this.settle(() => this.broker.deadLetter(this.slot.state.name, this.stored.message, fault));
   }
+  /** Back of the queue, as RabbitMQ does with a released message. */
   release(): Promise<void> {
-    return this.settle(() => this.slot.state.ready.unshift(this.stored));
+    return this.settle(() => this.slot.state.ready.push(this.stored));
   }
 
   private settle(effect: () => void): Promise<void> {
@@ -118,7 +119,11 @@ export class InMemoryBroker {
     bound.set(queue, filter);
   }
 
-  /** Routes one message. Throws `SLUICE_UNROUTABLE` or, at max length, `SLUICE_QUEUE_FULL`. */
+  /**
+   * Routes one message to every bound queue with room. Throws `SLUICE_UNROUTABLE` when no queue is
+   * bound, and `SLUICE_QUEUE_FULL` when a queue at its max length refused it (after the others took
+   * their copy, as RabbitMQ nacks such a publish).
+   */
   publish(message: OutgoingMessage): void {
     const targets = this.route(message);
     if (targets.length === 0 && (message.mandatory || 'queue' in message.destination)) {
@@ -131,15 +136,9 @@ export class InMemoryBroker {
         `message ${message.messageId} (${message.type}): no queue for ${where}`,
       );
     }
-    for (const target of targets) {
-      const { maxLength } = target.options;
-      if (maxLength !== undefined && target.ready.length >= maxLength) {
-        throw new SluiceError(
-          ErrorCodes.QUEUE_FULL,
-          `queue ${target.name} is at its max length ${maxLength}`,
-        );
-      }
-    }
+    const full = targets.filter(
+      (target) => target.options.maxLength !== undefined && target.ready.length >= target.options.maxLength,
+    );
     const copy: TransportMessage = {
       messageId: message.messageId,
       type: message.type,
@@ -151,11 +150,18 @@ export class InMemoryBroker {
       body: Uint8Array.prototype.slice.call(message.body),
     };
     const enqueueAll = () => {
-      for (const target of targets) this.enqueue(target, copy, 1, message.ttlMs);
+      for (const target of targets) if (!full.includes(target)) this.enqueue(target, copy, 1, message.ttlMs);
     };
     const delay = message.notBefore === undefined ? 0 : message.notBefore.getTime() - Date.now();
     if (delay > 0) this.later(delay, enqueueAll);
     else enqueueAll();
+    const [refusing] = full;
+    if (refusing !== undefined) {
+      throw new SluiceError(
+        ErrorCodes.QUEUE_FULL,
+        `queue ${refusing.name} is at its max length ${refusing.options.maxLength}`,
+      );
+    }
   }
 
   /** Attaches a consumer; deliveries start at once. */
@@ -229,7 +235,9 @@ export class InMemoryBroker {
 
   deadLetter(queue: string, message: TransportMessage, fault: Fault): void {
     const dlq = this.ensureQueue(deadLetterQueueName(queue), {});
-    this.enqueue(dlq, { ...message, headers: { ...message.headers, ...faultHeaders(fault) } }, 1, undefined);
+    // The fault of an earlier dead-lettering (a replayed message failing again) is replaced whole.
+    const headers = { ...withoutFaultHeaders(message.headers), ...faultHeaders(fault) };
+    this.enqueue(dlq, { ...message, headers }, 1, undefined);
   }
 
   scheduleDispatch(state: QueueState): void {

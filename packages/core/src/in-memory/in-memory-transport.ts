@@ -1,4 +1,5 @@
 import { ErrorCodes, SluiceError } from '../errors.js';
+import { deadLetterQueueName } from '../naming.js';
 import type {
   DeliveryHandler,
   EndpointSpec,
@@ -71,6 +72,12 @@ export class InMemoryTransport implements Transport {
     return this.broker.depth(queue);
   }
 
+  /** `<queue>.dlq`. */
+  deadLetterQueue(queue: string): string {
+    return deadLetterQueueName(queue);
+  }
+
+  /** Nothing waits on a broker in memory: returns unsettled deliveries to their queues at once. */
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'closed';

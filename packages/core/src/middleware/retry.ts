@@ -1,16 +1,21 @@
 import { backoffDelay } from '../backoff.js';
-import { isUnrecoverable } from '../errors.js';
+import { toError } from '../errors.js';
+import { isRetryable } from '../settlement-policy.js';
 import type { Backoff } from '../types.js';
 import { sleep } from '../timers.js';
 import type { Invocation, Middleware } from './invocation.js';
 
 /**
- * In-process retries: up to `tries` calls with `backoff` between them. Unrecoverable errors and a
+ * In-process retries: up to `immediate` calls with `backoff` between them. A failure that is not
+ * retryable (the settlement policy's `isRetryable`, the user's `retryable` predicate included) and a
  * host that is shutting down end the loop at once. `onFailure` sees every failed call.
  */
 export function retryMiddleware(
-  tries: number,
-  backoff: Backoff,
+  retry: {
+    readonly immediate: number;
+    readonly backoff: Backoff;
+    readonly retryable: ((error: Error) => boolean) | undefined;
+  },
   stopping: AbortSignal,
   onFailure: (invocation: Invocation, error: unknown, tryNumber: number) => void,
 ): Middleware {
@@ -21,8 +26,14 @@ export function retryMiddleware(
         return;
       } catch (error) {
         onFailure(invocation, error, tryNumber);
-        if (tryNumber >= tries || isUnrecoverable(error) || stopping.aborted) throw error;
-        await sleep(backoffDelay(backoff, tryNumber), stopping);
+        if (
+          tryNumber >= retry.immediate ||
+          stopping.aborted ||
+          !isRetryable(toError(error), retry.retryable)
+        ) {
+          throw error;
+        }
+        await sleep(backoffDelay(retry.backoff, tryNumber), stopping);
         if (stopping.aborted) throw error;
       }
     }

@@ -24,7 +24,6 @@ import {
   type TextMapGetter,
 } from '@opentelemetry/api';
 import type { MetricsRegistry } from '../metrics-registry.js';
-import { deadLetterQueueName } from '../naming.js';
 import type {
   Delivery,
   Destination,
@@ -593,10 +592,11 @@ export class MessagingTelemetry {
         return settleSpan(process, 'deadLetter', OperationType.settle, extra, async (settle) => {
           const original = { ...fault, originalTraceparent: process.traceparent };
           if (!this.ownsSpans) return run(original);
-          const dlq = deadLetterQueueName(endpoint.queue);
+          const dlq = this.sendDestination({ queue: this.transport.deadLetterQueue(endpoint.queue) });
+          const operation = this.operationNames.send;
           const sendContext = trace.setSpan(process.context, settle);
-          const send = this.startSpan(`send ${dlq}`, SpanKind.PRODUCER, sendContext, [], () =>
-            this.spanAttributes('send', OperationType.send, dlq),
+          const send = this.startSpan(`${operation} ${dlq}`, SpanKind.PRODUCER, sendContext, [], () =>
+            this.spanAttributes(operation, OperationType.send, dlq),
           );
           const traceHeaders: Record<string, string> = {};
           this.inject(trace.setSpan(sendContext, send), traceHeaders);

@@ -1,0 +1,103 @@
+/**
+ * The one settlement policy: what becomes of a delivery whose pipeline failed. A pure function of the
+ * error, the delivery's attempt, the consumer's retry settings and whether the host is stopping; the
+ * endpoint runner only carries its decision out. (A pipeline that did not fail is acknowledged.)
+ */
+import { ErrorCodes, hasErrorCode, isUnrecoverable } from './errors.js';
+import type { Fault, FaultReason } from './transport.js';
+
+/** What to do with a delivery whose pipeline failed. */
+export type Settlement =
+  /** Back to its queue unhandled, no attempt counted: the host is stopping. */
+  | { readonly action: 'release' }
+  /** Redelivered through the transport after `delayMs`, as attempt + 1. */
+  | { readonly action: 'retry'; readonly delayMs: number }
+  /** Moved to the dead-letter queue with `fault`. */
+  | { readonly action: 'dead-letter'; readonly fault: Fault };
+
+/** The consumer settings the policy reads. */
+export interface SettlementSettings {
+  /** Consumer name, recorded in the fault. */
+  readonly name: string;
+  readonly queue: string;
+  readonly retry: {
+    /** Deliveries in all, the first included. */
+    readonly attempts: number;
+    /** The user's predicate; `undefined` treats every failure as retryable. */
+    readonly retryable: ((error: Error) => boolean) | undefined;
+  };
+  /** Delay before redelivery n (index n-1); the last one serves beyond. */
+  readonly retryDelaysMs: readonly number[];
+}
+
+/** What the policy knows about the moment of failure. */
+export interface SettlementCircumstances {
+  /** The delivery's attempt, 1 for the first. */
+  readonly attempt: number;
+  /** The host's drain deadline passed: unfinished work goes back to the queue. */
+  readonly stopping: boolean;
+  /** Recorded as the fault's time. */
+  readonly now: Date;
+}
+
+/** Lines of the stack trace kept in the fault. */
+const maxStackLines = 12;
+
+function unrecoverableReason(error: Error): FaultReason {
+  if (hasErrorCode(error, ErrorCodes.DECODE_FAILED)) return 'decode-failed';
+  if (hasErrorCode(error, ErrorCodes.UNKNOWN_MESSAGE_TYPE)) return 'unknown-type';
+  if (hasErrorCode(error, ErrorCodes.VALIDATION_FAILED)) return 'validation-failed';
+  return 'unrecoverable';
+}
+
+/**
+ * True when trying `error` again may help: not an unrecoverable error (`UnrecoverableError`, decode,
+ * unknown-type and validation failures) and not refused by the user's `retryable` predicate. A
+ * predicate that throws counts as `true` (the attempt bound still ends the retries).
+ * `SLUICE_IN_PROGRESS` (another delivery holds the message's idempotency claim) is always retryable.
+ */
+export function isRetryable(error: Error, retryable: ((error: Error) => boolean) | undefined): boolean {
+  if (isUnrecoverable(error)) return false;
+  if (retryable === undefined || hasErrorCode(error, ErrorCodes.IN_PROGRESS)) return true;
+  try {
+    return retryable(error) !== false;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Decides, in this order: `SLUICE_SHUTTING_DOWN`, or any failure but an unrecoverable one while the
+ * host is stopping: release. Not retryable ({@link isRetryable}): dead-letter now, reason from the
+ * error's code (`decode-failed`, `unknown-type`, `validation-failed`, else `unrecoverable`).
+ * `attempt < attempts`: retry after the delay for this attempt. Else dead-letter with `max-attempts`.
+ */
+export function settlementFor(
+  error: Error,
+  settings: SettlementSettings,
+  { attempt, stopping, now }: SettlementCircumstances,
+): Settlement {
+  if (hasErrorCode(error, ErrorCodes.SHUTTING_DOWN) || (stopping && !isUnrecoverable(error))) {
+    return { action: 'release' };
+  }
+  const retryable = isRetryable(error, settings.retry.retryable);
+  if (retryable && attempt < settings.retry.attempts) {
+    const { retryDelaysMs } = settings;
+    return { action: 'retry', delayMs: retryDelaysMs[attempt - 1] ?? retryDelaysMs.at(-1) ?? 0 };
+  }
+  const code = (error as { code?: unknown }).code;
+  return {
+    action: 'dead-letter',
+    fault: {
+      reason: retryable ? 'max-attempts' : unrecoverableReason(error),
+      errorType: error.name,
+      errorCode: typeof code === 'string' ? code : undefined,
+      errorMessage: error.message,
+      stack: error.stack?.split('\n').slice(0, maxStackLines).join('\n'),
+      attempts: attempt,
+      consumer: settings.name,
+      queue: settings.queue,
+      time: now,
+    },
+  };
+}
