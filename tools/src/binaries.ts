@@ -61,7 +61,7 @@ export function toolForTest(name: ToolName): string | undefined {
   if (path !== undefined) return path;
   const line = missingToolLine(name);
   if (process.env[toolsRequiredVariable] === '1') throw new Error(line);
-  console.warn(`skipped: ${line}`);
+  process.stderr.write(`skipped: ${line}\n`);
   return undefined;
 }
 
@@ -82,29 +82,31 @@ export function goCommand(env: NodeJS.ProcessEnv = process.env): string | undefi
 export interface BuildResult {
   /** The cache folder holding every binary. */
   readonly dir: string;
-  /** False when every binary was cached already. */
-  readonly built: boolean;
-  /** Wall-clock seconds of the `go build` (0 when cached). */
-  readonly seconds: number;
+  /** The tools built by this call (empty when every binary was cached already). */
+  readonly built: readonly ToolName[];
+  /** Wall-clock seconds of each `go build` that ran. */
+  readonly seconds: Readonly<Partial<Record<ToolName, number>>>;
 }
 
 /**
- * Builds every pinned tool, one after the other, into the cache folder unless all are there. The build writes into a
- * temporary sibling folder that is renamed into place at the end, so an interrupted build leaves no
- * half-written binary behind. Resolves when the binaries are in place; rejects when Go is missing or
- * the build fails (with go's exit status; its output goes to this process's stderr).
+ * Builds each pinned tool that is not in the cache folder yet, one after the other. A build writes into
+ * a temporary folder and the binary is renamed into place at the end, so an interrupted build leaves
+ * no half-written binary behind. Resolves when every binary is in place; rejects when Go is missing or
+ * a build fails (with go's exit status; its output goes to this process's stderr).
  */
 export async function buildTools(): Promise<BuildResult> {
   const dir = toolsCacheDir();
-  if (toolNames.every((name) => existsSync(join(dir, name)))) return { dir, built: false, seconds: 0 };
+  const missing = toolNames.filter((name) => !existsSync(join(dir, name)));
+  const seconds: Partial<Record<ToolName, number>> = {};
+  if (missing.length === 0) return { dir, built: [], seconds };
   const go = goCommand();
   if (go === undefined)
     throw new Error('cannot build the tools: no `go` command (set GO, or put Go on PATH)');
-  const partial = `${dir}.partial-${process.pid}`;
-  mkdirSync(partial, { recursive: true });
-  const started = performance.now();
-  try {
-    for (const name of toolNames) {
+  for (const name of missing) {
+    const partial = join(dir, `.partial-${name}-${process.pid}`);
+    mkdirSync(partial, { recursive: true });
+    const started = performance.now();
+    try {
       const code = await new Promise<number | null>((resolve, reject) => {
         // `tool` is the meta-package of the module's `tool` directives.
         const child = spawn(go, ['build', '-trimpath', '-o', `${partial}/`, 'tool'], {
@@ -115,11 +117,11 @@ export async function buildTools(): Promise<BuildResult> {
         child.on('close', resolve);
       });
       if (code !== 0) throw new Error(`go build of ${name} failed (exit status ${code})`);
+      renameSync(join(partial, name), join(dir, name));
+    } finally {
+      rmSync(partial, { recursive: true, force: true });
     }
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(partial, dir);
-  } finally {
-    rmSync(partial, { recursive: true, force: true });
+    seconds[name] = (performance.now() - started) / 1000;
   }
-  return { dir, built: true, seconds: (performance.now() - started) / 1000 };
+  return { dir, built: missing, seconds };
 }

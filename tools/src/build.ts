@@ -5,8 +5,11 @@
 import { buildTools, toolNames } from './binaries.js';
 
 const result = await buildTools();
-console.log(
-  result.built
-    ? `tools: built ${toolNames.join(', ')} into ${result.dir} in ${result.seconds.toFixed(0)} s`
-    : `tools: ${toolNames.join(', ')} cached in ${result.dir}`,
-);
+for (const name of toolNames) {
+  const seconds = result.seconds[name];
+  console.log(
+    seconds === undefined
+      ? `tools: ${name} cached in ${result.dir}`
+      : `tools: built ${name} into ${result.dir} in ${seconds.toFixed(0)} s`,
+  );
+}
