@@ -56,6 +56,7 @@ const host = noOpHost({
 const samples: [handled: number, rssBytes: number][] = [];
 const sample = () => samples.push([handled, process.memoryUsage.rss()]);
 global.gc?.();
+const heapBeforeGc = process.memoryUsage().heapUsed;
 sample();
 const timer = setInterval(sample, 100);
 const started = performance.now();
@@ -64,6 +65,8 @@ await finished;
 const seconds = (performance.now() - started) / 1000;
 clearInterval(timer);
 sample();
+global.gc?.();
+const heapAfterGc = process.memoryUsage().heapUsed;
 await host.stop();
 await raw.delete([queue, `${queue}.dlq`], [Job.type]);
 await raw.close();
@@ -79,6 +82,9 @@ console.log(
 console.log('| RSS at start MiB | peak MiB | slope over the second half, KiB per 10,000 messages |');
 console.log('|---:|---:|---:|');
 console.log(`| ${mib(first).toFixed(1)} | ${mib(peak).toFixed(1)} | ${kibPer10k.toFixed(1)} |`);
+console.log(
+  `heap used after a full GC: ${mib(heapBeforeGc).toFixed(1)} MiB before, ${mib(heapAfterGc).toFixed(1)} MiB after the drain`,
+);
 record('rss', {
   backlog,
   prefetch,
@@ -86,6 +92,7 @@ record('rss', {
   startMiB: mib(first),
   peakMiB: mib(peak),
   slopeKiBPer10kMessages: kibPer10k,
+  heapAfterGcMiB: { before: mib(heapBeforeGc), after: mib(heapAfterGc) },
   samples: samples.length,
 });
 writeReport();
