@@ -15,25 +15,27 @@ export interface QueueDepth {
 }
 
 export class RabbitMqManagement {
+  /** The API's base URL, without credentials. */
+  readonly url: string;
   private readonly authorization: string;
   private readonly user: string;
 
   /**
-   * `url` (default `RABBITMQ_MANAGEMENT_URL`, else http://127.0.0.1:15672) must be a loopback address;
-   * `user` and `password` default to those of `amqpUrl`.
+   * `managementUrl` (default `RABBITMQ_MANAGEMENT_URL`, else http://127.0.0.1:15672) must be a loopback
+   * address; its credentials, else those of `amqpUrl`, else guest/guest, are sent as basic auth.
    */
   constructor(
     amqpUrl: string,
-    readonly url = loopbackUrl(
-      process.env.RABBITMQ_MANAGEMENT_URL ?? 'http://127.0.0.1:15672',
-      'RABBITMQ_MANAGEMENT_URL',
-    ),
+    managementUrl = process.env.RABBITMQ_MANAGEMENT_URL ?? 'http://127.0.0.1:15672',
   ) {
-    const broker = new URL(amqpUrl);
-    const user = decodeURIComponent(broker.username || 'guest');
-    const password = decodeURIComponent(broker.password || 'guest');
-    this.authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-    this.user = user;
+    const management = new URL(loopbackUrl(managementUrl, 'RABBITMQ_MANAGEMENT_URL'));
+    const credentials = management.username === '' ? new URL(amqpUrl) : management;
+    this.user = decodeURIComponent(credentials.username || 'guest');
+    const password = decodeURIComponent(credentials.password || 'guest');
+    this.authorization = `Basic ${Buffer.from(`${this.user}:${password}`).toString('base64')}`;
+    management.username = '';
+    management.password = '';
+    this.url = management.toString().replace(/\/$/, '');
   }
 
   private async call(method: string, path: string, body?: unknown): Promise<Response> {

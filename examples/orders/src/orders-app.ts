@@ -5,6 +5,7 @@
 import {
   BackgroundTaskQueue,
   ConsumerHost,
+  type ConsumerHostOptions,
   type Logger,
   type Middleware,
   type Transport,
@@ -40,7 +41,14 @@ export interface OrdersApp {
   readonly uploads: BackgroundTaskQueue;
 }
 
-export function createOrdersApp(options: OrdersAppOptions): OrdersApp {
+/**
+ * The consumer host's options of the orders service (container, consumers, worker, background queue),
+ * as `createOrdersApp` runs them and as `sluice-app.ts` hands them to the `sluice` CLI.
+ */
+export function ordersHostOptions(options: OrdersAppOptions): {
+  options: ConsumerHostOptions;
+  uploads: BackgroundTaskQueue;
+} {
   const { transport, logger } = options;
   const uploads = new BackgroundTaskQueue({
     name: 'uploads',
@@ -58,7 +66,7 @@ export function createOrdersApp(options: OrdersAppOptions): OrdersApp {
   container.bind(ReporterTokens.Transport).toConstantValue(transport);
   container.bind(ReporterTokens.Uploads).toConstantValue(uploads);
 
-  const host = new ConsumerHost({
+  const hostOptions: ConsumerHostOptions = {
     serviceName: 'orders',
     transport,
     container,
@@ -77,7 +85,16 @@ export function createOrdersApp(options: OrdersAppOptions): OrdersApp {
     handleSignals: options.handleSignals ?? true,
     middleware: options.middleware ?? [],
     shutdownHooks: options.shutdownHooks ?? [],
-  });
+    // KEDA may run up to 10 replicas of this service (scaling hints of every consumer start here).
+    defaults: { scaling: { max: 10 } },
+  };
+  return { options: hostOptions, uploads };
+}
+
+export function createOrdersApp(options: OrdersAppOptions): OrdersApp {
+  const { options: hostOptions, uploads } = ordersHostOptions(options);
+  const host = new ConsumerHost(hostOptions);
+  const { logger } = options;
   const api = createApi({ bus: host.bus, uploads, logger, isReady: () => host.isReady() });
   host.on('stopping', () => api.close());
   return { host, api, uploads };

@@ -4,7 +4,9 @@ import { InMemoryTransport, type Logger, type Transport } from '@sluice/core';
 export async function createTransport(env: NodeJS.ProcessEnv, logger: Logger): Promise<Transport> {
   if (env.AMQP_URL) {
     const { RabbitMqTransport } = await import('@sluice/rabbitmq');
-    return new RabbitMqTransport({ url: env.AMQP_URL, logger });
+    // With the management API the host's sluice_queue_depth counts ready + unacked, as KEDA does.
+    const management = env.RABBITMQ_MANAGEMENT_URL ? { url: env.RABBITMQ_MANAGEMENT_URL } : undefined;
+    return new RabbitMqTransport({ url: env.AMQP_URL, logger, management });
   }
   if (env.SERVICEBUS_CONNECTION_STRING) {
     throw new Error(

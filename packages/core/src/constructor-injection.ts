@@ -12,7 +12,16 @@
  * Tokens from 1 and 3 are written as inversify's own constructor metadata (what `@inject` writes), so
  * `container.get(Class)` works for the application too.
  */
-import { ClassElementMetadataKind, getClassMetadata } from '@inversifyjs/core';
+import {
+  bindingTypeValues,
+  ClassElementMetadataKind,
+  getClassMetadata,
+  type Binding,
+  type BindingService,
+  type InstanceBinding,
+  type ServiceRedirectionBinding,
+} from '@inversifyjs/core';
+import { Plugin, type PluginContext } from '@inversifyjs/plugin';
 import { inject, type Container, type ServiceIdentifier } from 'inversify';
 import { ErrorCodes, SluiceError, toError } from './errors.js';
 
@@ -105,18 +114,102 @@ export function prepareConstructorInjection(
     writeTokens(cls, record, fail);
     prepared.add(cls);
   }
-  let metadata: ReturnType<typeof getClassMetadata>;
+  let metadata: ClassMetadata;
   try {
     metadata = getClassMetadata(cls as never);
   } catch (error) {
     return fail(describeMissingToken(cls, record), error);
   }
+  checkArguments(metadata, 'constructor parameter', bindingReader(container), new Set([cls]), fail);
+}
+
+type ClassMetadata = ReturnType<typeof getClassMetadata>;
+type BindingsOf = (token: unknown) => readonly Binding<unknown>[];
+
+/**
+ * Checks that every parameter's token is bound and, through class bindings (`to(Class)`,
+ * `toSelf()`) and redirections, that every dependency of a dependency is too; constants, factories
+ * and dynamic values end the walk. `path` names the parameter for the message, such as
+ * `constructor parameter 0 (Gateway) -> Gateway parameter 1 (HttpClient)`.
+ */
+function checkArguments(
+  metadata: ClassMetadata,
+  path: string,
+  bindingsOf: BindingsOf,
+  seen: Set<unknown>,
+  fail: (message: string, cause?: unknown) => never,
+  owner?: string,
+): void {
   metadata.constructorArguments.forEach((argument, index) => {
-    if (argument.kind !== ClassElementMetadataKind.singleInjection || argument.optional) return;
-    if (!container.isBound(argument.value as never)) {
-      fail(`constructor parameter ${index} (${tokenName(argument.value)}) is not bound in the container`);
-    }
+    if (argument.kind === ClassElementMetadataKind.unmanaged) return;
+    const here = `${owner === undefined ? path : `${path} -> ${owner} parameter`} ${index} (${tokenName(argument.value)})`;
+    checkToken(argument.value, argument.optional, here, bindingsOf, seen, fail);
   });
+}
+
+function checkToken(
+  token: unknown,
+  optional: boolean,
+  here: string,
+  bindingsOf: BindingsOf,
+  seen: Set<unknown>,
+  fail: (message: string, cause?: unknown) => never,
+): void {
+  const bindings = bindingsOf(token);
+  if (bindings.length === 0) {
+    if (optional) return;
+    fail(`${here} is not bound in the container`);
+  }
+  for (const binding of bindings) {
+    if (binding.type === bindingTypeValues.ServiceRedirection) {
+      const target = (binding as ServiceRedirectionBinding<unknown>).targetServiceIdentifier;
+      checkToken(target, false, `${here} -> ${tokenName(target)}`, bindingsOf, seen, fail);
+    } else if (binding.type === bindingTypeValues.Instance) {
+      const implementation = (binding as InstanceBinding<unknown>).implementationType as AnyClass;
+      if (seen.has(implementation)) continue;
+      seen.add(implementation);
+      let metadata: ClassMetadata;
+      try {
+        // Inversify checked it when the class was bound; metadata changed since is still caught.
+        metadata = getClassMetadata(implementation as never);
+      } catch (error) {
+        return fail(
+          `${here} is bound to ${typeName(implementation)}, which cannot be constructed: ${toError(error).message.split('\n')[0]}`,
+          error,
+        );
+      }
+      checkArguments(metadata, here, bindingsOf, seen, fail, typeName(implementation));
+    }
+  }
+}
+
+const bindingServices = new WeakMap<object, BindingService>();
+
+/** Inversify shows a container's bindings to plugins only: this one keeps them for the check. */
+class BindingReader extends Plugin<Container> {
+  constructor(container: Container, context: PluginContext) {
+    super(container, context);
+    bindingServices.set(container, context.bindingService);
+  }
+
+  load(): void {}
+}
+
+/** The bindings of a token in `container` and its parents. */
+function bindingReader(container: Container): BindingsOf {
+  if (!bindingServices.has(container)) {
+    try {
+      container.register(BindingReader);
+    } catch {
+      // Another inversify whose plugin API differs: the check below stays on direct bindings.
+    }
+  }
+  const service = bindingServices.get(container);
+  if (service === undefined) {
+    // Not an inversify container the plugin API works on: check direct bindings only.
+    return (token) => (container.isBound(token as never) ? ([{ type: 'ConstantValue' }] as never) : []);
+  }
+  return (token) => [...service.getChained(token as never)];
 }
 
 function writeTokens(

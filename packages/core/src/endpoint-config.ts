@@ -42,7 +42,7 @@ export interface EndpointConfig {
   };
   /** Delay before redelivery n (index n-1), one per possible redelivery. */
   readonly retryDelaysMs: readonly number[];
-  readonly timeoutMs: number | undefined;
+  readonly timeoutMs: number;
   readonly circuitBreaker: Required<CircuitBreakerOptions> | undefined;
   readonly idempotencyTtlMs: number | undefined;
   readonly queueOptions: QueueOptions | undefined;
@@ -53,6 +53,8 @@ export const defaultBackoff: Backoff = { initialMs: 50, factor: 2, maxMs: 1_000,
 export const defaultRedelivery: Backoff = { initialMs: 1_000, factor: 5, maxMs: 300_000, jitter: 0 };
 const defaultBreaker: Required<CircuitBreakerOptions> = { failures: 10, windowMs: 60_000, coolOffMs: 30_000 };
 const defaultIdempotencyTtlMs = 24 * 60 * 60 * 1000;
+/** A handler call is asked to stop (its signal aborts) after 5 minutes unless `timeoutMs` says otherwise. */
+const defaultTimeoutMs = 300_000;
 
 function brokerName(check: OptionChecker, option: string, value: unknown): string {
   if (typeof value !== 'string' || !isValidBrokerName(value)) {
@@ -202,8 +204,7 @@ export function resolveEndpointConfig(
   }
   const retryDelaysMs = Array.from({ length: attempts - 1 }, (_, i) => backoffDelay(retry.redelivery, i + 1));
 
-  const timeoutMs =
-    options.timeoutMs === undefined ? undefined : check.int('timeoutMs', options.timeoutMs, 1, 86_400_000);
+  const timeoutMs = check.int('timeoutMs', options.timeoutMs ?? defaultTimeoutMs, 1, 86_400_000);
 
   let circuitBreaker: Required<CircuitBreakerOptions> | undefined;
   if (options.circuitBreaker !== undefined && options.circuitBreaker !== false) {

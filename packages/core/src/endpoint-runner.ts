@@ -193,7 +193,28 @@ export class EndpointRunner {
       ),
     );
     if (this.breaker !== undefined) steps.push(this.breaker.middleware(deps.draining));
-    if (config.timeoutMs !== undefined) steps.push(timeoutMiddleware(config.timeoutMs, deps.deadline));
+    steps.push(
+      timeoutMiddleware(config.timeoutMs, deps.deadline, {
+        began: ({ delivery }, timeoutMs) => {
+          deps.metrics.overdue.inc();
+          this.logger.warn(
+            { messageId: delivery.message.messageId, attempt: delivery.attempt, timeoutMs },
+            `handler still running past its ${timeoutMs} ms timeout: it ignores its aborted ctx.signal and holds its concurrency slot`,
+          );
+        },
+        ended: ({ delivery }, durationMs) => {
+          deps.metrics.overdue.dec();
+          this.logger.warn(
+            {
+              messageId: delivery.message.messageId,
+              attempt: delivery.attempt,
+              durationMs: Math.round(durationMs),
+            },
+            'overdue handler returned',
+          );
+        },
+      }),
+    );
     steps.push(...deps.middleware);
     return steps;
   }

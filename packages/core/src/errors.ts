@@ -16,7 +16,7 @@ export const ErrorCodes = {
   VALIDATION_FAILED: 'SLUICE_VALIDATION_FAILED',
   /** Thrown by handlers to skip retries and dead-letter at once. */
   UNRECOVERABLE: 'SLUICE_UNRECOVERABLE',
-  /** A handler ran longer than its `timeoutMs`. Retried like any other failure. */
+  /** A handler ran longer than its `timeoutMs` (reported once the call returned). Retried like any other failure. */
   HANDLER_TIMEOUT: 'SLUICE_HANDLER_TIMEOUT',
   /** A mandatory message matched no queue. */
   UNROUTABLE: 'SLUICE_UNROUTABLE',

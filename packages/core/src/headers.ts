@@ -17,6 +17,11 @@ export const Headers = {
   attempt: 'sluice-attempt',
   /** Set on a message replayed from a dead-letter queue: the time of the replay (ISO 8601). */
   replayedAt: 'sluice-replayed-at',
+  /**
+   * On a copy a transport republished (retry, dead letter): names of the original's headers left out
+   * because the broker client could not write them back within its size limit.
+   */
+  droppedHeaders: 'sluice-dropped-headers',
   faultReason: 'sluice-fault-reason',
   faultErrorType: 'sluice-fault-error-type',
   faultErrorCode: 'sluice-fault-error-code',

@@ -11,6 +11,8 @@ export interface EndpointMetrics {
   readonly released: { inc(): void };
   readonly deadLettered: (reason: FaultReason) => void;
   readonly inFlight: { inc(): void; dec(): void };
+  /** Handler calls still running past their timeout (they ignore their aborted signal). */
+  readonly overdue: { inc(): void; dec(): void };
   readonly breakerOpen: { set(value: number): void };
 }
 
@@ -43,6 +45,11 @@ export function registerHostMetrics(registry: MetricsRegistry) {
     [...labels, 'reason'],
   );
   const inFlight = registry.gauge('sluice_messages_in_flight', 'Messages being handled now.', labels);
+  const overdue = registry.gauge(
+    'sluice_handlers_overdue',
+    'Handler calls still running (up to) a second past their timeoutMs: they ignore their aborted signal and hold their concurrency slot.',
+    labels,
+  );
   const breakerOpen = registry.gauge(
     'sluice_circuit_breaker_open',
     '1 while the consumer is paused by its circuit breaker.',
@@ -66,6 +73,7 @@ export function registerHostMetrics(registry: MetricsRegistry) {
         released: released.with(bound),
         deadLettered: (reason) => deadLettered.inc({ ...bound, reason }),
         inFlight: inFlight.with(bound),
+        overdue: overdue.with(bound),
         breakerOpen: breakerOpen.with(bound),
       };
     },

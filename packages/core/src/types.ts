@@ -80,7 +80,13 @@ export interface EndpointOptions {
   /** Most handlers running at once; at most `prefetch`. Default `prefetch`. */
   readonly concurrency?: number;
   readonly retry?: RetryOptions;
-  /** Fails a handler call that runs longer (its `ctx.signal` aborts). Default: no timeout. */
+  /**
+   * Fails a handler call that runs longer, with `SLUICE_HANDLER_TIMEOUT` (retried like any failure):
+   * its `ctx.signal` aborts then, and the failure counts once the call has returned. A call that
+   * ignores its signal keeps its concurrency slot and idempotency claim until it returns; one still
+   * running a second later is logged as a warning and counted in `sluice_handlers_overdue`.
+   * Default 300,000 (5 minutes); at most 86,400,000 (24 hours).
+   */
   readonly timeoutMs?: number;
   /** Off unless given (`true` for the defaults). */
   readonly circuitBreaker?: boolean | CircuitBreakerOptions;
@@ -130,7 +136,11 @@ export interface MessageContext {
   readonly queue: string;
   /** The consumer's name (its class name). */
   readonly consumer: string;
-  /** Aborted when the handler timed out or the host's drain deadline passed. */
+  /**
+   * Aborted when the handler's `timeoutMs` passed or the host's drain deadline did. Pass it to what the
+   * handler awaits (`fetch`, database calls): a handler that ignores it keeps running and keeps its
+   * concurrency slot.
+   */
   readonly signal: AbortSignal;
   /** A child of the host logger bound to this message's id, type and consumer. */
   readonly logger: Logger;

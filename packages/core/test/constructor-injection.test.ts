@@ -186,6 +186,63 @@ describe('constructor injection, experimental decorators', () => {
   });
 });
 
+describe('dependencies of dependencies', () => {
+  class HttpClient {}
+  class Api {
+    constructor(@inject(HttpClient) readonly http: HttpClient) {}
+  }
+  class NoTokens {
+    constructor(readonly http: HttpClient) {}
+  }
+  const API = Symbol('api');
+
+  function handlerOf(token: unknown) {
+    @Consumer({ queue: `deep-${String(token).length}`, message: Cmd, inject: [token as never] })
+    class NeedsApi {
+      constructor(readonly api: unknown) {}
+      handle() {}
+    }
+    return NeedsApi;
+  }
+
+  async function startFails(bind: (container: Container) => void, handler: HandlerClass<never>) {
+    const container = new Container();
+    bind(container);
+    return startWith([handler], container).then(
+      () => {
+        throw new Error('start() should have failed');
+      },
+      (error: unknown) => error as Error,
+    );
+  }
+
+  it('names the chain to a transitive dependency that is not bound', async () => {
+    const error = await startFails((c) => c.bind(Api).toSelf(), handlerOf(Api));
+    expect(error.message).toBe(
+      '@Consumer on NeedsApi: constructor parameter 0 (Api) -> Api parameter 0 (HttpClient) is not bound in the container',
+    );
+  });
+
+  it('follows a redirection (toService) to the class behind it', async () => {
+    const redirected = await startFails((c) => {
+      c.bind(Api).toSelf();
+      c.bind(API).toService(Api);
+    }, handlerOf(API));
+    expect(redirected.message).toBe(
+      '@Consumer on NeedsApi: constructor parameter 0 (Symbol(api)) -> Api -> Api parameter 0 (HttpClient) is not bound in the container',
+    );
+  });
+
+  it('starts when the whole graph resolves, and stops the walk at constants', async () => {
+    const container = new Container();
+    container.bind(HttpClient).toSelf();
+    container.bind(Api).toSelf();
+    container.bind(NoTokens).toConstantValue(new NoTokens(new HttpClient()));
+    const host = await startWith([handlerOf(Api), handlerOf(NoTokens)], container);
+    await host.stop();
+  });
+});
+
 describe('handler shape', () => {
   it('refuses a decorated class without handle(), and a worker without run()', async () => {
     // The types refuse both classes; plain JavaScript (or a cast) does not.

@@ -177,7 +177,8 @@ describe('consumer host', () => {
     class Slow {
       handle(_cmd: unknown, ctx: MessageContext) {
         signals.push(ctx.signal);
-        return new Promise(() => undefined);
+        // Returns (without an error) only once its signal aborted: the timeout is still the failure.
+        return new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
       }
     }
     ({ harness } = await startHost([Slow]));

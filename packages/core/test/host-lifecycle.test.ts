@@ -4,9 +4,11 @@ import {
   Consumer,
   ConsumerHost,
   defineCommand,
+  ErrorCodes,
   InMemoryBroker,
   InMemoryTransport,
   PeriodicWorker,
+  silentLogger,
   type MessageContext,
 } from '@sluice/core';
 import { DeliveryCollector, TestHarness } from '@sluice/testing';
@@ -104,6 +106,89 @@ describe('host lifecycle', () => {
     expect(again?.message.messageId).toBe('stuck');
     expect(again?.attempt).toBe(1);
     await rescuer.close();
+  });
+
+  it('fits the whole stop in stopTimeoutMs whatever handlers, background tasks, the transport and hooks do', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    @Consumer({ queue: 'deaf', message: Work })
+    class Deaf {
+      async handle() {
+        log.push('deaf');
+        await held; // ignores its signal
+      }
+    }
+    /** Closes only when its signal aborts, as a broker client with publishes it cannot confirm. */
+    class SlowClosingTransport extends InMemoryTransport {
+      closeSignal: AbortSignal | undefined;
+      override async close(signal?: AbortSignal): Promise<void> {
+        this.closeSignal = signal;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 60_000);
+          signal?.addEventListener('abort', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+        await super.close();
+      }
+    }
+    const transport = new SlowClosingTransport();
+    const uploads = new BackgroundTaskQueue({ capacity: 1, logger: silentLogger });
+    harness = await TestHarness.start({
+      serviceName: 'svc',
+      transport,
+      consumers: [Deaf],
+      backgroundQueues: [uploads],
+      drainTimeoutMs: 300,
+      stopTimeoutMs: 2_500,
+      logger: silentLogger,
+      shutdownHooks: [() => held],
+    });
+    try {
+      await uploads.enqueue(() => held);
+      await harness.bus.send(Work, { ms: 0 }, { messageId: 'deaf-1' });
+      await expect.poll(() => log).toContain('deaf');
+      const started = performance.now();
+      await harness.stop();
+      // The deadline, plus scheduling slack on a loaded machine: before, the stop waited for the
+      // transport (a minute) and then for the hook (for ever).
+      expect(performance.now() - started).toBeLessThan(2_500 + 1_500);
+      expect(transport.closeSignal?.aborted).toBe(true);
+    } finally {
+      release();
+    }
+  });
+
+  it('defaults to a 20 s drain inside a 25 s stop, and derives one from the other', () => {
+    const host = (options: { drainTimeoutMs?: number; stopTimeoutMs?: number }) =>
+      new ConsumerHost({
+        serviceName: 'svc',
+        transport: new InMemoryTransport(),
+        handleSignals: false,
+        ...options,
+      });
+    expect([host({}).drainTimeoutMs, host({}).stopTimeoutMs]).toEqual([20_000, 25_000]);
+    const drainOnly = host({ drainTimeoutMs: 100 });
+    expect([drainOnly.drainTimeoutMs, drainOnly.stopTimeoutMs]).toEqual([100, 5_100]);
+    const stopOnly = host({ stopTimeoutMs: 8_000 });
+    expect([stopOnly.drainTimeoutMs, stopOnly.stopTimeoutMs]).toEqual([3_000, 8_000]);
+  });
+
+  it('refuses a stop deadline that leaves no time after the drain', async () => {
+    const host = new ConsumerHost({
+      serviceName: 'svc',
+      transport: new InMemoryTransport(),
+      handleSignals: false,
+      drainTimeoutMs: 10_000,
+      stopTimeoutMs: 11_000,
+    });
+    await expect(host.start()).rejects.toMatchObject({
+      code: ErrorCodes.INVALID_OPTION,
+      message: expect.stringContaining(
+        'option "stopTimeoutMs" must be at least drainTimeoutMs + 2000 (12000)',
+      ),
+    });
   });
 
   it('runs periodic workers with a fresh instance per run, retries after errors and stops with the host', async () => {

@@ -71,8 +71,8 @@ describe('the default variant', () => {
     expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'ops' });
     expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'ops' });
     expect(container.ports[0]).toEqual({ name: 'ops', containerPort: 9464, protocol: 'TCP' });
-    // drainTimeoutSeconds 30 + shutdownMarginSeconds 5
-    expect(pod.terminationGracePeriodSeconds).toBe(35);
+    // drainTimeoutSeconds 25 + shutdownMarginSeconds 5: Kubernetes' default grace
+    expect(pod.terminationGracePeriodSeconds).toBe(30);
     expect(pod.securityContext).toMatchObject({
       runAsNonRoot: true,
       seccompProfile: { type: 'RuntimeDefault' },
@@ -229,8 +229,8 @@ describe('bad values', () => {
 
   it.each([
     [
-      ['--set', 'terminationGracePeriodSeconds=30'],
-      'terminationGracePeriodSeconds (30) must be above host.drainTimeoutSeconds (30)',
+      ['--set', 'terminationGracePeriodSeconds=25'],
+      'terminationGracePeriodSeconds (25) must be above host.drainTimeoutSeconds (25)',
     ],
     [['--set', 'keda.minReplicaCount=11'], 'keda.minReplicaCount (11) must be <= keda.maxReplicaCount (10)'],
     [

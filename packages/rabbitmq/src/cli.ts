@@ -11,7 +11,7 @@
  */
 import { parseArgs } from 'node:util';
 import { DeadLetters } from './dead-letters.js';
-import { Redactor } from './redact.js';
+import { decodeComponent, parseCredentialUrl, Redactor } from './redact.js';
 import type { DeadLetter } from './types.js';
 
 const usage = `usage:
@@ -149,12 +149,8 @@ async function main(argv: readonly string[]): Promise<number> {
 let secrets = new Redactor([]);
 
 function passwordOf(url: string | undefined): string | undefined {
-  if (url === undefined) return undefined;
-  try {
-    return decodeURIComponent(new URL(url).password) || undefined;
-  } catch {
-    return undefined;
-  }
+  const parsed = url === undefined ? undefined : parseCredentialUrl(url);
+  return parsed === undefined ? undefined : decodeComponent(parsed.password) || undefined;
 }
 
 main(process.argv.slice(2)).then(
@@ -163,7 +159,7 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     if (error instanceof UsageError) {
-      console.error(`${error.message}\n${usage}`);
+      console.error(`${secrets.text(error.message)}\n${usage}`);
       process.exitCode = 2;
       return;
     }

@@ -16,6 +16,7 @@ import {
 import type { Channel, Message } from 'amqplib';
 import { AckTracker } from './ack-tracker.js';
 import { copyOptions } from './envelope.js';
+import type { LostDeliveries } from './lost-deliveries.js';
 import type { Publisher } from './publisher.js';
 import type { Redactor } from './redact.js';
 import type { RabbitMqDelivery } from './rabbitmq-delivery.js';
@@ -29,6 +30,8 @@ export interface ConsumerChannelDependencies {
   readonly coalesceAcks: boolean;
   readonly redactor: Redactor;
   readonly logger: Logger;
+  /** Bytes the header table of a republished copy may take (see `headerBudget`). */
+  readonly headerBudget: number;
 }
 
 const isFaultHeader = (name: string) => name.startsWith('sluice-fault-');
@@ -41,12 +44,22 @@ export class ConsumerChannel {
   private readonly settling = new Set<Promise<void>>();
   private readonly tracker: AckTracker;
 
+  /**
+   * @param lost the subscription's count of lost deliveries: deliveries orphaned by a lost channel are
+   * counted there, settled ones forgotten.
+   */
   constructor(
     readonly channel: Channel,
     readonly plan: EndpointPlan,
     private readonly deps: ConsumerChannelDependencies,
+    private readonly lost: LostDeliveries,
   ) {
     this.tracker = new AckTracker(channel, deps.coalesceAcks, () => this.failure());
+  }
+
+  /** Acknowledgement bookkeeping held (see `AckTracker.size`): bounded by the prefetch. */
+  get ackBacklog(): number {
+    return this.tracker.size;
   }
 
   /** Why a settlement on this channel can no longer happen. */
@@ -57,6 +70,12 @@ export class ConsumerChannel {
           ErrorCodes.CONNECTION_LOST,
           'the channel that delivered the message is gone; RabbitMQ redelivers the message',
         );
+  }
+
+  /** `delivery` is being settled: it is no longer orphaned when the channel goes. */
+  claimed(delivery: RabbitMqDelivery): void {
+    this.unsettled.delete(delivery);
+    if (delivery.raw.fields.redelivered) this.lost.forget(delivery.raw);
   }
 
   ack(raw: Message): Promise<void> {
@@ -99,7 +118,10 @@ export class ConsumerChannel {
     if (!this.alive) return;
     this.endedByTransport = byTransport;
     this.alive = false;
-    for (const delivery of this.unsettled) delivery.orphan();
+    for (const delivery of this.unsettled) {
+      delivery.orphan();
+      if (!byTransport) this.lost.record(delivery.raw);
+    }
     this.unsettled.clear();
   }
 
@@ -143,7 +165,7 @@ export class ConsumerChannel {
     const { raw } = delivery;
     try {
       if (prepare !== undefined) await prepare();
-      const options = copyOptions(raw, delivery.message, set, remove);
+      const options = copyOptions(raw, delivery.message, set, remove, this.deps.headerBudget);
       options.mandatory = true;
       await this.deps.publisher.send([
         { exchange: '', routingKey, content: raw.content, options, topic: undefined },

@@ -5,6 +5,15 @@
 import { randomUUID } from 'node:crypto';
 import { Headers, type OutgoingMessage, type TransportMessage } from '@sluice/core';
 import type { Message, Options } from 'amqplib';
+import {
+  dateOfSeconds,
+  emptyTable,
+  fitHeaders,
+  headerBudget,
+  stringifyHeader,
+  tableEntries,
+  truncateUtf8,
+} from './field-values.js';
 
 /** Headers RabbitMQ itself adds; they are not application headers and never copied on a republish. */
 const brokerHeaders: ReadonlySet<string> = new Set([
@@ -19,28 +28,7 @@ const brokerHeaders: ReadonlySet<string> = new Set([
   'x-received-from',
 ]);
 
-/** Envelope fields carried in headers; surfaced as envelope fields, not as application headers. */
-const envelopeHeaders: ReadonlySet<string> = new Set([Headers.sentAt, Headers.causationId, Headers.attempt]);
-
 export type AmqpHeaders = Record<string, unknown>;
-
-/** A header value from any publisher as a string: numbers, booleans, timestamps, bytes and tables. */
-export function stringifyHeader(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
-    return String(value);
-  if (value === null || value === undefined) return '';
-  if (Buffer.isBuffer(value)) return value.toString('utf8');
-  if (typeof value === 'object' && (value as { '!'?: unknown })['!'] === 'timestamp') {
-    const seconds = Number((value as { value?: unknown }).value);
-    return Number.isFinite(seconds) ? new Date(seconds * 1000).toISOString() : '';
-  }
-  try {
-    return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? String(v) : v)) ?? '';
-  } catch {
-    return String(value);
-  }
-}
 
 /** AMQP publish options for a message handed to `Transport.publish`. */
 export function publishOptions(message: OutgoingMessage, persistent: boolean): Options.Publish {
@@ -93,83 +81,135 @@ export class ReceivedMessage implements TransportMessage {
   }
 }
 
-/** A received message as Sluice sees it, with its attempt number. */
-export interface Decoded {
-  readonly message: TransportMessage;
+/**
+ * What could be read of a delivered message. Reading never throws: a field that cannot be read is
+ * given its default and named in `problems`, and a consumer dead-letters such a message
+ * (`decode-failed`) instead of handling it.
+ */
+export interface Envelope {
+  readonly message: ReceivedMessage;
+  /** The `sluice-attempt` header (1 without it) plus {@link redeliveries}. */
   readonly attempt: number;
+  /** Times the message came back to its queue unsettled (see `redeliveriesOf`). */
+  readonly redeliveries: number;
+  /** Envelope fields present on the wire but unreadable (an out-of-range time, an overlong id...). */
+  readonly problems: readonly string[];
 }
 
-function sentAtOf(headers: AmqpHeaders, timestamp: unknown): Date {
-  const exact = headers[Headers.sentAt];
-  if (typeof exact === 'string') {
+const maxShortString = 255;
+
+/** A `shortstr` property as read: longer than 255 bytes once decoded (invalid UTF-8) is a problem. */
+function shortString(
+  properties: Record<string, unknown>,
+  name: string,
+  problems: string[],
+): string | undefined {
+  const value = properties[name];
+  if (typeof value !== 'string' || value === '') return undefined;
+  if (Buffer.byteLength(value) <= maxShortString) return value;
+  problems.push(`property ${name} is longer than ${maxShortString} bytes once read as UTF-8`);
+  return truncateUtf8(value, maxShortString);
+}
+
+function sentAtOf(sentAtHeader: unknown, timestamp: unknown, problems: string[]): Date {
+  if (sentAtHeader !== undefined) {
     // Epoch milliseconds; an ISO 8601 time is read too.
-    const ms =
-      exact.length > 0 && exact.length <= 16 && !Number.isNaN(Number(exact))
-        ? Number(exact)
-        : Date.parse(exact);
-    if (!Number.isNaN(ms)) return new Date(ms);
+    const text = typeof sentAtHeader === 'string' ? sentAtHeader : '';
+    const ms = /^-?\d{1,16}$/.test(text) ? Number(text) : text === '' ? Number.NaN : Date.parse(text);
+    if (Number.isFinite(ms) && Math.abs(ms) <= 8.64e15) return new Date(ms);
+    problems.push(
+      `header ${Headers.sentAt} (${JSON.stringify(stringifyHeader(sentAtHeader).slice(0, 64))}) is not a time`,
+    );
+  } else if (timestamp !== undefined) {
+    const date = dateOfSeconds(timestamp);
+    if (date !== undefined) return date;
+    problems.push(`property timestamp (${String(timestamp)} s) is outside the range of a date`);
   }
-  if (typeof timestamp === 'number' && Number.isFinite(timestamp)) return new Date(timestamp * 1000);
   return new Date();
 }
 
-function attemptOf(headers: AmqpHeaders, redelivered: boolean): number {
-  const recorded = Number(headers[Headers.attempt] ?? 1);
-  const base = Number.isInteger(recorded) && recorded >= 1 ? recorded : 1;
-  // Quorum queues count every return of the message to the queue (a lost consumer, a requeue);
-  // classic queues only flag a redelivery.
-  const count = headers['x-delivery-count'];
-  if (typeof count === 'number' && count > 0) return base + count;
-  return redelivered ? base + 1 : base;
+function recordedAttempt(recorded: unknown): number {
+  const number = typeof recorded === 'string' || typeof recorded === 'number' ? Number(recorded) : Number.NaN;
+  return Number.isSafeInteger(number) && number >= 1 ? number : 1;
 }
 
-/** Decodes a delivered message. Messages from foreign publishers get defaults, never an exception. */
-export function decode(raw: Message): Decoded {
-  const { properties } = raw;
-  const amqpHeaders: AmqpHeaders = properties.headers ?? {};
-  const headers: Record<string, string> = {};
-  for (const name in amqpHeaders) {
-    if (!brokerHeaders.has(name) && !envelopeHeaders.has(name))
-      headers[name] = stringifyHeader(amqpHeaders[name]);
+/**
+ * Returns of the message to its queue unsettled. Quorum queues count every one (a lost consumer, a
+ * requeue) in `x-delivery-count`; classic queues only flag a redelivery, and the subscription counts
+ * the losses it saw.
+ */
+function redeliveriesOf(deliveryCount: unknown, redelivered: boolean, lostDeliveries: number): number {
+  if (typeof deliveryCount === 'number' && Number.isSafeInteger(deliveryCount) && deliveryCount > 0)
+    return deliveryCount;
+  return redelivered ? Math.max(1, lostDeliveries) : 0;
+}
+
+/**
+ * Reads a delivered message; never throws. Messages from foreign publishers get defaults (a fresh
+ * message id, type `''`, `application/octet-stream`, the time of reading); headers of any AMQP type
+ * are read as strings, on an object without a prototype. `lostDeliveries`: how often this message was
+ * seen lost with its channel before (classic queues; at least 1 when RabbitMQ flags a redelivery).
+ */
+export function decode(raw: Message, lostDeliveries = 0): Envelope {
+  const problems: string[] = [];
+  const properties = (raw.properties ?? {}) as unknown as Record<string, unknown>;
+  const source: unknown = properties.headers;
+  const entries = typeof source === 'object' && source !== null ? tableEntries(source) : [];
+  const headers = emptyTable<string>();
+  let sentAt: unknown;
+  let causation: unknown;
+  let attempt: unknown;
+  let deliveryCount: unknown;
+  for (const [name, value] of entries) {
+    if (name === Headers.sentAt) sentAt = value;
+    else if (name === Headers.causationId) causation = value;
+    else if (name === Headers.attempt) attempt = value;
+    else if (name === 'x-delivery-count') deliveryCount = value;
+    else if (!brokerHeaders.has(name)) headers[name] = stringifyHeader(value);
   }
-  const causation = amqpHeaders[Headers.causationId];
+  const fields = raw.fields ?? ({} as Message['fields']);
+  const redelivered = fields.redelivered === true;
   const message = new ReceivedMessage(
     // Without a producer id every delivery would look like one message to deduplication.
-    typeof properties.messageId === 'string' && properties.messageId !== ''
-      ? properties.messageId
-      : randomUUID(),
-    typeof properties.type === 'string' ? properties.type : '',
-    typeof properties.contentType === 'string' ? properties.contentType : 'application/octet-stream',
-    typeof properties.correlationId === 'string' ? properties.correlationId : undefined,
+    shortString(properties, 'messageId', problems) ?? randomUUID(),
+    shortString(properties, 'type', problems) ?? '',
+    shortString(properties, 'contentType', problems) ?? 'application/octet-stream',
+    shortString(properties, 'correlationId', problems),
     causation === undefined ? undefined : stringifyHeader(causation),
-    sentAtOf(amqpHeaders, properties.timestamp),
+    sentAtOf(sentAt, properties.timestamp, problems),
     headers,
-    raw.content,
-    raw.fields.exchange,
-    raw.fields.routingKey,
+    Buffer.isBuffer(raw.content) ? raw.content : Buffer.alloc(0),
+    typeof fields.exchange === 'string' ? fields.exchange : '',
+    typeof fields.routingKey === 'string' ? fields.routingKey : '',
   );
-  return { message, attempt: attemptOf(amqpHeaders, raw.fields.redelivered) };
+  const redeliveries = redeliveriesOf(deliveryCount, redelivered, lostDeliveries);
+  return { message, attempt: recordedAttempt(attempt) + redeliveries, redeliveries, problems };
 }
 
 /**
  * Publish options for a copy of a received message (retry, release, dead-letter, replay): properties
- * and headers kept (typed values as they were), RabbitMQ's bookkeeping headers and the per-message
- * expiration dropped, `set` applied last and `remove` left out.
+ * and headers kept (typed values as they were, made encodable again where amqplib could not write
+ * them back), RabbitMQ's bookkeeping headers and the per-message expiration dropped, `set` applied
+ * last and `remove` left out, all within `headerBudget` bytes (headers that do not fit are left out
+ * and named in `sluice-dropped-headers`).
  */
 export function copyOptions(
   raw: Message,
   decoded: TransportMessage,
   set: Readonly<Record<string, string>>,
   remove: (name: string) => boolean = () => false,
+  budget = headerBudget(131_072),
 ): Options.Publish {
-  const { properties } = raw;
-  const headers: AmqpHeaders = {};
-  const original: AmqpHeaders = properties.headers ?? {};
-  for (const name in original) {
-    if (!brokerHeaders.has(name) && !remove(name)) headers[name] = original[name];
-  }
-  headers[Headers.sentAt] ??= String(decoded.sentAt.getTime());
-  Object.assign(headers, set);
+  const properties = (raw.properties ?? {}) as unknown as Record<string, unknown>;
+  const source: unknown = properties.headers;
+  const kept = (typeof source === 'object' && source !== null ? tableEntries(source) : []).filter(
+    ([name]) => !brokerHeaders.has(name) && !remove(name),
+  );
+  const extra: Record<string, string> = {};
+  if (!kept.some(([name]) => name === Headers.sentAt))
+    extra[Headers.sentAt] = String(decoded.sentAt.getTime());
+  const { headers, dropped } = fitHeaders(kept, { ...extra, ...set }, budget);
+  if (dropped.length > 0) headers[Headers.droppedHeaders] = truncateUtf8(dropped.join(','), 1_024);
   const options: Options.Publish = {
     messageId: decoded.messageId,
     type: decoded.type,
@@ -178,11 +218,14 @@ export function copyOptions(
     headers,
   };
   if (decoded.correlationId !== undefined) options.correlationId = decoded.correlationId;
-  if (typeof properties.timestamp === 'number') options.timestamp = properties.timestamp;
-  if (typeof properties.contentEncoding === 'string') options.contentEncoding = properties.contentEncoding;
-  if (typeof properties.appId === 'string') options.appId = properties.appId;
-  if (typeof properties.replyTo === 'string') options.replyTo = properties.replyTo;
-  if (typeof properties.priority === 'number') options.priority = properties.priority;
+  const { timestamp, priority } = properties;
+  if (typeof timestamp === 'number' && Number.isInteger(timestamp) && timestamp >= 0 && timestamp <= 2 ** 63)
+    options.timestamp = timestamp;
+  for (const name of ['contentEncoding', 'appId', 'replyTo'] as const) {
+    const value = properties[name];
+    if (typeof value === 'string') options[name] = truncateUtf8(value, maxShortString);
+  }
+  if (typeof priority === 'number') options.priority = priority;
   return options;
 }
 

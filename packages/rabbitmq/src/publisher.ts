@@ -6,11 +6,9 @@
  * when a channel or connection is lost are sent again on the next channel (a duplicate is possible,
  * a loss is not). Every send is bounded by `publishTimeoutMs`.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { ErrorCodes, IdleLatch, SluiceError, type Logger } from '@sluice/core';
 import type { ConfirmChannel, Message, Options } from 'amqplib';
+import { publishFields, publishInternals, type PublishInternals } from './amqplib-fast-path.js';
 import type { ConnectionListener, ConnectionSession } from './connection-supervisor.js';
 import { destinationName } from './envelope.js';
 import type { ResolvedOptions } from './resolve-options.js';
@@ -40,97 +38,6 @@ interface Entry {
   readonly returnKey: string | undefined;
   returned: boolean;
   sends: number;
-}
-
-/**
- * The two amqplib internals `ConfirmChannel#publish` is made of: `Channel#sendMessage` for the frames,
- * `pushConfirmCallback` for the confirm.
- */
-interface PublishInternals {
-  sendMessage(fields: object, properties: object, content: Buffer): boolean;
-  pushConfirmCallback(callback: (error: unknown) => void): void;
-}
-
-/** amqplib 2.x's `ConfirmChannel#publish` and `Channel#publish`, whitespace collapsed. */
-const amqplibConfirmPublish =
-  'publish(exchange, routingKey, content, options, cb) { const result = super.publish(exchange, routingKey, content, options); this.pushConfirmCallback(cb); return result; }';
-const amqplibChannelPublish =
-  'publish(exchange, routingKey, content, options) { const fieldsAndProps = Args.publish(exchange, routingKey, options); return this.sendMessage(fieldsAndProps, fieldsAndProps, content); }';
-
-/**
- * The installed amqplib's major version. The fast path below rebuilds what amqplib's `Args.publish`
- * does; it was written against 2.x and is only taken there, whatever the method sources say.
- */
-function amqplibMajorVersion(): number {
-  try {
-    const main = createRequire(import.meta.url).resolve('amqplib');
-    const { version } = JSON.parse(readFileSync(join(dirname(main), 'package.json'), 'utf8')) as {
-      version: string;
-    };
-    return Number(version.split('.')[0]);
-  } catch {
-    return Number.NaN;
-  }
-}
-
-const fastPathAllowed = amqplibMajorVersion() === 2;
-
-function sourceOf(method: unknown): string {
-  return typeof method === 'function' ? Function.prototype.toString.call(method).replace(/\s+/g, ' ') : '';
-}
-
-/**
- * The internals, when publishing through them does exactly what `channel.publish` would: only while
- * both publish methods are amqplib's own, as written above. A method wrapped by an instrumentation
- * (such as @opentelemetry/instrumentation-amqplib, which must see every publish) or changed by another
- * amqplib release fails the comparison, and the public `publish` is used.
- */
-function publishInternals(channel: ConfirmChannel): PublishInternals | undefined {
-  const candidate = channel as unknown as Partial<PublishInternals> & { publish: unknown };
-  const channelPrototype = Object.getPrototypeOf(Object.getPrototypeOf(channel) as object) as {
-    publish?: unknown;
-  } | null;
-  if (
-    !fastPathAllowed ||
-    sourceOf(candidate.publish) !== amqplibConfirmPublish ||
-    sourceOf(channelPrototype?.publish) !== amqplibChannelPublish ||
-    typeof candidate.sendMessage !== 'function' ||
-    typeof candidate.pushConfirmCallback !== 'function'
-  ) {
-    return undefined;
-  }
-  return candidate as PublishInternals;
-}
-
-/**
- * The method and property fields amqplib's `publish` builds (`Args.publish`), but with the headers as
- * the table's own properties: amqplib copies them onto a new object's prototype, and encoding a table
- * through a prototype chain cost about 10 µs per message, a quarter of the publishing client's CPU, in
- * `npm run bench:rabbitmq`.
- */
-function publishFields(item: Outgoing): object {
-  const { options } = item;
-  return {
-    exchange: item.exchange,
-    routingKey: item.routingKey,
-    mandatory: options.mandatory === true,
-    immediate: false,
-    ticket: undefined,
-    contentType: options.contentType,
-    contentEncoding: options.contentEncoding,
-    headers: options.headers,
-    deliveryMode: options.persistent === undefined ? undefined : options.persistent ? 2 : 1,
-    priority: options.priority,
-    correlationId: options.correlationId,
-    replyTo: options.replyTo,
-    expiration: options.expiration === undefined ? undefined : String(options.expiration),
-    messageId: options.messageId,
-    timestamp: options.timestamp,
-    type: options.type,
-    userId: options.userId,
-    appId: options.appId,
-    clusterId: undefined,
-  };
 }
 
 /** The state of one confirm channel; replaced when the channel is lost. */
@@ -365,7 +272,7 @@ export class Publisher implements ConnectionListener {
           confirmed,
         );
       } else {
-        const fields = publishFields(item);
+        const fields = publishFields(item.exchange, item.routingKey, item.options);
         writable = internals.sendMessage(fields, fields, item.content);
         internals.pushConfirmCallback(confirmed);
       }

@@ -54,7 +54,7 @@ export class RabbitMqDelivery implements Delivery {
     if (this.state === 'orphaned') return Promise.reject(this.owner.failure());
     if (this.state === 'settled') return Promise.resolve();
     this.state = 'settled';
-    this.owner.unsettled.delete(this);
+    this.owner.claimed(this);
     return undefined;
   }
 }

@@ -4,11 +4,22 @@
  * RabbitMQ cancelling it (its queue was deleted): it declares the endpoint again and consumes anew,
  * with backoff.
  */
-import { SerialQueue, toError, type DeliveryHandler, type Logger, type Subscription } from '@sluice/core';
-import type { ConsumeMessage } from 'amqplib';
+import {
+  ErrorCodes,
+  SerialQueue,
+  SluiceError,
+  toError,
+  type DeliveryHandler,
+  type Fault,
+  type FaultReason,
+  type Logger,
+  type Subscription,
+} from '@sluice/core';
+import type { ConsumeMessage, Message } from 'amqplib';
 import { ConsumerChannel, type ConsumerChannelDependencies } from './consumer-channel.js';
 import type { ConnectionListener, ConnectionSession } from './connection-supervisor.js';
 import { decode } from './envelope.js';
+import { LostDeliveries } from './lost-deliveries.js';
 import { RabbitMqDelivery } from './rabbitmq-delivery.js';
 import type { EndpointPlan } from './topology.js';
 
@@ -16,6 +27,8 @@ export interface SubscriptionDependencies extends ConsumerChannelDependencies {
   readonly current: () => ConnectionSession | undefined;
   readonly removeListener: (listener: ConnectionListener) => void;
   readonly reconnectDelay: (attempt: number) => number;
+  /** Returns unsettled after which the transport dead-letters a message itself (`redeliveryLimit`). */
+  readonly redeliveryLimit: number;
 }
 
 type Mode = 'active' | 'paused' | 'closed';
@@ -28,6 +41,7 @@ export class RabbitMqSubscription implements Subscription, ConnectionListener {
   /** Serialises channel and consumer changes (open, pause, resume, recover, close). */
   private readonly changes = new SerialQueue();
   private recovering = false;
+  private readonly lost = new LostDeliveries();
   private readonly logger: Logger;
 
   constructor(
@@ -38,6 +52,13 @@ export class RabbitMqSubscription implements Subscription, ConnectionListener {
   ) {
     this.queue = plan.queue;
     this.logger = deps.logger.child({ queue: plan.queue });
+  }
+
+  /** Acknowledgement bookkeeping held by this subscription's channels; bounded by the prefetch. */
+  get ackBacklog(): number {
+    let total = 0;
+    for (const owner of this.owners) total += owner.ackBacklog;
+    return total;
   }
 
   connected(session: ConnectionSession): Promise<void> {
@@ -95,7 +116,7 @@ export class RabbitMqSubscription implements Subscription, ConnectionListener {
   private async open(session: ConnectionSession): Promise<void> {
     if (this.mode === 'closed') return;
     const channel = await session.connection.createChannel();
-    const owner = new ConsumerChannel(channel, this.plan, this.deps);
+    const owner = new ConsumerChannel(channel, this.plan, this.deps, this.lost);
     channel.on('error', (error: unknown) => {
       this.logger.warn({ err: this.deps.redactor.error(error) }, 'RabbitMQ closed the consumer channel');
     });
@@ -125,6 +146,10 @@ export class RabbitMqSubscription implements Subscription, ConnectionListener {
     await owner.channel.cancel(tag).catch(() => undefined);
   }
 
+  /**
+   * Nothing may throw out of here: amqplib would close the channel (541), RabbitMQ would hand the same
+   * message out first again, and the queue would be wedged behind it.
+   */
   private onMessage(owner: ConsumerChannel, raw: ConsumeMessage | null): void {
     if (raw === null) {
       owner.consumerTag = undefined;
@@ -135,11 +160,83 @@ export class RabbitMqSubscription implements Subscription, ConnectionListener {
       this.recover();
       return;
     }
-    const { message, attempt } = decode(raw);
-    const delivery = new RabbitMqDelivery(owner, raw, message, attempt, this.plan.queue);
+    let delivery: RabbitMqDelivery;
+    let refusal: { reason: FaultReason; error: Error } | undefined;
+    try {
+      const { message, attempt, redeliveries, problems } = decode(
+        raw,
+        raw.fields.redelivered ? this.lost.count(raw) : 0,
+      );
+      delivery = new RabbitMqDelivery(owner, raw, message, attempt, this.plan.queue);
+      if (problems.length > 0) {
+        refusal = {
+          reason: 'decode-failed',
+          error: new SluiceError(
+            ErrorCodes.DECODE_FAILED,
+            `cannot read the AMQP message: ${problems.join('; ')}`,
+          ),
+        };
+      } else if (redeliveries >= this.deps.redeliveryLimit) {
+        const error = new Error(
+          `delivered ${redeliveries + 1} times; each earlier delivery went back to the queue unsettled (redeliveryLimit ${this.deps.redeliveryLimit})`,
+        );
+        error.name = 'RedeliveryLimitReached';
+        refusal = { reason: 'max-attempts', error };
+      }
+    } catch (error) {
+      // Reading is written not to throw; should it, the message is still taken out of the way.
+      this.logger.error({ err: toError(error) }, 'could not read a delivered message');
+      const bare = decode({ content: raw.content, fields: raw.fields, properties: {} } as Message);
+      delivery = new RabbitMqDelivery(owner, raw, bare.message, 1, this.plan.queue);
+      refusal = {
+        reason: 'decode-failed',
+        error: new SluiceError(
+          ErrorCodes.DECODE_FAILED,
+          `cannot read the AMQP message: ${toError(error).message}`,
+        ),
+      };
+    }
     owner.unsettled.add(delivery);
-    this.onDelivery(delivery).catch((error: unknown) => {
-      this.logger.error({ err: toError(error), messageId: message.messageId }, 'delivery handler threw');
+    if (refusal !== undefined) {
+      this.refuse(delivery, refusal.reason, refusal.error);
+      return;
+    }
+    let handled: Promise<void>;
+    try {
+      handled = this.onDelivery(delivery);
+    } catch (error) {
+      handled = Promise.reject(error);
+    }
+    handled.catch((error: unknown) => {
+      this.logger.error(
+        { err: toError(error), messageId: delivery.message.messageId },
+        'delivery handler threw',
+      );
+    });
+  }
+
+  /** Dead-letters a message the host is not given (copy with fault headers, confirmed, then ack). */
+  private refuse(delivery: RabbitMqDelivery, reason: FaultReason, error: Error): void {
+    const code = (error as { code?: unknown }).code;
+    const fault: Fault = {
+      reason,
+      errorType: error.name,
+      errorCode: typeof code === 'string' ? code : undefined,
+      errorMessage: error.message,
+      attempts: delivery.attempt,
+      consumer: 'RabbitMqTransport',
+      queue: this.plan.queue,
+      time: new Date(),
+    };
+    this.logger.warn(
+      { messageId: delivery.message.messageId, reason, err: error },
+      'dead-lettering a message without handing it to the consumer',
+    );
+    delivery.deadLetter(fault).catch((settleError: unknown) => {
+      this.logger.warn(
+        { err: this.deps.redactor.error(settleError), messageId: delivery.message.messageId },
+        'could not dead-letter the message; RabbitMQ redelivers it',
+      );
     });
   }
 

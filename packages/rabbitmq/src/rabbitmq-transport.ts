@@ -156,6 +156,8 @@ export class RabbitMqTransport implements Transport {
       current: () => this.supervisor.current,
       removeListener: (listener) => this.supervisor.removeListener(listener),
       reconnectDelay: (attempt) => this.supervisor.delay(attempt),
+      redeliveryLimit: this.options.redeliveryLimit,
+      headerBudget: this.options.headerBudget,
     });
     await this.supervisor.addListener(subscription);
     this.subscriptions.add(subscription);

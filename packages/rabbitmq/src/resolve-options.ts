@@ -5,7 +5,8 @@
  */
 import { defaultLogger, OptionChecker, type Logger } from '@sluice/core';
 import type { Options, SocketOptions } from 'amqplib';
-import { Redactor, redactUrl } from './redact.js';
+import { headerBudget } from './field-values.js';
+import { decodeComponent, parseCredentialUrl, Redactor, redactUrl } from './redact.js';
 import type {
   ExchangeOptions,
   ExchangeType,
@@ -47,6 +48,9 @@ export interface ResolvedOptions {
   readonly exchanges: ReadonlyMap<string, ExchangeOptions>;
   readonly persistent: boolean;
   readonly coalesceAcks: boolean;
+  readonly redeliveryLimit: number;
+  /** Bytes a published message's header table may take (amqplib's buffer and the frame size). */
+  readonly headerBudget: number;
   readonly management: ResolvedManagement | undefined;
   readonly logger: Logger;
 }
@@ -68,6 +72,7 @@ const transportKeys = new Set([
   'persistent',
   'noDelay',
   'coalesceAcks',
+  'redeliveryLimit',
   'management',
   'logger',
 ]);
@@ -112,18 +117,12 @@ export function resolveConnection(
   },
   env: NodeJS.ProcessEnv = process.env,
 ): ConnectionSettings {
-  const rawUrl = options.url ?? env.AMQP_URL ?? defaultUrl;
-  let parsed: URL | undefined;
-  if (typeof rawUrl === 'string') {
-    try {
-      parsed = new URL(rawUrl);
-    } catch {
-      parsed = undefined;
-    }
-  }
-  const password = parsed === undefined ? '' : decodeURIComponent(parsed.password);
+  const rawUrl: unknown = options.url ?? env.AMQP_URL ?? defaultUrl;
+  const parsed = typeof rawUrl === 'string' ? parseCredentialUrl(rawUrl) : undefined;
+  const password = parsed === undefined ? undefined : decodeComponent(parsed.password);
   const redactPassword = new Redactor([password]);
   const check: OptionChecker = new OptionChecker(where, (text) => redactPassword.text(text));
+  const shown = typeof rawUrl === 'string' ? redactUrl(rawUrl) : rawUrl;
   if (
     parsed === undefined ||
     (parsed.protocol !== 'amqp:' && parsed.protocol !== 'amqps:') ||
@@ -131,15 +130,26 @@ export function resolveConnection(
   ) {
     check.fail(
       'url',
-      'must be an amqp:// or amqps:// URL with a host',
-      typeof rawUrl === 'string' ? redactUrl(rawUrl) : rawUrl,
+      'must be an amqp:// or amqps:// URL with a host (percent-encode "/", "?", "#", "@" and "%" in the user name, password and vhost)',
+      shown,
     );
+  }
+  const user = decodeComponent(parsed.username);
+  const vhostPath = parsed.pathname.length > 1 ? parsed.pathname.slice(1) : '';
+  const vhostName = decodeComponent(vhostPath);
+  for (const [part, value] of [
+    ['user name', user],
+    ['password', password],
+    ['vhost', vhostName],
+  ] as const) {
+    if (value === undefined)
+      check.fail('url', `has a malformed percent-escape in its ${part} (write "%" as %25)`, shown);
   }
   const secure = parsed.protocol === 'amqps:';
   const port = parsed.port === '' ? (secure ? 5671 : 5672) : Number(parsed.port);
-  const username =
-    parsed.username === '' && parsed.password === '' ? 'guest' : decodeURIComponent(parsed.username);
-  const secret = parsed.username === '' && parsed.password === '' ? 'guest' : password;
+  const anonymous = parsed.username === '' && parsed.password === '';
+  const username = anonymous ? 'guest' : (user as string);
+  const secret = anonymous ? 'guest' : (password as string);
   const query = parsed.searchParams;
   const queryInt = (name: string, min: number, max: number): number | undefined => {
     const value = query.get(name);
@@ -157,7 +167,6 @@ export function resolveConnection(
   const tls = resolveTls(check, options.tls);
   if (!secure && Object.keys(tls).length > 0) check.fail('tls', 'needs an amqps:// url', 'tls options');
 
-  const vhostPath = parsed.pathname.length > 1 ? parsed.pathname.slice(1) : '';
   const connect: Options.Connect = {
     protocol: secure ? 'amqps' : 'amqp',
     hostname: parsed.hostname.replace(/^\[|\]$/g, ''),
@@ -179,7 +188,7 @@ export function resolveConnection(
     connect,
     socket: { ...tls, noDelay, timeout: 10_000, clientProperties: { connection_name: connectionName } },
     displayUrl: redactUrl(parsed.toString()),
-    vhost: vhostPath === '' ? '/' : decodeURIComponent(vhostPath),
+    vhost: vhostPath === '' ? '/' : (vhostName as string),
     username,
     password: secret,
     redactor: new Redactor([secret, typeof tls.passphrase === 'string' ? tls.passphrase : undefined]),
@@ -193,12 +202,7 @@ function resolveManagement(
 ): ResolvedManagement | undefined {
   if (value === undefined) return undefined;
   const given = check.object('management', value, new Set(['url', 'username', 'password', 'timeoutMs']));
-  let url: URL | undefined;
-  try {
-    url = typeof given.url === 'string' ? new URL(given.url) : undefined;
-  } catch {
-    url = undefined;
-  }
+  const url = typeof given.url === 'string' ? parseCredentialUrl(given.url) : undefined;
   if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
     check.fail(
       'management.url',
@@ -210,13 +214,19 @@ function resolveManagement(
     given.username !== undefined
       ? check.string('management.username', given.username)
       : url.username !== ''
-        ? decodeURIComponent(url.username)
+        ? decodeComponent(url.username)
         : connection.username;
-  let password: string;
+  let password: string | undefined;
   if (given.password !== undefined) {
     if (typeof given.password !== 'string') check.fail('management.password', 'must be a string', '***');
     password = given.password;
-  } else password = url.password !== '' ? decodeURIComponent(url.password) : connection.password;
+  } else password = url.password !== '' ? decodeComponent(url.password) : connection.password;
+  if (username === undefined || password === undefined)
+    check.fail(
+      'management.url',
+      'has a malformed percent-escape in its user name or password',
+      redactUrl(url.toString()),
+    );
   const timeoutMs =
     given.timeoutMs === undefined ? 5_000 : check.int('management.timeoutMs', given.timeoutMs, 1, 600_000);
   const base = new URL(url.toString());
@@ -292,6 +302,11 @@ export function resolveOptions(
     persistent: options.persistent === undefined ? true : check.boolean('persistent', options.persistent),
     coalesceAcks:
       options.coalesceAcks === undefined ? true : check.boolean('coalesceAcks', options.coalesceAcks),
+    redeliveryLimit:
+      options.redeliveryLimit === undefined
+        ? 20
+        : check.int('redeliveryLimit', options.redeliveryLimit, 1, 1_000_000),
+    headerBudget: headerBudget(connection.connect.frameMax ?? 131_072),
     management: resolveManagement(check, options.management, connection),
     logger,
   };

@@ -104,6 +104,14 @@ export interface RabbitMqTransportOptions {
    * only after its own settlement. Default true.
    */
   readonly coalesceAcks?: boolean;
+  /**
+   * A message that went back to its queue unsettled this many times (its channel, connection or
+   * consumer was lost each time it was in hand: a process that crashes on it, a channel the broker
+   * closes) is dead-lettered by the transport with reason `max-attempts` instead of being handed out
+   * again. Counted by RabbitMQ on quorum queues (`x-delivery-count`) and by the transport, in memory,
+   * on classic ones. Default 20.
+   */
+  readonly redeliveryLimit?: number;
   /** Use the management API for queue depth (ready + unacknowledged). Default: off (ready only). */
   readonly management?: ManagementOptions;
   /** Default: warnings and errors to stderr (`defaultLogger`); `silentLogger` for none. */

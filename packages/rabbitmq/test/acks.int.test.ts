@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Delivery } from '@sluice/core';
 import { RabbitMqTransport } from '@sluice/rabbitmq';
 import { DeliveryCollector } from '@sluice/testing';
+import type { RabbitMqSubscription } from '../src/rabbitmq-subscription.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BrokerAdmin, brokerUrl, eventually, textMessages } from './support/broker.js';
 
@@ -62,6 +63,46 @@ describe.each([true, false])('acknowledgements (coalesceAcks: %s)', (coalesceAck
         [sent[0]?.messageId, sent[10]?.messageId].sort(),
       );
     } finally {
+      await admin.close();
+    }
+  });
+});
+
+describe('acknowledgements behind a stuck delivery', () => {
+  it('acks every later delivery while holding bookkeeping bounded by the prefetch', async () => {
+    const queue = `rmqtest.acks-stuck.${randomUUID().slice(0, 8)}`;
+    const transport = new RabbitMqTransport({ url: brokerUrl, connectionName: 'sluice-acks-stuck-test' });
+    const admin = await BrokerAdmin.connect();
+    try {
+      await transport.connect();
+      const sent = textMessages(3_000, queue, 'rmqtest.ack.v1', 'stuck');
+      const stuck = sent[0]?.messageId;
+      let acked = 0;
+      let largestBacklog = 0;
+      const collector = new DeliveryCollector(async (d) => {
+        if (d.message.messageId === stuck) return new Promise<void>(() => undefined);
+        await d.ack();
+        acked++;
+        largestBacklog = Math.max(largestBacklog, subscription.ackBacklog);
+      });
+      const subscription = (await transport.subscribe(
+        { queue, topics: [], prefetch: 50, retryDelaysMs: [] },
+        collector.handler,
+      )) as RabbitMqSubscription;
+      for (let start = 0; start < sent.length; start += 500)
+        await transport.publish(sent.slice(start, start + 500));
+      await eventually(() => acked === sent.length - 1, 30_000, 'every later delivery acked');
+      await eventually(async () => (await admin.messageCount(queue)) === 0, 10_000, 'no ready message');
+      expect(largestBacklog).toBeGreaterThan(0);
+      expect(largestBacklog).toBeLessThanOrEqual(50);
+      await transport.close();
+      // Only the stuck delivery was never acknowledged: it is back in the queue.
+      await eventually(async () => (await admin.messageCount(queue)) === 1, 10_000, 'the stuck message back');
+      const [back] = await admin.drain(queue);
+      expect(back?.properties.messageId).toBe(stuck);
+    } finally {
+      await transport.close();
+      await admin.deleteEndpoint(queue);
       await admin.close();
     }
   });

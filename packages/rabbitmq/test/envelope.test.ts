@@ -2,7 +2,8 @@
 import { Headers, type OutgoingMessage } from '@sluice/core';
 import type { Message, MessageProperties } from 'amqplib';
 import { describe, expect, it } from 'vitest';
-import { copyOptions, decode, destinationName, publishOptions, stringifyHeader } from '../src/envelope.js';
+import { copyOptions, decode, destinationName, publishOptions } from '../src/envelope.js';
+import { stringifyHeader } from '../src/field-values.js';
 
 function received(properties: Partial<MessageProperties>, redelivered = false): Message {
   return {

@@ -4,6 +4,8 @@ export { DeliveryCollector } from './delivery-collector.js';
 export { RecordingLogger } from './recording-logger.js';
 export { ChangeSignal } from './signal.js';
 export { TestHarness } from './test-harness.js';
+export { startWatchedProcess } from './watched-process.js';
+export type { WatchedProcess } from './watched-process.js';
 export type { OutcomeQuery } from './test-harness.js';
 export { installTestTelemetry, parentSpanId, spanKindName } from './test-telemetry.js';
 export type { TestTelemetry } from './test-telemetry.js';

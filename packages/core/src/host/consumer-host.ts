@@ -25,8 +25,9 @@ import { registerProcessMetrics } from '../process-metrics.js';
 import { MessagingTelemetry, type TracingOptions } from '../telemetry/messaging-telemetry.js';
 import type { Transport } from '../transport.js';
 import type { EndpointOptions, MessageContext } from '../types.js';
-import { withDeadline } from '../timers.js';
+import { untilAborted, withDeadline } from '../timers.js';
 import { OpsServer, type OpsServerOptions } from './ops-server.js';
+import { minClosingMs, resolveStopTimeouts, StopBudget } from './stop-budget.js';
 
 /** Inject the context of the message being handled: `@inject(MessageContextToken) ctx: MessageContext`. */
 export const MessageContextToken = Symbol.for('sluice.MessageContext');
@@ -50,8 +51,19 @@ export interface ConsumerHostOptions {
   readonly backgroundQueues?: readonly BackgroundTaskQueue[];
   /** The health and metrics port. Default: none. */
   readonly http?: OpsServerOptions | false;
-  /** On stop, how long in-flight handlers, workers and background tasks get. Default 30 s. */
+  /**
+   * On stop, how long in-flight handlers get to finish before their `ctx.signal` aborts; workers and
+   * background tasks get what is left of it. Default 20 s (or `stopTimeoutMs` - 5 s when only that is
+   * given).
+   */
   readonly drainTimeoutMs?: number;
+  /**
+   * The deadline of the whole `stop()`: drain, abort grace, workers, background queues, the
+   * transport's close (pending publishes included), the HTTP port and shutdown hooks. At least
+   * `drainTimeoutMs` + 2 s. Default 25 s (`drainTimeoutMs` + 5 s when only that is given), so a stop
+   * fits Kubernetes' default 30 s termination grace period with 5 s to spare.
+   */
+  readonly stopTimeoutMs?: number;
   /** Stop on SIGTERM / SIGINT, then exit the process. Default true. */
   readonly handleSignals?: boolean;
   /** Default: warnings and errors to stderr (`defaultLogger`); `silentLogger` for none. */
@@ -90,17 +102,17 @@ export interface HostEvents {
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
-/** Grace after the drain deadline for handlers that honour their aborted signal. */
-const abortGraceMs = 1_000;
-
 export class ConsumerHost extends EventEmitter<HostEvents> {
   /** Sends and publishes through the host's transport. */
   readonly bus: Bus;
   readonly container: Container;
   readonly metrics: MetricsRegistry;
+  /** The drain deadline of in-flight handlers, after defaults. */
+  readonly drainTimeoutMs: number;
+  /** The deadline of the whole `stop()`, after defaults; a pod's termination grace must exceed it. */
+  readonly stopTimeoutMs: number;
   private readonly telemetry: MessagingTelemetry;
   private readonly logger: Logger;
-  private readonly drainTimeoutMs: number;
   private readonly draining = new AbortController();
   private readonly deadline = new AbortController();
   private runners: EndpointRunner[] = [];
@@ -118,7 +130,10 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
     this.container = options.container ?? new Container();
     this.metrics = options.metrics ?? new MetricsRegistry();
     this.logger = (options.logger ?? defaultLogger).child({ service: options.serviceName });
-    this.drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
+    ({ drainTimeoutMs: this.drainTimeoutMs, stopTimeoutMs: this.stopTimeoutMs } = resolveStopTimeouts(
+      options.drainTimeoutMs,
+      options.stopTimeoutMs,
+    ));
     const codecs = options.codecs ?? [jsonCodec];
     this.bus = new Bus(options.transport, {
       codec: codecs[0] ?? jsonCodec,
@@ -192,7 +207,10 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
   /**
    * Drains and stops: readiness turns false, consumers stop receiving, in-flight handlers finish and
    * are settled (after `drainTimeoutMs` their signals abort and unfinished messages go back to the
-   * broker), workers stop, background queues drain, the transport flushes and closes. Idempotent.
+   * broker), workers stop, background queues drain, the transport flushes and closes (its close signal
+   * aborts at the deadline: publishes still unconfirmed then reject), the HTTP port closes and the
+   * shutdown hooks run. Resolves within `stopTimeoutMs` whatever a handler, the broker or a hook does
+   * (work still running then is logged and left behind). Idempotent.
    */
   stop(): Promise<void> {
     if (this.stopping !== undefined) return this.stopping;
@@ -219,6 +237,14 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
       check.fail('serviceName', 'must be 1-200 letters, digits, ".", "_", ":" or "-"', options.serviceName);
     }
     check.int('drainTimeoutMs', this.drainTimeoutMs, 0, 2 ** 31 - 1);
+    check.int('stopTimeoutMs', this.stopTimeoutMs, minClosingMs, 2 ** 31 - 1);
+    if (this.stopTimeoutMs < this.drainTimeoutMs + minClosingMs) {
+      check.fail(
+        'stopTimeoutMs',
+        `must be at least drainTimeoutMs + ${minClosingMs} (${this.drainTimeoutMs + minClosingMs}): the abort grace and closing need the time`,
+        this.stopTimeoutMs,
+      );
+    }
     const configs = (options.consumers ?? []).map((c) =>
       resolveEndpointConfig(c as HandlerClass, options.serviceName, options.defaults),
     );
@@ -305,29 +331,45 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
   }
 
   private async shutDown(): Promise<void> {
-    const started = Date.now();
-    const remaining = () => this.drainTimeoutMs - (Date.now() - started);
+    const budget = new StopBudget(this.drainTimeoutMs, this.stopTimeoutMs);
+    const idle = () => Promise.all(this.runners.map((r) => r.whenIdle()));
+    const inFlight = () => this.runners.reduce((n, r) => n + r.inFlightCount, 0);
     this.draining.abort();
-    await Promise.all(this.runners.map((r) => r.stopReceiving().catch(() => undefined)));
-    const drained = await withDeadline(Promise.all(this.runners.map((r) => r.whenIdle())), remaining());
-    if (!drained) {
-      const inFlight = this.runners.reduce((n, r) => n + r.inFlightCount, 0);
-      this.logger.warn({ inFlight }, 'drain deadline passed; aborting handlers');
+    await withDeadline(
+      Promise.all(this.runners.map((r) => r.stopReceiving().catch(() => undefined))),
+      budget.untilDrainEnd,
+    );
+    if (!(await withDeadline(idle(), budget.untilDrainEnd))) {
+      this.logger.warn({ inFlight: inFlight() }, 'drain deadline passed; aborting handlers');
       this.deadline.abort(new SluiceError(ErrorCodes.SHUTTING_DOWN, 'drain deadline passed'));
-      await withDeadline(Promise.all(this.runners.map((r) => r.whenIdle())), abortGraceMs);
+      if (!(await withDeadline(idle(), budget.abortGrace))) {
+        this.logger.warn(
+          { inFlight: inFlight() },
+          'handlers still running after their signal aborted; their messages go back to the broker as the transport closes',
+        );
+      }
     }
     this.deadline.abort(new SluiceError(ErrorCodes.SHUTTING_DOWN, 'host stopped'));
-    await withDeadline(Promise.all(this.workers.map((w) => w.stop())), Math.max(remaining(), abortGraceMs));
-    await Promise.all((this.options.backgroundQueues ?? []).map((q) => q.drain(Math.max(remaining(), 0))));
-    await this.options.transport.close();
-    await this.ops?.close();
+    await withDeadline(Promise.all(this.workers.map((w) => w.stop())), budget.forWorkers);
+    await Promise.all((this.options.backgroundQueues ?? []).map((q) => q.drain(budget.untilDrainEnd)));
+    const hooks = this.options.shutdownHooks ?? [];
+    const closeDeadline = new AbortController();
+    const timer = setTimeout(() => closeDeadline.abort(), budget.forTransportClose(hooks.length > 0));
+    const closed = await untilAborted(
+      this.options.transport.close(closeDeadline.signal),
+      closeDeadline.signal,
+    );
+    clearTimeout(timer);
+    if (!closed) this.logger.warn({}, 'stop deadline: the transport closed without waiting for the broker');
+    await withDeadline(this.ops?.close() ?? Promise.resolve(), budget.untilStopEnd);
     this.stopObserving?.();
     this.stopProcessMetrics?.();
-    for (const hook of this.options.shutdownHooks ?? []) {
-      try {
-        await hook();
-      } catch (error) {
+    for (const hook of hooks) {
+      const ran = (async () => hook())().catch((error: unknown) => {
         this.logger.error({ err: toError(error) }, 'shutdown hook failed');
+      });
+      if (!(await withDeadline(ran, budget.untilStopEnd))) {
+        this.logger.warn({}, 'shutdown hook still running at the stop deadline; not waiting for it');
       }
     }
   }

@@ -1,0 +1,79 @@
+/**
+ * A message that keeps going back to its queue unsettled (here: its connection is force-closed every
+ * time it is in hand, as a crash on it would) counts an attempt per return on classic queues too,
+ * where RabbitMQ only flags a redelivery, and is dead-lettered by the transport once `redeliveryLimit`
+ * is reached; the consumer goes on with the next message.
+ */
+import { randomUUID } from 'node:crypto';
+import { deadLetterQueueName, Headers, type Delivery } from '@sluice/core';
+import { RabbitMqTransport } from '@sluice/rabbitmq';
+import { DeliveryCollector } from '@sluice/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decode } from '../src/envelope.js';
+import { BrokerAdmin, eventually, outgoing, TestVhost } from './support/broker.js';
+
+describe.each(['classic', 'quorum'] as const)('redelivery limit on a %s queue', (queueType) => {
+  let vhost: TestVhost;
+
+  beforeAll(async () => {
+    vhost = await TestVhost.create('sluice-redelivery');
+  });
+
+  afterAll(async () => {
+    await vhost?.delete();
+  });
+
+  it('counts every unsettled return and dead-letters the message at the limit', async () => {
+    const queue = `rmqtest.redelivery.${randomUUID().slice(0, 8)}`;
+    const transport = new RabbitMqTransport({
+      url: vhost.url,
+      queueType,
+      redeliveryLimit: 3,
+      reconnect: { initialMs: 50, maxMs: 200 },
+      connectionName: 'sluice-redelivery-test',
+    });
+    const admin = await BrokerAdmin.connect(vhost.url);
+    try {
+      await transport.connect();
+      const stuck = outgoing({ queue });
+      const next = outgoing({ queue });
+      // The stuck message is never settled: held until its connection goes.
+      const collector = new DeliveryCollector((d: Delivery) =>
+        d.message.messageId === stuck.messageId ? new Promise<void>(() => undefined) : d.ack(),
+      );
+      await transport.subscribe({ queue, topics: [], prefetch: 5, retryDelaysMs: [] }, collector.handler);
+      await transport.publish([stuck]);
+      const attemptsOfStuck = () =>
+        collector.deliveries.filter((d) => d.message.messageId === stuck.messageId).map((d) => d.attempt);
+      for (let seen = 1; seen <= 3; seen++) {
+        await eventually(
+          () => attemptsOfStuck().length === seen,
+          15_000,
+          `delivery ${seen} of the stuck message`,
+        );
+        await vhost.closeAllConnections();
+      }
+      const dlq = deadLetterQueueName(queue);
+      await eventually(async () => (await admin.messageCount(dlq)) === 1, 15_000, 'the dead letter');
+      expect(attemptsOfStuck()).toEqual([1, 2, 3]);
+
+      await eventually(() => transport.isConnected(), 10_000, 'the reconnection');
+      await transport.publish([next]);
+      await collector.waitFor(
+        (ds) => ds.some((d) => d.message.messageId === next.messageId),
+        10_000,
+        'the next message',
+      );
+
+      const [letter] = await admin.drain(dlq);
+      expect(letter?.properties.messageId).toBe(stuck.messageId);
+      const { message } = decode(letter as NonNullable<typeof letter>);
+      expect(message.headers[Headers.faultReason]).toBe('max-attempts');
+      expect(message.headers[Headers.faultAttempts]).toBe('4');
+      expect(message.headers[Headers.faultMessage]).toContain('redeliveryLimit 3');
+    } finally {
+      await transport.close();
+      await admin.close();
+    }
+  });
+});

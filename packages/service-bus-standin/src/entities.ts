@@ -1,0 +1,443 @@
+import type { Message } from 'rhea';
+import { copyMessage } from './amqp-codec.js';
+import { badRequestError, BrokerError, entityNotFoundError } from './broker-error.js';
+import { maxTimeSpan, parseDuration } from './duration.js';
+import { filterableMessage } from './filterable-message.js';
+import { MessageQueue, type QueueBehaviour } from './message-queue.js';
+import { defaultRuleName, type Rule, ruleMatches, sqlRule } from './rules.js';
+import { TimerSet } from './timers.js';
+
+/**
+ * Settings of a queue or subscription, named and written as the ATOM API writes them (durations in
+ * ISO 8601). Those the stand-in acts on: `lockDuration`, `maxDeliveryCount`,
+ * `defaultMessageTimeToLive`, `deadLetteringOnMessageExpiration`. The others are kept and reported.
+ */
+export interface ReceivableSettings {
+  lockDuration: string;
+  maxDeliveryCount: number;
+  defaultMessageTimeToLive: string;
+  deadLetteringOnMessageExpiration: boolean;
+  enableBatchedOperations: boolean;
+  autoDeleteOnIdle: string;
+  status: string;
+  userMetadata: string | undefined;
+}
+
+/** Queue settings (`maxSizeInMegabytes`, duplicate-detection window: reported, not enforced). */
+export interface QueueSettings extends ReceivableSettings {
+  maxSizeInMegabytes: number;
+  duplicateDetectionHistoryTimeWindow: string;
+}
+
+/** Subscription settings. */
+export interface SubscriptionSettings extends ReceivableSettings {
+  deadLetteringOnFilterEvaluationExceptions: boolean;
+}
+
+/** Topic settings (reported; `defaultMessageTimeToLive` caps its subscriptions' messages too). */
+export interface TopicSettings {
+  defaultMessageTimeToLive: string;
+  maxSizeInMegabytes: number;
+  duplicateDetectionHistoryTimeWindow: string;
+  enableBatchedOperations: boolean;
+  autoDeleteOnIdle: string;
+  status: string;
+  userMetadata: string | undefined;
+  supportOrdering: boolean;
+}
+
+const receivableDefaults: ReceivableSettings = {
+  lockDuration: 'PT1M',
+  maxDeliveryCount: 10,
+  defaultMessageTimeToLive: maxTimeSpan,
+  deadLetteringOnMessageExpiration: false,
+  enableBatchedOperations: true,
+  autoDeleteOnIdle: maxTimeSpan,
+  status: 'Active',
+  userMetadata: undefined,
+};
+
+/** A new queue's settings where none are given (those of a Standard-tier namespace). */
+export const queueDefaults: QueueSettings = {
+  ...receivableDefaults,
+  maxSizeInMegabytes: 1024,
+  duplicateDetectionHistoryTimeWindow: 'PT10M',
+};
+
+/** A new subscription's settings where none are given. */
+export const subscriptionDefaults: SubscriptionSettings = {
+  ...receivableDefaults,
+  deadLetteringOnFilterEvaluationExceptions: true,
+};
+
+/** A new topic's settings where none are given. */
+export const topicDefaults: TopicSettings = {
+  defaultMessageTimeToLive: maxTimeSpan,
+  maxSizeInMegabytes: 1024,
+  duplicateDetectionHistoryTimeWindow: 'PT10M',
+  enableBatchedOperations: true,
+  autoDeleteOnIdle: maxTimeSpan,
+  status: 'Active',
+  userMetadata: undefined,
+  supportOrdering: true,
+};
+
+/** Creation, update and access instants, as runtime properties report them. */
+export class EntityTimes {
+  readonly createdAt = new Date();
+  updatedAt = new Date();
+  accessedAt = new Date();
+}
+
+/** Anything a sender link or `schedule-message` can target. */
+export interface SendTarget {
+  readonly path: string;
+  /** Takes a message: available now, or scheduled when it carries a future `x-opt-scheduled-enqueue-time`. */
+  accept(message: Message, size: number): void;
+  /** Holds a message until `dueAt` (epoch ms); its sequence number for cancelling. */
+  schedule(message: Message, size: number, dueAt: number): number;
+  /** Cancels a scheduled message; throws the not-found `BrokerError` when there is none. */
+  cancelScheduled(sequenceNumber: number): void;
+}
+
+/** A queue: a send target and a message queue with its dead-letter sub-queue. */
+export class QueueEntity implements SendTarget {
+  readonly times = new EntityTimes();
+  readonly messages: MessageQueue;
+
+  constructor(
+    readonly name: string,
+    public settings: QueueSettings,
+  ) {
+    const deadLetters = new MessageQueue(`${name}/$DeadLetterQueue`);
+    this.messages = new MessageQueue(name, () => behaviourOf(this.settings), deadLetters);
+  }
+
+  get path(): string {
+    return this.name;
+  }
+
+  accept(message: Message, size: number): void {
+    const dueAt = scheduledTime(message);
+    if (dueAt !== undefined && dueAt > Date.now()) this.messages.schedule(message, size, dueAt);
+    else this.messages.enqueue(message, size);
+  }
+
+  schedule(message: Message, size: number, dueAt: number): number {
+    return this.messages.schedule(message, size, dueAt);
+  }
+
+  cancelScheduled(sequenceNumber: number): void {
+    this.messages.cancelScheduled(sequenceNumber);
+  }
+}
+
+/** A topic subscription: its rules and its own message queue with dead-letter sub-queue. */
+export class SubscriptionEntity {
+  readonly times = new EntityTimes();
+  readonly rules = new Map<string, Rule>();
+  readonly messages: MessageQueue;
+
+  constructor(
+    readonly topic: TopicEntity,
+    readonly name: string,
+    public settings: SubscriptionSettings,
+    defaultRule: Rule = sqlRule(defaultRuleName, '1=1'),
+  ) {
+    const path = `${topic.name}/Subscriptions/${name}`;
+    const deadLetters = new MessageQueue(`${path}/$DeadLetterQueue`);
+    this.messages = new MessageQueue(path, () => this.behaviour(), deadLetters);
+    this.rules.set(defaultRule.name, defaultRule);
+  }
+
+  get path(): string {
+    return `${this.topic.name}/Subscriptions/${this.name}`;
+  }
+
+  private behaviour(): QueueBehaviour {
+    const own = behaviourOf(this.settings);
+    const topicTtl = parseDuration(this.topic.settings.defaultMessageTimeToLive) ?? Number.POSITIVE_INFINITY;
+    return { ...own, defaultTtlMs: Math.min(own.defaultTtlMs, topicTtl) };
+  }
+}
+
+/**
+ * A topic: a send target that copies each message to every subscription with a matching rule (a
+ * message no subscription wants is dropped, as on Service Bus). Scheduled messages wait at the topic
+ * and are copied when due.
+ */
+export class TopicEntity implements SendTarget {
+  readonly times = new EntityTimes();
+  readonly subscriptions = new Map<string, SubscriptionEntity>();
+  private readonly scheduled = new Map<number, Message>();
+  private readonly dueTimers = new TimerSet<number>();
+  private nextSequenceNumber = 1;
+
+  constructor(
+    readonly name: string,
+    public settings: TopicSettings,
+  ) {}
+
+  get path(): string {
+    return this.name;
+  }
+
+  /** How many scheduled messages wait at the topic. */
+  get scheduledCount(): number {
+    return this.scheduled.size;
+  }
+
+  accept(message: Message, size: number): void {
+    const dueAt = scheduledTime(message);
+    if (dueAt !== undefined && dueAt > Date.now()) {
+      this.schedule(message, size, dueAt);
+      return;
+    }
+    const filterable = filterableMessage(message);
+    for (const subscription of this.subscriptions.values()) {
+      const rules = [...subscription.rules.values()];
+      if (rules.some((rule) => ruleMatches(rule, filterable))) subscription.messages.enqueue(message, size);
+    }
+  }
+
+  schedule(message: Message, size: number, dueAt: number): number {
+    const sequenceNumber = this.nextSequenceNumber++;
+    this.scheduled.set(sequenceNumber, message);
+    this.dueTimers.set(sequenceNumber, dueAt, () => {
+      this.scheduled.delete(sequenceNumber);
+      this.accept(withoutScheduledTime(message), size);
+    });
+    return sequenceNumber;
+  }
+
+  cancelScheduled(sequenceNumber: number): void {
+    if (!this.scheduled.delete(sequenceNumber)) {
+      throw new BrokerError(
+        'com.microsoft:message-not-found',
+        `No scheduled message with sequence number ${sequenceNumber} in '${this.name}'.`,
+        404,
+      );
+    }
+    this.dueTimers.cancel(sequenceNumber);
+  }
+
+  /** Drops scheduled messages and every subscription (the topic was deleted). */
+  close(error: BrokerError): void {
+    this.dueTimers.clear();
+    this.scheduled.clear();
+    for (const subscription of this.subscriptions.values()) subscription.messages.close(error);
+    this.subscriptions.clear();
+  }
+}
+
+/** What an AMQP address names: a send target, a message queue to receive from, or neither. */
+export interface ResolvedAddress {
+  readonly sendTarget?: SendTarget;
+  readonly receiveFrom?: MessageQueue;
+  /** The subscription at the address (rule operations need it). */
+  readonly subscription?: SubscriptionEntity;
+}
+
+/**
+ * The namespace: queues and topics by name (case-insensitive, as on Service Bus; a queue and a
+ * topic cannot share a name), and the address forms `q`, `t`, `t/Subscriptions/s` and
+ * `<entity>/$DeadLetterQueue`. Creating what exists throws a 409 `BrokerError`, touching what does
+ * not a 404 one.
+ */
+export class Namespace {
+  private readonly queues = new Map<string, QueueEntity>();
+  private readonly topics = new Map<string, TopicEntity>();
+
+  constructor(readonly name: string) {}
+
+  allQueues(): QueueEntity[] {
+    return [...this.queues.values()];
+  }
+
+  allTopics(): TopicEntity[] {
+    return [...this.topics.values()];
+  }
+
+  queue(name: string): QueueEntity | undefined {
+    return this.queues.get(name.toLowerCase());
+  }
+
+  topic(name: string): TopicEntity | undefined {
+    return this.topics.get(name.toLowerCase());
+  }
+
+  subscription(topicName: string, name: string): SubscriptionEntity | undefined {
+    return this.topic(topicName)?.subscriptions.get(name.toLowerCase());
+  }
+
+  createQueue(name: string, settings: QueueSettings): QueueEntity {
+    this.assertFree(name);
+    const queue = new QueueEntity(name, validated(settings));
+    this.queues.set(name.toLowerCase(), queue);
+    return queue;
+  }
+
+  createTopic(name: string, settings: TopicSettings): TopicEntity {
+    this.assertFree(name);
+    const topic = new TopicEntity(name, settings);
+    this.topics.set(name.toLowerCase(), topic);
+    return topic;
+  }
+
+  createSubscription(
+    topicName: string,
+    name: string,
+    settings: SubscriptionSettings,
+    defaultRule?: Rule,
+  ): SubscriptionEntity {
+    const topic = this.topic(topicName);
+    if (topic === undefined) throw entityNotFoundError(topicName);
+    assertValidName(name);
+    if (topic.subscriptions.has(name.toLowerCase()))
+      throw alreadyExists(`${topicName}/Subscriptions/${name}`);
+    const subscription = new SubscriptionEntity(topic, name, validated(settings), defaultRule);
+    topic.subscriptions.set(name.toLowerCase(), subscription);
+    return subscription;
+  }
+
+  deleteQueue(name: string): void {
+    const queue = this.queue(name);
+    if (queue === undefined) throw entityNotFoundError(name);
+    this.queues.delete(name.toLowerCase());
+    queue.messages.close(entityNotFoundError(name));
+  }
+
+  deleteTopic(name: string): void {
+    const topic = this.topic(name);
+    if (topic === undefined) throw entityNotFoundError(name);
+    this.topics.delete(name.toLowerCase());
+    topic.close(entityNotFoundError(name));
+  }
+
+  deleteSubscription(topicName: string, name: string): void {
+    const subscription = this.subscription(topicName, name);
+    if (subscription === undefined) throw entityNotFoundError(`${topicName}/Subscriptions/${name}`);
+    subscription.topic.subscriptions.delete(name.toLowerCase());
+    subscription.messages.close(entityNotFoundError(subscription.path));
+  }
+
+  /** Applies new settings to a queue or subscription after checking them. */
+  updateSettings<S extends ReceivableSettings>(
+    entity: { settings: S; times: EntityTimes },
+    settings: S,
+  ): void {
+    entity.settings = validated(settings);
+    entity.times.updatedAt = new Date();
+  }
+
+  /** Resolves an AMQP address (without host); an empty result when nothing is there. */
+  resolve(address: string): ResolvedAddress {
+    const parts = address.replace(/^\/+|\/+$/g, '').split('/');
+    const deadLetter = parts.at(-1)?.toLowerCase() === '$deadletterqueue';
+    if (deadLetter) parts.pop();
+    let found:
+      { messages: MessageQueue; sendTarget?: SendTarget; subscription?: SubscriptionEntity } | undefined;
+    if (parts.length === 1) {
+      const queue = this.queue(parts[0]!);
+      const topic = this.topic(parts[0]!);
+      if (queue !== undefined) found = { messages: queue.messages, sendTarget: queue };
+      else if (topic !== undefined && !deadLetter) return { sendTarget: topic };
+    } else if (parts.length === 3 && parts[1]!.toLowerCase() === 'subscriptions') {
+      const subscription = this.subscription(parts[0]!, parts[2]!);
+      if (subscription !== undefined) found = { messages: subscription.messages, subscription };
+    }
+    if (found === undefined) return {};
+    if (deadLetter) return { receiveFrom: found.messages.deadLetterQueue };
+    return { receiveFrom: found.messages, sendTarget: found.sendTarget, subscription: found.subscription };
+  }
+
+  /**
+   * Ends locks now, as if they had run out: those of the queue, subscription or dead-letter
+   * sub-queue at `address`, or every lock when no address is given; how many. Throws the not-found
+   * `BrokerError` for an unknown address.
+   */
+  expireLocks(address?: string): number {
+    if (address !== undefined) {
+      const queue = this.resolve(address).receiveFrom;
+      if (queue === undefined) throw entityNotFoundError(address);
+      return queue.expireLocks();
+    }
+    const receivables = [
+      ...this.allQueues().map((queue) => queue.messages),
+      ...this.allTopics().flatMap((topic) => [...topic.subscriptions.values()].map((s) => s.messages)),
+    ];
+    return receivables
+      .flatMap((queue) => [queue, queue.deadLetterQueue!])
+      .reduce((count, queue) => count + queue.expireLocks(), 0);
+  }
+
+  /** Ends every entity (the stand-in is closing). */
+  close(): void {
+    const error = new BrokerError('amqp:connection:forced', 'The stand-in is shutting down.', 503);
+    for (const queue of this.queues.values()) queue.messages.close(error);
+    for (const topic of this.topics.values()) topic.close(error);
+    this.queues.clear();
+    this.topics.clear();
+  }
+
+  private assertFree(name: string): void {
+    assertValidName(name);
+    if (this.queues.has(name.toLowerCase()) || this.topics.has(name.toLowerCase())) throw alreadyExists(name);
+  }
+}
+
+function assertValidName(name: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,259}$/.test(name)) {
+    throw badRequestError(`'${name}' is not a valid entity name (letters, digits, '.', '_', '-').`);
+  }
+}
+
+function alreadyExists(path: string): BrokerError {
+  return new BrokerError(
+    'com.microsoft:entity-already-exists',
+    `The messaging entity '${path}' already exists.`,
+    409,
+  );
+}
+
+/** Lock durations from 100 ms (shorter than Service Bus's 5 s floor, so tests stay fast) to 5 min. */
+function validated<S extends ReceivableSettings>(settings: S): S {
+  const lockMs = parseDuration(settings.lockDuration);
+  if (lockMs === undefined || lockMs < 100 || lockMs > 300_000) {
+    throw badRequestError(`LockDuration '${settings.lockDuration}' must be a duration from PT0.1S to PT5M.`);
+  }
+  if (!Number.isInteger(settings.maxDeliveryCount) || settings.maxDeliveryCount < 1) {
+    throw badRequestError(
+      `MaxDeliveryCount '${settings.maxDeliveryCount}' must be a whole number of at least 1.`,
+    );
+  }
+  if (parseDuration(settings.defaultMessageTimeToLive) === undefined) {
+    throw badRequestError(
+      `DefaultMessageTimeToLive '${settings.defaultMessageTimeToLive}' is not a duration.`,
+    );
+  }
+  return settings;
+}
+
+function behaviourOf(settings: ReceivableSettings): QueueBehaviour {
+  return {
+    lockDurationMs: parseDuration(settings.lockDuration)!,
+    maxDeliveryCount: settings.maxDeliveryCount,
+    defaultTtlMs: parseDuration(settings.defaultMessageTimeToLive)!,
+    deadLetteringOnMessageExpiration: settings.deadLetteringOnMessageExpiration,
+  };
+}
+
+const scheduledEnqueueTime = 'x-opt-scheduled-enqueue-time';
+
+function scheduledTime(message: Message): number | undefined {
+  const value: unknown = message.message_annotations?.[scheduledEnqueueTime];
+  if (value instanceof Date) return value.getTime();
+  return typeof value === 'number' ? value : undefined;
+}
+
+function withoutScheduledTime(message: Message): Message {
+  const annotations = { ...message.message_annotations };
+  delete annotations[scheduledEnqueueTime];
+  return copyMessage(message, { message_annotations: annotations });
+}

@@ -1,0 +1,3 @@
+export { startServiceBusStandIn } from './stand-in.js';
+export type { FaultOperation, InjectedFailure } from './faults.js';
+export type { ServiceBusStandIn, ServiceBusStandInFaults, ServiceBusStandInOptions } from './types.js';

@@ -1,0 +1,100 @@
+import { isServiceBusError, ServiceBusAdministrationClient, ServiceBusClient } from '@azure/service-bus';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { receiveUpTo, type StandInFixture, startFixture } from './support/fixture.js';
+import { sasToken } from './support/sas-token.js';
+
+const noRetries = { maxRetries: 0, timeoutInMs: 5_000 };
+
+/** CBS put-token and the ATOM API check SAS signatures; a wrong key or an expired token is refused. */
+describe('service bus stand-in: shared access signatures', () => {
+  let fx: StandInFixture;
+  beforeAll(async () => {
+    fx = await startFixture({ keyName: 'sender', key: 'right-key' });
+  });
+  afterAll(async () => {
+    await fx.stop();
+  });
+
+  const withToken = (token: string) =>
+    `Endpoint=sb://${fx.standIn.endpoint};SharedAccessSignature=${token};UseDevelopmentEmulator=true`;
+
+  it('refuses a client signing with the wrong key (UnauthorizedAccess), over AMQP and HTTPS', async () => {
+    const queue = await fx.queue();
+    const wrong = fx.standIn.connectionString.replace(
+      'SharedAccessKey=right-key',
+      'SharedAccessKey=wrong-key',
+    );
+    const client = new ServiceBusClient(wrong, { retryOptions: noRetries });
+    try {
+      const error = await client
+        .createSender(queue)
+        .sendMessages({ body: 'x' })
+        .catch((e: unknown) => e);
+      expect(isServiceBusError(error) && error.code).toBe('UnauthorizedAccess');
+    } finally {
+      await client.close();
+    }
+    const admin = new ServiceBusAdministrationClient(wrong, fx.standIn.administrationClientOptions);
+    await expect(admin.getQueue(queue)).rejects.toMatchObject({
+      statusCode: 401,
+      code: 'UnauthorizedRequestError',
+    });
+    expect((await fx.admin.getQueueRuntimeProperties(queue)).activeMessageCount).toBe(0);
+  });
+
+  it('accepts a valid shared access signature and refuses an expired one', async () => {
+    const queue = await fx.queue();
+    const namespaceUri = `sb://${fx.standIn.endpoint}/`;
+    const valid = new ServiceBusClient(
+      withToken(sasToken(namespaceUri, 'sender', 'right-key', Math.floor(Date.now() / 1000) + 600)),
+      {
+        retryOptions: noRetries,
+      },
+    );
+    const expired = new ServiceBusClient(
+      withToken(sasToken(namespaceUri, 'sender', 'right-key', Math.floor(Date.now() / 1000) - 60)),
+      {
+        retryOptions: noRetries,
+      },
+    );
+    try {
+      await valid.createSender(queue).sendMessages({ body: 'signed' });
+      const [received] = await receiveUpTo(
+        valid.createReceiver(queue, { receiveMode: 'receiveAndDelete' }),
+        1,
+      );
+      expect(received!.body).toBe('signed');
+      const error = await expired
+        .createSender(queue)
+        .sendMessages({ body: 'late' })
+        .catch((e: unknown) => e);
+      expect(isServiceBusError(error) && error.code).toBe('UnauthorizedAccess');
+    } finally {
+      await valid.close();
+      await expired.close();
+    }
+  });
+
+  it('limits a token issued for one entity to that entity', async () => {
+    const [allowed, other] = [await fx.queue(), await fx.queue()];
+    const token = sasToken(
+      `sb://${fx.standIn.endpoint}/${allowed}`,
+      'sender',
+      'right-key',
+      Math.floor(Date.now() / 1000) + 600,
+    );
+    const client = new ServiceBusClient(withToken(token), { retryOptions: noRetries });
+    try {
+      await client.createSender(allowed).sendMessages({ body: 'ok' });
+      const error = await client
+        .createSender(other)
+        .sendMessages({ body: 'no' })
+        .catch((e: unknown) => e);
+      expect(isServiceBusError(error) && error.code).toBe('UnauthorizedAccess');
+    } finally {
+      await client.close();
+    }
+    expect((await fx.admin.getQueueRuntimeProperties(allowed)).activeMessageCount).toBe(1);
+    expect((await fx.admin.getQueueRuntimeProperties(other)).activeMessageCount).toBe(0);
+  });
+});
