@@ -87,4 +87,23 @@ export class RabbitMqManagement {
       unacknowledged: row.messages_unacknowledged ?? 0,
     }));
   }
+
+  /**
+   * The payloads of up to `count` messages at the head of `queue`, as text; the messages stay in the
+   * queue (fetched and requeued by the broker).
+   */
+  async peek(vhost: string, queue: string, count: number): Promise<string[]> {
+    const response = await this.call(
+      'POST',
+      `/queues/${encodeURIComponent(vhost)}/${encodeURIComponent(queue)}/get`,
+      {
+        count,
+        ackmode: 'ack_requeue_true',
+        encoding: 'auto',
+        truncate: 65_536,
+      },
+    );
+    if (response.status === 404) return [];
+    return ((await response.json()) as { payload: string }[]).map((message) => message.payload);
+  }
 }

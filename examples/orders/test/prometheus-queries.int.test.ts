@@ -124,8 +124,14 @@ it.skipIf(prometheusBinary === undefined)(
       (q) => q.messages === 4,
       'four in the DLQ',
     );
+    // increase() extrapolates the growth it sampled to the window's edges, by up to a scrape interval
+    // in all: over a series of 20 samples or more, 3 reads as 3 to 3.2.
+    await until(
+      () => value('count_over_time(sluice_messages_dead_lettered_total{queue="payments"}[10m])', 'payments'),
+      (count) => count !== undefined && count >= 20,
+      '20 samples of the counter',
+    );
     const growth = await value(deadLetterGrowth, 'payments');
-    // increase() extrapolates to the window's edges by at most half a scrape interval: 3 becomes 3.x.
     expect(growth).toBeGreaterThanOrEqual(after.messages - before.messages);
     expect(Math.round(growth!)).toBe(after.messages - before.messages);
 
