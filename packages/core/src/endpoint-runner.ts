@@ -3,10 +3,11 @@
  * composed pipeline and settles it. The runner owns settlement; handlers only return or throw.
  */
 import { context } from '@opentelemetry/api';
+import { InversifyCoreError } from '@inversifyjs/core';
 import type { Container, Newable } from 'inversify';
 import type { Codec } from './codec.js';
 import type { EndpointConfig } from './endpoint-config.js';
-import { toError } from './errors.js';
+import { isUnrecoverable, toError, UnrecoverableError } from './errors.js';
 import type { EndpointMetrics } from './host-metrics.js';
 import type { IdempotencyStore } from './idempotency-store.js';
 import type { Logger } from './logger.js';
@@ -39,6 +40,8 @@ export interface SettledEvent {
   readonly queue: string;
   readonly messageId: string;
   readonly type: string;
+  /** The message's correlation id, when it has one. */
+  readonly correlationId: string | undefined;
   readonly attempt: number;
   readonly durationMs: number;
   /** For `retried`: the redelivery delay. */
@@ -123,6 +126,32 @@ class DeliveryContext implements MessageContext {
   }
 }
 
+/** What every log line about a delivery carries, so one can follow a message or a flow. */
+function messageFields(delivery: Delivery) {
+  const { message } = delivery;
+  return {
+    messageId: message.messageId,
+    type: message.type,
+    correlationId: message.correlationId,
+    attempt: delivery.attempt,
+  };
+}
+
+/** An error as one log field: name, code when it has one, message. */
+function errorSummary(error: Error): string {
+  const code = (error as { code?: unknown }).code;
+  return `${error.name}${typeof code === 'string' ? ` ${code}` : ''}: ${error.message}`;
+}
+
+/**
+ * Failures whose cause the message says (a Sluice code: bad input, a timeout; or a business
+ * rejection): logged without a stack. Anything else is a bug or an outage worth its stack.
+ */
+function isExpected(error: Error): boolean {
+  const code = (error as { code?: unknown }).code;
+  return isUnrecoverable(error) || (typeof code === 'string' && code.startsWith('SLUICE_'));
+}
+
 export class EndpointRunner {
   private subscription: Subscription | undefined;
   private readonly pipeline: (invocation: Invocation) => Promise<void>;
@@ -184,8 +213,8 @@ export class EndpointRunner {
     const steps: Middleware[] = [];
     if (config.filter !== undefined) steps.push(filterMiddleware(config.filter));
     steps.push(decodeMiddleware(deps.codecs, config.topics), validateMiddleware);
-    if (config.idempotencyTtlMs !== undefined) {
-      steps.push(idempotencyMiddleware(deps.idempotencyStore, config.idempotencyTtlMs));
+    if (config.idempotency !== undefined) {
+      steps.push(idempotencyMiddleware(deps.idempotencyStore, config.idempotency, this.logger));
     }
     steps.push(
       retryMiddleware(config.retry, deps.draining, (invocation, error, tryNumber) =>
@@ -198,18 +227,14 @@ export class EndpointRunner {
         began: ({ delivery }, timeoutMs) => {
           deps.metrics.overdue.inc();
           this.logger.warn(
-            { messageId: delivery.message.messageId, attempt: delivery.attempt, timeoutMs },
+            { ...messageFields(delivery), timeoutMs },
             `handler still running past its ${timeoutMs} ms timeout: it ignores its aborted ctx.signal and holds its concurrency slot`,
           );
         },
         ended: ({ delivery }, durationMs) => {
           deps.metrics.overdue.dec();
           this.logger.warn(
-            {
-              messageId: delivery.message.messageId,
-              attempt: delivery.attempt,
-              durationMs: Math.round(durationMs),
-            },
+            { ...messageFields(delivery), durationMs: Math.round(durationMs) },
             'overdue handler returned',
           );
         },
@@ -243,9 +268,25 @@ export class EndpointRunner {
       traceLogFields(context.active()),
     );
     await runInMessageScope(messageContext, async () => {
-      const handler = this.deps.container.get(this.config.handlerClass as unknown as Newable<MessageHandler>);
-      await handler.handle(invocation.payload, messageContext);
+      await this.resolveHandler().handle(invocation.payload, messageContext);
     });
+  }
+
+  /**
+   * The handler instance for one message. Inversify's own planning and resolution errors (a binding
+   * removed after start, a scope conflict) cannot heal by retrying and dead-letter at once; an error
+   * thrown by an application factory is the application's and goes through the retry flow.
+   */
+  private resolveHandler(): MessageHandler {
+    try {
+      return this.deps.container.get(this.config.handlerClass as unknown as Newable<MessageHandler>);
+    } catch (error) {
+      if (!InversifyCoreError.is(error)) throw error;
+      throw new UnrecoverableError(
+        `${this.config.name} could not be resolved from the container: ${error.message.split('\n')[0]}`,
+        { cause: error },
+      );
+    }
   }
 
   private async acquire(): Promise<void> {
@@ -288,7 +329,7 @@ export class EndpointRunner {
       const error = toError(settleError);
       deps.telemetry.endProcess(processTrace, error);
       this.logger.warn(
-        { messageId: delivery.message.messageId, err: error, ...processTrace.logFields },
+        { ...messageFields(delivery), error: errorSummary(error), ...processTrace.logFields },
         'settlement failed; the broker will redeliver the message',
       );
       return;
@@ -302,6 +343,7 @@ export class EndpointRunner {
       queue: config.queue,
       messageId: delivery.message.messageId,
       type: delivery.message.type,
+      correlationId: delivery.message.correlationId,
       attempt: delivery.attempt,
       durationMs: performance.now() - started,
     };
@@ -357,14 +399,18 @@ export class EndpointRunner {
   }
 
   private log(
-    { outcome, messageId, type, attempt, error, delayMs, fault }: SettledEvent,
+    { outcome, messageId, type, correlationId, attempt, error, delayMs, fault }: SettledEvent,
     traceFields: Readonly<Record<string, string>>,
   ): void {
-    const fields = { messageId, type, attempt, ...traceFields };
+    const fields = { messageId, type, correlationId, attempt, ...traceFields };
     if (outcome === 'retried') {
-      this.logger.warn({ ...fields, delayMs, err: error }, `handler failed; redelivery in ${delayMs} ms`);
+      // An expected failure, retried: one line without a stack (the final dead-letter line has it).
+      const failure = error === undefined ? {} : { error: errorSummary(error) };
+      this.logger.warn({ ...fields, delayMs, ...failure }, `handler failed; redelivery in ${delayMs} ms`);
     } else if (outcome === 'dead-lettered') {
-      this.logger.error({ ...fields, reason: fault?.reason, err: error }, 'message dead-lettered');
+      const failure =
+        error === undefined ? {} : isExpected(error) ? { error: errorSummary(error) } : { err: error };
+      this.logger.error({ ...fields, reason: fault?.reason, ...failure }, 'message dead-lettered');
     } else if (outcome === 'released') {
       this.logger.info(fields, 'message returned to the queue: host stopping');
     } else {

@@ -30,6 +30,11 @@ export const ErrorCodes = {
   SHUTTING_DOWN: 'SLUICE_SHUTTING_DOWN',
   /** Another delivery of the same message id is being handled right now (idempotency); retried later. */
   IN_PROGRESS: 'SLUICE_IN_PROGRESS',
+  /**
+   * The broker refused this one message itself (RabbitMQ closes the channel on it: a property or size
+   * it does not accept, a routing key the user may not publish to); sending it again fails the same way.
+   */
+  PUBLISH_REFUSED: 'SLUICE_PUBLISH_REFUSED',
   /** The transport lost its broker connection and could not complete the operation. */
   CONNECTION_LOST: 'SLUICE_CONNECTION_LOST',
 } as const;

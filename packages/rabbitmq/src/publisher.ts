@@ -6,7 +6,7 @@
  * when a channel or connection is lost are sent again on the next channel (a duplicate is possible,
  * a loss is not). Every send is bounded by `publishTimeoutMs`.
  */
-import { ErrorCodes, IdleLatch, SluiceError, type Logger } from '@sluice/core';
+import { backoffDelay, ErrorCodes, IdleLatch, SluiceError, type Logger } from '@sluice/core';
 import type { ConfirmChannel, Message, Options } from 'amqplib';
 import { publishFields, publishInternals, type PublishInternals } from './amqplib-fast-path.js';
 import type { ConnectionListener, ConnectionSession } from './connection-supervisor.js';
@@ -27,18 +27,34 @@ export interface Outgoing {
 interface Batch {
   remaining: number;
   done: boolean;
+  /** Its messages; emptied once it settled, so that a failed send holds no message in memory. */
+  entries: Entry[];
   readonly deadline: number;
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
 }
 
 interface Entry {
-  readonly item: Outgoing;
+  /** Replaced by {@link released} once its send settled with an error: nothing holds its bytes. */
+  item: Outgoing;
   readonly batch: Batch;
   readonly returnKey: string | undefined;
   returned: boolean;
   sends: number;
+  /** In doubt after a channel the broker closed: sent alone until its fate is known. */
+  suspect: boolean;
+  /** Sent with nothing else in flight: a channel closed by the broker on it was closed for it. */
+  solo: boolean;
 }
+
+/** What a settled entry points to instead of its message. */
+const released: Outgoing = {
+  exchange: '',
+  routingKey: '',
+  content: Buffer.alloc(0),
+  options: {},
+  topic: undefined,
+};
 
 /** The state of one confirm channel; replaced when the channel is lost. */
 interface ChannelState {
@@ -50,10 +66,17 @@ interface ChannelState {
   draining: boolean;
   /** In flight when the channel closed: their fate is unknown, so they are sent again. */
   readonly inDoubt: Entry[];
+  /** A solo entry is in flight: nothing else is sent until it is confirmed. */
+  soloInFlight: boolean;
+  /** Why the broker closed the channel (its reply code and text), when it did. */
+  error: { code: unknown; message: string } | undefined;
 }
 
-/** Sends of one message before it is given up (a message that keeps killing its channel). */
+/** Sends of one message before it is given up (a channel that keeps closing under it). */
 const maxSends = 10;
+
+/** Broker reply code for a missing exchange: the topology changed, not the message's fault. */
+const notFound = 404;
 
 function returnKeyOf(exchange: string, routingKey: string, messageId: unknown): string {
   return `${exchange}\u0000${routingKey}\u0000${String(messageId)}`;
@@ -67,6 +90,10 @@ export class Publisher implements ConnectionListener {
   private pumping = false;
   private declaring = false;
   private reopening = false;
+  /** Why the publish channel could not be reopened, while it cannot. */
+  private reopenError: Error | undefined;
+  /** Queued entries of settled sends, left for the next compaction. */
+  private deadQueued = 0;
   private readonly returns = new Map<string, Entry[]>();
   private readonly batches: Batch[] = [];
   private batchHead = 0;
@@ -106,6 +133,7 @@ export class Publisher implements ConnectionListener {
       const batch: Batch = {
         remaining: items.length,
         done: false,
+        entries: [],
         deadline: performance.now() + this.options.publishTimeoutMs,
         resolve,
         reject,
@@ -115,7 +143,7 @@ export class Publisher implements ConnectionListener {
       this.armDeadline();
       for (const item of items) {
         const mandatory = item.options.mandatory === true;
-        this.queue.push({
+        const entry: Entry = {
           item,
           batch,
           returnKey: mandatory
@@ -123,7 +151,11 @@ export class Publisher implements ConnectionListener {
             : undefined,
           returned: false,
           sends: 0,
-        });
+          suspect: false,
+          solo: false,
+        };
+        batch.entries.push(entry);
+        this.queue.push(entry);
       }
       this.pump();
     });
@@ -153,7 +185,16 @@ export class Publisher implements ConnectionListener {
     if (error === undefined && --batch.remaining > 0) return;
     batch.done = true;
     if (error === undefined) batch.resolve();
-    else batch.reject(error);
+    else {
+      batch.reject(error);
+      // Its messages may still sit in the queue (an outage): their bytes are let go now, the entries
+      // at the next compaction.
+      for (const entry of batch.entries) {
+        entry.item = released;
+        this.deadQueued++;
+      }
+    }
+    batch.entries = [];
     this.trimBatches();
     this.unsettled.leave();
   }
@@ -200,18 +241,25 @@ export class Publisher implements ConnectionListener {
           new SluiceError(
             up ? ErrorCodes.DEADLINE_EXCEEDED : ErrorCodes.CONNECTION_LOST,
             up
-              ? `publish not confirmed by RabbitMQ within ${this.options.publishTimeoutMs} ms`
+              ? this.reopenError === undefined
+                ? `publish not confirmed by RabbitMQ within ${this.options.publishTimeoutMs} ms`
+                : `publish not sent within ${this.options.publishTimeoutMs} ms: the publish channel cannot be opened (${this.reopenError.message})`
               : `not connected to RabbitMQ for ${this.options.publishTimeoutMs} ms; publish abandoned`,
           ),
         );
       }
     }
     this.trimBatches();
+    this.compactQueue();
     this.armDeadline();
   }
 
   private compactQueue(): void {
-    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+    if (this.deadQueued > 1024 && this.deadQueued * 2 > this.queue.length - this.head) {
+      this.queue = this.queue.slice(this.head).filter((entry) => !entry.batch.done);
+      this.head = 0;
+      this.deadQueued = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
     }
@@ -226,12 +274,14 @@ export class Publisher implements ConnectionListener {
       for (;;) {
         const state = this.state;
         if (state === undefined || state.closed || state.draining || state.inFlight >= window) break;
-        if (this.head >= this.queue.length) break;
+        if (state.soloInFlight || this.head >= this.queue.length) break;
         const entry = this.queue[this.head] as Entry;
         if (entry.batch.done) {
           this.head++;
           continue;
         }
+        // A suspect goes alone: if the broker closes the channel on it, it is the one refused.
+        if (entry.suspect && state.inFlight > 0) break;
         const { topic } = entry.item;
         if (topic !== undefined && !this.topology.hasExchange(topic)) {
           this.declare(topic);
@@ -243,6 +293,7 @@ export class Publisher implements ConnectionListener {
       if (this.head === this.queue.length) {
         this.queue.length = 0;
         this.head = 0;
+        this.deadQueued = 0;
       } else this.compactQueue();
     } finally {
       this.pumping = false;
@@ -253,6 +304,8 @@ export class Publisher implements ConnectionListener {
     const { item } = entry;
     entry.sends++;
     entry.returned = false;
+    entry.solo = entry.suspect;
+    if (entry.solo) state.soloInFlight = true;
     if (entry.returnKey !== undefined) {
       const list = this.returns.get(entry.returnKey);
       if (list === undefined) this.returns.set(entry.returnKey, [entry]);
@@ -278,6 +331,7 @@ export class Publisher implements ConnectionListener {
       }
     } catch (error) {
       state.inFlight--;
+      state.soloInFlight = false;
       this.forgetReturn(entry);
       if (state.closed) {
         this.head--;
@@ -301,6 +355,7 @@ export class Publisher implements ConnectionListener {
 
   private confirmed(state: ChannelState, entry: Entry, error: unknown): void {
     state.inFlight--;
+    if (entry.solo) state.soloInFlight = false;
     this.forgetReturn(entry);
     if (error === null || error === undefined) {
       if (entry.returned) {
@@ -315,6 +370,7 @@ export class Publisher implements ConnectionListener {
       } else this.settle(entry.batch);
     } else if (state.closed) {
       state.inDoubt.push(entry);
+      return;
     } else {
       this.settle(
         entry.batch,
@@ -364,6 +420,8 @@ export class Publisher implements ConnectionListener {
       closed: false,
       draining: false,
       inDoubt: [],
+      soloInFlight: false,
+      error: undefined,
     };
     // Runs before amqplib's own close handler, which fails the outstanding confirms: they must be
     // recognised as in doubt (to resend), not as nacks.
@@ -372,11 +430,10 @@ export class Publisher implements ConnectionListener {
     });
     channel.on('close', () => this.onChannelClosed(state));
     channel.on('error', (error: unknown) => {
-      if ((error as { code?: unknown }).code === 404) this.topology.forgetExchanges();
-      this.logger.warn(
-        { err: this.options.connection.redactor.error(error) },
-        'RabbitMQ closed the publish channel',
-      );
+      const clean = this.options.connection.redactor.error(error);
+      state.error = { code: (error as { code?: unknown }).code, message: clean.message };
+      if (state.error.code === notFound) this.topology.forgetExchanges();
+      this.logger.warn({ err: clean }, 'RabbitMQ closed the publish channel');
     });
     channel.on('return', (message: Message) => this.onReturn(message));
     channel.on('drain', () => {
@@ -388,15 +445,31 @@ export class Publisher implements ConnectionListener {
       return;
     }
     this.state = state;
+    this.reopenError = undefined;
     this.pump();
   }
 
+  /**
+   * After a channel loss, what was in flight is sent again. When the broker closed the channel for an
+   * error, one of those messages may be the cause (an expiration or a size it refuses, a routing key
+   * it does not permit): they go one at a time, so that the one the broker closes the channel on
+   * again is known and rejected, and the others are sent once more only.
+   */
   private onChannelClosed(state: ChannelState): void {
     if (this.state === state) this.state = undefined;
+    const closedByBroker = state.error !== undefined;
     const resend: Entry[] = [];
     for (const entry of state.inDoubt) {
       if (entry.batch.done) continue;
-      if (entry.sends >= maxSends) {
+      if (closedByBroker && entry.solo && state.error?.code !== notFound) {
+        this.settle(
+          entry.batch,
+          new SluiceError(
+            ErrorCodes.PUBLISH_REFUSED,
+            `RabbitMQ refused message ${String(entry.item.options.messageId)} by closing the channel on it: ${state.error?.message ?? ''}`,
+          ),
+        );
+      } else if (entry.sends >= maxSends) {
         this.settle(
           entry.batch,
           new SluiceError(
@@ -404,7 +477,10 @@ export class Publisher implements ConnectionListener {
             `message ${String(entry.item.options.messageId)} was sent ${maxSends} times without a confirm`,
           ),
         );
-      } else resend.push(entry);
+      } else {
+        entry.suspect ||= closedByBroker;
+        resend.push(entry);
+      }
     }
     if (resend.length > 0) {
       this.queue = [...resend, ...this.queue.slice(this.head)];
@@ -413,19 +489,26 @@ export class Publisher implements ConnectionListener {
     // A channel lost while its connection lives (the broker closed it for an error) is reopened here;
     // after a connection loss the supervisor calls `connected` instead.
     const session = this.session;
-    if (session !== undefined && !session.signal.aborted && !this.reopening) {
-      this.reopening = true;
-      setImmediate(() => {
-        this.reopening = false;
-        if (this.session === session && !session.signal.aborted && this.state === undefined) {
-          this.openChannel(session).catch((error: unknown) => {
-            this.logger.warn(
-              { err: this.options.connection.redactor.error(error) },
-              'could not reopen the publish channel',
-            );
-          });
-        }
+    if (session !== undefined && !session.signal.aborted) this.reopen(session, 1);
+  }
+
+  /** Opens the publish channel on `session` again, retrying with the reconnect backoff until it works. */
+  private reopen(session: ConnectionSession, attempt: number): void {
+    if (this.reopening) return;
+    this.reopening = true;
+    const delayMs = attempt === 1 ? 0 : backoffDelay(this.options.reconnect, attempt - 1);
+    const timer = setTimeout(() => {
+      this.reopening = false;
+      if (this.session !== session || session.signal.aborted || this.state !== undefined) return;
+      this.openChannel(session).catch((error: unknown) => {
+        this.reopenError = this.options.connection.redactor.error(error);
+        this.logger.warn(
+          { err: this.reopenError, attempt },
+          'could not reopen the publish channel; retrying',
+        );
+        this.reopen(session, attempt + 1);
       });
-    }
+    }, delayMs);
+    timer.unref();
   }
 }

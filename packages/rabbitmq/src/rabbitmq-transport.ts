@@ -19,6 +19,7 @@ import {
 } from '@sluice/core';
 import { ConnectionSupervisor } from './connection-supervisor.js';
 import { publishOptions } from './envelope.js';
+import { checkOutgoing } from './publish-checks.js';
 import { ManagementClient } from './management-client.js';
 import { Publisher, type Outgoing } from './publisher.js';
 import { RabbitMqSubscription } from './rabbitmq-subscription.js';
@@ -244,18 +245,26 @@ export class RabbitMqTransport implements Transport {
         `RabbitMQ transport cannot schedule message ${message.messageId} (notBefore): capabilities.scheduledSend is false`,
       );
     }
-    const options = publishOptions(message, this.options.persistent);
-    const content = toBuffer(message.body);
     const { destination } = message;
+    let exchange: string;
+    let routingKey: string;
+    let topic: string | undefined;
     if ('queue' in destination) {
-      // The default exchange drops a message for a missing queue silently unless it is mandatory.
-      options.mandatory = true;
-      return { exchange: '', routingKey: destination.queue, content, options, topic: undefined };
+      exchange = '';
+      routingKey = destination.queue;
+    } else {
+      topic = destination.topic;
+      exchange = topic;
+      const exchangeOptions = this.options.exchanges.get(topic);
+      const routed =
+        exchangeOptions !== undefined &&
+        (exchangeOptions.type === 'direct' || exchangeOptions.type === 'topic');
+      routingKey = routed ? (exchangeOptions.routingKey?.(message) ?? message.type) : '';
     }
-    const { topic } = destination;
-    const exchange = this.options.exchanges.get(topic);
-    const routed = exchange !== undefined && (exchange.type === 'direct' || exchange.type === 'topic');
-    const routingKey = routed ? (exchange.routingKey?.(message) ?? message.type) : '';
-    return { exchange: topic, routingKey, content, options, topic };
+    checkOutgoing(message, routingKey, this.options);
+    const options = publishOptions(message, this.options.persistent);
+    // The default exchange drops a message for a missing queue silently unless it is mandatory.
+    if (topic === undefined) options.mandatory = true;
+    return { exchange, routingKey, content: toBuffer(message.body), options, topic };
   }
 }

@@ -49,6 +49,7 @@ export interface ResolvedOptions {
   readonly persistent: boolean;
   readonly coalesceAcks: boolean;
   readonly redeliveryLimit: number;
+  readonly maxMessageBytes: number;
   /** Bytes a published message's header table may take (amqplib's buffer and the frame size). */
   readonly headerBudget: number;
   readonly management: ResolvedManagement | undefined;
@@ -73,6 +74,7 @@ const transportKeys = new Set([
   'noDelay',
   'coalesceAcks',
   'redeliveryLimit',
+  'maxMessageBytes',
   'management',
   'logger',
 ]);
@@ -306,6 +308,10 @@ export function resolveOptions(
       options.redeliveryLimit === undefined
         ? 20
         : check.int('redeliveryLimit', options.redeliveryLimit, 1, 1_000_000),
+    maxMessageBytes:
+      options.maxMessageBytes === undefined
+        ? 134_217_728
+        : check.int('maxMessageBytes', options.maxMessageBytes, 1, 536_870_912),
     headerBudget: headerBudget(connection.connect.frameMax ?? 131_072),
     management: resolveManagement(check, options.management, connection),
     logger,

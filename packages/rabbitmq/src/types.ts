@@ -112,6 +112,12 @@ export interface RabbitMqTransportOptions {
    * on classic ones. Default 20.
    */
   readonly redeliveryLimit?: number;
+  /**
+   * The broker's `max_message_size`: a larger body is refused by `publish` with
+   * `SLUICE_INVALID_OPTION` before it is sent (RabbitMQ would close the publish channel on it).
+   * Default 134,217,728 (128 MiB, RabbitMQ 3.x's default; 4.x defaults to 16 MiB: set it so there).
+   */
+  readonly maxMessageBytes?: number;
   /** Use the management API for queue depth (ready + unacknowledged). Default: off (ready only). */
   readonly management?: ManagementOptions;
   /** Default: warnings and errors to stderr (`defaultLogger`); `silentLogger` for none. */
@@ -153,7 +159,8 @@ export interface DeadLetter {
   readonly messageId: string;
   readonly type: string;
   readonly correlationId: string | undefined;
-  readonly sentAt: Date;
+  /** Undefined when the message's time cannot be read (see `problems`). */
+  readonly sentAt: Date | undefined;
   /** Application headers, fault headers included. */
   readonly headers: Readonly<Record<string, string>>;
   /**
@@ -167,6 +174,8 @@ export interface DeadLetter {
   readonly sourceQueue: string;
   readonly contentType: string;
   readonly body: Uint8Array;
+  /** What could not be read (an invalid `sluice-sent-at`, an `x-death` entry that is not a table...). */
+  readonly problems: readonly string[];
 }
 
 /** Options of {@link DeadLetters}. */
@@ -186,4 +195,6 @@ export interface ReplayResult {
   readonly replayed: readonly string[];
   /** Requested ids that were not found in the dead-letter queue. */
   readonly notFound: readonly string[];
+  /** Dead letters that could not be sent back (they stay dead-lettered), with the reason. */
+  readonly failed: readonly { readonly messageId: string; readonly error: string }[];
 }

@@ -16,6 +16,7 @@ import {
 } from './atom.js';
 import { badRequestError, BrokerError, entityNotFoundError } from './broker-error.js';
 import {
+  type DuplicateDetectionSettings,
   type Namespace,
   queueDefaults,
   type QueueEntity,
@@ -221,7 +222,7 @@ function entityRequest(
         xml: queueEntry(host, ns.createQueue(name, queueSettingsFrom(fields, queueDefaults))),
       };
     if (queue === undefined) throw entityNotFoundError(name);
-    ns.updateSettings(queue, queueSettingsFrom(fields, queue.settings));
+    ns.updateSettings(queue, unchangedDetection(queue.settings, queueSettingsFrom(fields, queue.settings)));
     return { status: 200, xml: queueEntry(host, queue) };
   }
   if (kind === 'TopicDescription') {
@@ -231,7 +232,7 @@ function entityRequest(
         xml: topicEntry(host, ns.createTopic(name, topicSettingsFrom(fields, topicDefaults))),
       };
     if (topic === undefined) throw entityNotFoundError(name);
-    topic.settings = topicSettingsFrom(fields, topic.settings);
+    topic.settings = unchangedDetection(topic.settings, topicSettingsFrom(fields, topic.settings));
     topic.times.updatedAt = new Date();
     return { status: 200, xml: topicEntry(host, topic) };
   }
@@ -344,6 +345,14 @@ function authorize(options: AdminHttpOptions, request: IncomingMessage, path: st
     if (error instanceof SasError) throw unauthorized(error.message);
     throw error;
   }
+}
+
+/** `next`, unless it switches duplicate detection, which Service Bus fixes at creation. */
+function unchangedDetection<S extends DuplicateDetectionSettings>(current: S, next: S): S {
+  if (current.requiresDuplicateDetection !== next.requiresDuplicateDetection) {
+    throw badRequestError('RequiresDuplicateDetection cannot be changed after the entity is created.');
+  }
+  return next;
 }
 
 function isUpdate(request: IncomingMessage): boolean {

@@ -3,7 +3,7 @@ import rhea, { type Message } from 'rhea';
 import type { Lock, StoredMessage } from './message-queue.js';
 
 /** `message_format` of a transfer that carries several messages, one per data section. */
-export const batchMessageFormat = 0x80013700;
+const batchMessageFormat = 0x80013700;
 
 const messageStateCodes = { active: 0, deferred: 1, scheduled: 2 } as const;
 

@@ -1,6 +1,8 @@
-import { XMLParser } from 'fast-xml-parser';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { badRequestError } from './broker-error.js';
+import { parseDuration } from './duration.js';
 import type {
+  DuplicateDetectionSettings,
   EntityTimes,
   QueueEntity,
   QueueSettings,
@@ -107,7 +109,7 @@ export function queueDescription(queue: QueueEntity): string {
     elements([
       ['LockDuration', s.lockDuration],
       ['MaxSizeInMegabytes', s.maxSizeInMegabytes],
-      ['RequiresDuplicateDetection', false],
+      ['RequiresDuplicateDetection', s.requiresDuplicateDetection],
       ['RequiresSession', false],
       ['DefaultMessageTimeToLive', s.defaultMessageTimeToLive],
       ['DeadLetteringOnMessageExpiration', s.deadLetteringOnMessageExpiration],
@@ -144,7 +146,7 @@ export function topicDescription(topic: TopicEntity): string {
     elements([
       ['DefaultMessageTimeToLive', s.defaultMessageTimeToLive],
       ['MaxSizeInMegabytes', s.maxSizeInMegabytes],
-      ['RequiresDuplicateDetection', false],
+      ['RequiresDuplicateDetection', s.requiresDuplicateDetection],
       ['DuplicateDetectionHistoryTimeWindow', s.duplicateDetectionHistoryTimeWindow],
       ['EnableBatchedOperations', s.enableBatchedOperations],
       ['SizeInBytes', 0],
@@ -273,12 +275,11 @@ export interface PutDescription {
 
 /** Reads an ATOM entry a client PUT; throws a 400 `BrokerError` when it is not one. */
 export function parsePutBody(body: string): PutDescription {
-  let document: Record<string, unknown>;
-  try {
-    document = parser.parse(body) as Record<string, unknown>;
-  } catch (error) {
-    throw badRequestError(`The request body is not XML: ${(error as Error).message}`);
+  const valid = XMLValidator.validate(body);
+  if (valid !== true) {
+    throw badRequestError(`The request body is not XML: ${valid.err.msg} (line ${valid.err.line}).`);
   }
+  const document = parser.parse(body) as Record<string, unknown>;
   const content = (document.entry as Record<string, unknown> | undefined)?.content as
     Record<string, unknown> | undefined;
   const kind = Object.keys(content ?? {}).find((key) => !key.startsWith('@'));
@@ -296,17 +297,11 @@ export function queueSettingsFrom(
   fields: Readonly<Record<string, unknown>>,
   base: QueueSettings,
 ): QueueSettings {
-  refuseUnsupported(fields, [
-    'RequiresSession',
-    'RequiresDuplicateDetection',
-    'EnablePartitioning',
-    'EnableExpress',
-  ]);
+  refuseUnsupported(fields, ['RequiresSession', 'EnablePartitioning', 'EnableExpress']);
   return {
     ...receivableSettingsFrom(fields, base),
+    ...duplicateDetectionFrom(fields, base),
     maxSizeInMegabytes: integer(fields, 'MaxSizeInMegabytes', base.maxSizeInMegabytes),
-    duplicateDetectionHistoryTimeWindow:
-      text(fields, 'DuplicateDetectionHistoryTimeWindow') ?? base.duplicateDetectionHistoryTimeWindow,
   };
 }
 
@@ -331,12 +326,11 @@ export function topicSettingsFrom(
   fields: Readonly<Record<string, unknown>>,
   base: TopicSettings,
 ): TopicSettings {
-  refuseUnsupported(fields, ['RequiresDuplicateDetection', 'EnablePartitioning', 'EnableExpress']);
+  refuseUnsupported(fields, ['EnablePartitioning', 'EnableExpress']);
   return {
+    ...duplicateDetectionFrom(fields, base),
     defaultMessageTimeToLive: text(fields, 'DefaultMessageTimeToLive') ?? base.defaultMessageTimeToLive,
     maxSizeInMegabytes: integer(fields, 'MaxSizeInMegabytes', base.maxSizeInMegabytes),
-    duplicateDetectionHistoryTimeWindow:
-      text(fields, 'DuplicateDetectionHistoryTimeWindow') ?? base.duplicateDetectionHistoryTimeWindow,
     enableBatchedOperations: flag(fields, 'EnableBatchedOperations', base.enableBatchedOperations),
     autoDeleteOnIdle: text(fields, 'AutoDeleteOnIdle') ?? base.autoDeleteOnIdle,
     status: text(fields, 'Status') ?? base.status,
@@ -392,6 +386,22 @@ function receivableSettingsFrom(
     autoDeleteOnIdle: text(fields, 'AutoDeleteOnIdle') ?? base.autoDeleteOnIdle,
     status: text(fields, 'Status') ?? base.status,
     userMetadata: text(fields, 'UserMetadata') ?? base.userMetadata,
+  };
+}
+
+/** Duplicate detection from a description; it cannot be switched on or off after creation. */
+function duplicateDetectionFrom(
+  fields: Readonly<Record<string, unknown>>,
+  base: DuplicateDetectionSettings,
+): DuplicateDetectionSettings {
+  const window =
+    text(fields, 'DuplicateDetectionHistoryTimeWindow') ?? base.duplicateDetectionHistoryTimeWindow;
+  if (parseDuration(window) === undefined) {
+    throw badRequestError(`DuplicateDetectionHistoryTimeWindow '${window}' is not a duration.`);
+  }
+  return {
+    requiresDuplicateDetection: flag(fields, 'RequiresDuplicateDetection', base.requiresDuplicateDetection),
+    duplicateDetectionHistoryTimeWindow: window,
   };
 }
 

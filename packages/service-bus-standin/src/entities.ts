@@ -1,9 +1,9 @@
 import type { Message } from 'rhea';
-import { copyMessage } from './amqp-codec.js';
 import { badRequestError, BrokerError, entityNotFoundError } from './broker-error.js';
 import { maxTimeSpan, parseDuration } from './duration.js';
 import { filterableMessage } from './filterable-message.js';
 import { MessageQueue, type QueueBehaviour } from './message-queue.js';
+import { DuplicateDetector } from './duplicate-detector.js';
 import { defaultRuleName, type Rule, ruleMatches, sqlRule } from './rules.js';
 import { TimerSet } from './timers.js';
 
@@ -23,10 +23,15 @@ export interface ReceivableSettings {
   userMetadata: string | undefined;
 }
 
-/** Queue settings (`maxSizeInMegabytes`, duplicate-detection window: reported, not enforced). */
-export interface QueueSettings extends ReceivableSettings {
-  maxSizeInMegabytes: number;
+/** Duplicate detection, chosen when an entity is created (Service Bus refuses to change it later). */
+export interface DuplicateDetectionSettings {
+  requiresDuplicateDetection: boolean;
   duplicateDetectionHistoryTimeWindow: string;
+}
+
+/** Queue settings (`maxSizeInMegabytes` is reported, not enforced). */
+export interface QueueSettings extends ReceivableSettings, DuplicateDetectionSettings {
+  maxSizeInMegabytes: number;
 }
 
 /** Subscription settings. */
@@ -35,10 +40,9 @@ export interface SubscriptionSettings extends ReceivableSettings {
 }
 
 /** Topic settings (reported; `defaultMessageTimeToLive` caps its subscriptions' messages too). */
-export interface TopicSettings {
+export interface TopicSettings extends DuplicateDetectionSettings {
   defaultMessageTimeToLive: string;
   maxSizeInMegabytes: number;
-  duplicateDetectionHistoryTimeWindow: string;
   enableBatchedOperations: boolean;
   autoDeleteOnIdle: string;
   status: string;
@@ -61,6 +65,7 @@ const receivableDefaults: ReceivableSettings = {
 export const queueDefaults: QueueSettings = {
   ...receivableDefaults,
   maxSizeInMegabytes: 1024,
+  requiresDuplicateDetection: false,
   duplicateDetectionHistoryTimeWindow: 'PT10M',
 };
 
@@ -74,6 +79,7 @@ export const subscriptionDefaults: SubscriptionSettings = {
 export const topicDefaults: TopicSettings = {
   defaultMessageTimeToLive: maxTimeSpan,
   maxSizeInMegabytes: 1024,
+  requiresDuplicateDetection: false,
   duplicateDetectionHistoryTimeWindow: 'PT10M',
   enableBatchedOperations: true,
   autoDeleteOnIdle: maxTimeSpan,
@@ -91,10 +97,15 @@ export class EntityTimes {
 
 /** Anything a sender link or `schedule-message` can target. */
 export interface SendTarget {
-  readonly path: string;
-  /** Takes a message: available now, or scheduled when it carries a future `x-opt-scheduled-enqueue-time`. */
+  /**
+   * Takes a message: available now, or scheduled when it carries a future
+   * `x-opt-scheduled-enqueue-time`; dropped when duplicate detection has seen its id.
+   */
   accept(message: Message, size: number): void;
-  /** Holds a message until `dueAt` (epoch ms); its sequence number for cancelling. */
+  /**
+   * Holds a message until `dueAt` (epoch ms); its sequence number for cancelling (a duplicate the
+   * detection drops gets a number that names nothing).
+   */
   schedule(message: Message, size: number, dueAt: number): number;
   /** Cancels a scheduled message; throws the not-found `BrokerError` when there is none. */
   cancelScheduled(sequenceNumber: number): void;
@@ -104,6 +115,7 @@ export interface SendTarget {
 export class QueueEntity implements SendTarget {
   readonly times = new EntityTimes();
   readonly messages: MessageQueue;
+  private readonly duplicates = new DuplicateDetector(() => detectionWindowMs(this.settings));
 
   constructor(
     readonly name: string,
@@ -113,18 +125,20 @@ export class QueueEntity implements SendTarget {
     this.messages = new MessageQueue(name, () => behaviourOf(this.settings), deadLetters);
   }
 
-  get path(): string {
-    return this.name;
-  }
-
   accept(message: Message, size: number): void {
+    this.times.accessedAt = new Date();
     const dueAt = scheduledTime(message);
-    if (dueAt !== undefined && dueAt > Date.now()) this.messages.schedule(message, size, dueAt);
-    else this.messages.enqueue(message, size);
+    if (dueAt !== undefined && dueAt > Date.now()) this.schedule(message, size, dueAt);
+    else if (!this.isDuplicate(message)) this.messages.enqueue(message, size);
   }
 
   schedule(message: Message, size: number, dueAt: number): number {
+    if (this.isDuplicate(message)) return 0;
     return this.messages.schedule(message, size, dueAt);
+  }
+
+  private isDuplicate(message: Message): boolean {
+    return this.settings.requiresDuplicateDetection && this.duplicates.isDuplicate(message);
   }
 
   cancelScheduled(sequenceNumber: number): void {
@@ -171,6 +185,7 @@ export class TopicEntity implements SendTarget {
   readonly subscriptions = new Map<string, SubscriptionEntity>();
   private readonly scheduled = new Map<number, Message>();
   private readonly dueTimers = new TimerSet<number>();
+  private readonly duplicates = new DuplicateDetector(() => detectionWindowMs(this.settings));
   private nextSequenceNumber = 1;
 
   constructor(
@@ -178,36 +193,43 @@ export class TopicEntity implements SendTarget {
     public settings: TopicSettings,
   ) {}
 
-  get path(): string {
-    return this.name;
-  }
-
   /** How many scheduled messages wait at the topic. */
   get scheduledCount(): number {
     return this.scheduled.size;
   }
 
   accept(message: Message, size: number): void {
+    this.times.accessedAt = new Date();
     const dueAt = scheduledTime(message);
     if (dueAt !== undefined && dueAt > Date.now()) {
       this.schedule(message, size, dueAt);
       return;
     }
+    if (this.isDuplicate(message)) return;
+    this.copyToSubscriptions(message, size);
+  }
+
+  schedule(message: Message, size: number, dueAt: number): number {
+    if (this.isDuplicate(message)) return 0;
+    const sequenceNumber = this.nextSequenceNumber++;
+    this.scheduled.set(sequenceNumber, message);
+    this.dueTimers.set(sequenceNumber, dueAt, () => {
+      this.scheduled.delete(sequenceNumber);
+      this.copyToSubscriptions(message, size);
+    });
+    return sequenceNumber;
+  }
+
+  private isDuplicate(message: Message): boolean {
+    return this.settings.requiresDuplicateDetection && this.duplicates.isDuplicate(message);
+  }
+
+  private copyToSubscriptions(message: Message, size: number): void {
     const filterable = filterableMessage(message);
     for (const subscription of this.subscriptions.values()) {
       const rules = [...subscription.rules.values()];
       if (rules.some((rule) => ruleMatches(rule, filterable))) subscription.messages.enqueue(message, size);
     }
-  }
-
-  schedule(message: Message, size: number, dueAt: number): number {
-    const sequenceNumber = this.nextSequenceNumber++;
-    this.scheduled.set(sequenceNumber, message);
-    this.dueTimers.set(sequenceNumber, dueAt, () => {
-      this.scheduled.delete(sequenceNumber);
-      this.accept(withoutScheduledTime(message), size);
-    });
-    return sequenceNumber;
   }
 
   cancelScheduled(sequenceNumber: number): void {
@@ -250,26 +272,32 @@ export class Namespace {
 
   constructor(readonly name: string) {}
 
+  /** Every queue, in creation order. */
   allQueues(): QueueEntity[] {
     return [...this.queues.values()];
   }
 
+  /** Every topic, in creation order. */
   allTopics(): TopicEntity[] {
     return [...this.topics.values()];
   }
 
+  /** The queue named `name` (any case), if there is one. */
   queue(name: string): QueueEntity | undefined {
     return this.queues.get(name.toLowerCase());
   }
 
+  /** The topic named `name` (any case), if there is one. */
   topic(name: string): TopicEntity | undefined {
     return this.topics.get(name.toLowerCase());
   }
 
+  /** The subscription `name` of topic `topicName`, if there is one. */
   subscription(topicName: string, name: string): SubscriptionEntity | undefined {
     return this.topic(topicName)?.subscriptions.get(name.toLowerCase());
   }
 
+  /** Creates a queue; throws 409 when the name is taken, 400 for a bad name or setting. */
   createQueue(name: string, settings: QueueSettings): QueueEntity {
     this.assertFree(name);
     const queue = new QueueEntity(name, validated(settings));
@@ -277,6 +305,7 @@ export class Namespace {
     return queue;
   }
 
+  /** Creates a topic; throws 409 when the name is taken, 400 for a bad name. */
   createTopic(name: string, settings: TopicSettings): TopicEntity {
     this.assertFree(name);
     const topic = new TopicEntity(name, settings);
@@ -284,6 +313,7 @@ export class Namespace {
     return topic;
   }
 
+  /** Creates a subscription with `defaultRule` (default `$Default`, `1=1`); 404 without the topic, 409 when taken. */
   createSubscription(
     topicName: string,
     name: string,
@@ -300,6 +330,7 @@ export class Namespace {
     return subscription;
   }
 
+  /** Deletes a queue: its messages are dropped and its receivers detached; 404 when missing. */
   deleteQueue(name: string): void {
     const queue = this.queue(name);
     if (queue === undefined) throw entityNotFoundError(name);
@@ -307,6 +338,7 @@ export class Namespace {
     queue.messages.close(entityNotFoundError(name));
   }
 
+  /** Deletes a topic with its subscriptions; 404 when missing. */
   deleteTopic(name: string): void {
     const topic = this.topic(name);
     if (topic === undefined) throw entityNotFoundError(name);
@@ -314,6 +346,7 @@ export class Namespace {
     topic.close(entityNotFoundError(name));
   }
 
+  /** Deletes a subscription; 404 when missing. */
   deleteSubscription(topicName: string, name: string): void {
     const subscription = this.subscription(topicName, name);
     if (subscription === undefined) throw entityNotFoundError(`${topicName}/Subscriptions/${name}`);
@@ -419,6 +452,10 @@ function validated<S extends ReceivableSettings>(settings: S): S {
   return settings;
 }
 
+function detectionWindowMs(settings: DuplicateDetectionSettings): number {
+  return parseDuration(settings.duplicateDetectionHistoryTimeWindow) ?? 600_000;
+}
+
 function behaviourOf(settings: ReceivableSettings): QueueBehaviour {
   return {
     lockDurationMs: parseDuration(settings.lockDuration)!,
@@ -434,10 +471,4 @@ function scheduledTime(message: Message): number | undefined {
   const value: unknown = message.message_annotations?.[scheduledEnqueueTime];
   if (value instanceof Date) return value.getTime();
   return typeof value === 'number' ? value : undefined;
-}
-
-function withoutScheduledTime(message: Message): Message {
-  const annotations = { ...message.message_annotations };
-  delete annotations[scheduledEnqueueTime];
-  return copyMessage(message, { message_annotations: annotations });
 }

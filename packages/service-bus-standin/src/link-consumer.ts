@@ -121,8 +121,15 @@ export class LinkConsumer implements Consumer {
         this.queue.abandon(lockToken, state.message_annotations);
         this.finish(delivery, outcomes[outcome]({ undeliverable_here: false }).described());
       }
-    } catch (error) {
-      if (!(error instanceof BrokerError)) throw error;
+    } catch (caught) {
+      const error =
+        caught instanceof BrokerError
+          ? caught
+          : new BrokerError(
+              'amqp:internal-error',
+              `The settlement failed: ${(caught as Error).message}`,
+              500,
+            );
       this.finish(
         delivery,
         outcomes.rejected({ error: { condition: error.condition, description: error.message } }).described(),

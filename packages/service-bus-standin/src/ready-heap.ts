@@ -2,10 +2,12 @@
 export class ReadyHeap<T extends { readonly sequenceNumber: number }> {
   private readonly items: T[] = [];
 
+  /** How many items it holds. */
   get size(): number {
     return this.items.length;
   }
 
+  /** Adds `item`. */
   push(item: T): void {
     const items = this.items;
     items.push(item);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { adminRequestHandler } from './admin-http.js';
 import { AmqpServer } from './amqp-server.js';
 import { Namespace } from './entities.js';
@@ -45,6 +45,11 @@ export async function startServiceBusStandIn(
     (socket) => https.emit('connection', socket),
     (socket) => amqp.accept(socket),
   );
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, host, () => {
@@ -69,8 +74,7 @@ export async function startServiceBusStandIn(
     close: () => {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
-        amqp.close();
-        https.closeAllConnections();
+        for (const socket of sockets) socket.destroy();
         namespace.close();
       });
       return closing;

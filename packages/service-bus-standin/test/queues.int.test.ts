@@ -289,6 +289,41 @@ describe('service bus stand-in: queues through the real SDK', () => {
     );
   });
 
+  it('drops a message whose id repeats within the duplicate-detection window, on queues and topics', async () => {
+    const queue = await fx.queue({
+      requiresDuplicateDetection: true,
+      duplicateDetectionHistoryTimeWindow: 'PT1M',
+    });
+    const sender = fx.client.createSender(queue);
+    await sender.sendMessages([
+      { body: 'first', messageId: 'dup' },
+      { body: 'again', messageId: 'dup' },
+    ]);
+    await sender.sendMessages({ body: 'new id', messageId: 'other' });
+    await sender.scheduleMessages({ body: 'scheduled again', messageId: 'dup' }, new Date(Date.now() + 200));
+    const receiver = fx.client.createReceiver(queue, { receiveMode: 'receiveAndDelete' });
+    expect((await receiveUpTo(receiver, 4, 1_500)).map((m) => m.body)).toEqual(['first', 'new id']);
+    const settings = await fx.admin.getQueue(queue);
+    expect(settings.requiresDuplicateDetection).toBe(true);
+    await expect(fx.admin.updateQueue({ ...settings, requiresDuplicateDetection: false })).rejects.toThrow(
+      /RequiresDuplicateDetection cannot be changed/,
+    );
+    const topic = `${queue}-topic`;
+    await fx.admin.createTopic(topic, { requiresDuplicateDetection: true });
+    await fx.admin.createSubscription(topic, 'all');
+    await fx.client.createSender(topic).sendMessages([
+      { body: 'one', messageId: 'x' },
+      { body: 'two', messageId: 'x' },
+    ]);
+    const fromTopic = await receiveUpTo(
+      fx.client.createReceiver(topic, 'all', { receiveMode: 'receiveAndDelete' }),
+      2,
+      1_000,
+    );
+    expect(fromTopic.map((m) => m.body)).toEqual(['one']);
+    await fx.admin.deleteTopic(topic);
+  });
+
   it('detaches a link to an unknown entity with MessagingEntityNotFound', async () => {
     const error = await fx.client
       .createSender('no-such-queue')

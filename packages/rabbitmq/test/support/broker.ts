@@ -90,6 +90,17 @@ export class TestUser {
     return user;
   }
 
+  /** Lets the user publish to topic exchange `exchange` only with routing keys matching `pattern`. */
+  async limitTopics(vhost: TestVhost, exchange: string, pattern: string): Promise<void> {
+    await rabbitmqctl('set_topic_permissions', '-p', vhost.name, this.name, exchange, pattern, '.*');
+  }
+
+  /** Sets (or, with `{}`, clears) the user's limits, such as `{ "max-channels": 2 }`. */
+  async setLimits(limits: Readonly<Record<string, number>>): Promise<void> {
+    if (Object.keys(limits).length === 0) await rabbitmqctl('clear_user_limits', this.name, 'all');
+    else await rabbitmqctl('set_user_limits', this.name, JSON.stringify(limits));
+  }
+
   async delete(): Promise<void> {
     await rabbitmqctl('delete_user', this.name);
   }
