@@ -44,7 +44,8 @@ export interface EndpointConfig {
   readonly retryDelaysMs: readonly number[];
   readonly timeoutMs: number;
   readonly circuitBreaker: Required<CircuitBreakerOptions> | undefined;
-  readonly idempotencyTtlMs: number | undefined;
+  /** Dedup record TTL and claim lease, when idempotency is on. */
+  readonly idempotency: { readonly ttlMs: number; readonly leaseMs: number } | undefined;
   readonly queueOptions: QueueOptions | undefined;
   readonly scaling: Required<ScalingOptions>;
 }
@@ -53,6 +54,8 @@ export const defaultBackoff: Backoff = { initialMs: 50, factor: 2, maxMs: 1_000,
 export const defaultRedelivery: Backoff = { initialMs: 1_000, factor: 5, maxMs: 300_000, jitter: 0 };
 const defaultBreaker: Required<CircuitBreakerOptions> = { failures: 10, windowMs: 60_000, coolOffMs: 30_000 };
 const defaultIdempotencyTtlMs = 24 * 60 * 60 * 1000;
+/** A claim's lease: what a crash mid-handler delays redeliveries by, at most. Renewed while it runs. */
+const defaultIdempotencyLeaseMs = 15_000;
 /** A handler call is asked to stop (its signal aborts) after 5 minutes unless `timeoutMs` says otherwise. */
 const defaultTimeoutMs = 300_000;
 
@@ -217,12 +220,17 @@ export function resolveEndpointConfig(
     };
   }
 
-  let idempotencyTtlMs: number | undefined;
-  if (options.idempotency === true) idempotencyTtlMs = defaultIdempotencyTtlMs;
-  else if (typeof options.idempotency === 'object' && options.idempotency !== null) {
-    idempotencyTtlMs = check.int('idempotency.ttlMs', options.idempotency.ttlMs, 1, 365 * 86_400_000);
+  let idempotency: EndpointConfig['idempotency'];
+  if (options.idempotency === true) {
+    idempotency = { ttlMs: defaultIdempotencyTtlMs, leaseMs: defaultIdempotencyLeaseMs };
+  } else if (typeof options.idempotency === 'object' && options.idempotency !== null) {
+    const given = check.object('idempotency', options.idempotency, new Set(['ttlMs', 'leaseMs']));
+    idempotency = {
+      ttlMs: check.int('idempotency.ttlMs', given.ttlMs ?? defaultIdempotencyTtlMs, 1, 365 * 86_400_000),
+      leaseMs: check.int('idempotency.leaseMs', given.leaseMs ?? defaultIdempotencyLeaseMs, 100, 86_400_000),
+    };
   } else if (options.idempotency !== undefined && options.idempotency !== false) {
-    check.fail('idempotency', 'must be a boolean or { ttlMs }', options.idempotency);
+    check.fail('idempotency', 'must be a boolean or { ttlMs, leaseMs }', options.idempotency);
   }
 
   const queueOptions = options.queueOptions;
@@ -250,7 +258,7 @@ export function resolveEndpointConfig(
     retryDelaysMs,
     timeoutMs,
     circuitBreaker,
-    idempotencyTtlMs,
+    idempotency,
     queueOptions,
     scaling,
   };

@@ -213,8 +213,8 @@ export class EndpointRunner {
     const steps: Middleware[] = [];
     if (config.filter !== undefined) steps.push(filterMiddleware(config.filter));
     steps.push(decodeMiddleware(deps.codecs, config.topics), validateMiddleware);
-    if (config.idempotencyTtlMs !== undefined) {
-      steps.push(idempotencyMiddleware(deps.idempotencyStore, config.idempotencyTtlMs));
+    if (config.idempotency !== undefined) {
+      steps.push(idempotencyMiddleware(deps.idempotencyStore, config.idempotency, this.logger));
     }
     steps.push(
       retryMiddleware(config.retry, deps.draining, (invocation, error, tryNumber) =>

@@ -27,7 +27,7 @@ export type { ConsumerHostOptions, HostEvents } from './host/consumer-host.js';
 export type { OpsServerOptions } from './host/ops-server.js';
 export { IdleLatch } from './idle-latch.js';
 export { InMemoryIdempotencyStore } from './idempotency-store.js';
-export type { ClaimResult, IdempotencyStore } from './idempotency-store.js';
+export type { Claim, IdempotencyStore } from './idempotency-store.js';
 export { InMemoryBroker } from './in-memory/in-memory-broker.js';
 export { InMemoryTransport } from './in-memory/in-memory-transport.js';
 export type { InMemoryTransportOptions } from './in-memory/in-memory-transport.js';

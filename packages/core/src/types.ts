@@ -90,8 +90,14 @@ export interface EndpointOptions {
   readonly timeoutMs?: number;
   /** Off unless given (`true` for the defaults). */
   readonly circuitBreaker?: boolean | CircuitBreakerOptions;
-  /** Handles each message id once (by this consumer). Off unless given; `true` keeps ids for 24 h. */
-  readonly idempotency?: boolean | { readonly ttlMs: number };
+  /**
+   * Handles each message id once (by this consumer), through the host's `IdempotencyStore`. Off
+   * unless given. `ttlMs`: how long a handled id is remembered (default 24 h). `leaseMs`: the lease of
+   * the claim taken while a delivery is handled, renewed every third of it while the handler runs
+   * (default 15 s); a process that crashes mid-handler delays the message's redeliveries by at most
+   * this much. `true` takes both defaults.
+   */
+  readonly idempotency?: boolean | { readonly ttlMs?: number; readonly leaseMs?: number };
   /** Broker settings of the queue. */
   readonly queueOptions?: QueueOptions;
   /** KEDA scaling hints for this queue; see `ScalingOptions` for the defaults. */

@@ -55,7 +55,7 @@ afterEach(async () => {
   calls.peak = 0;
 });
 
-describe('handler timeout', () => {
+describe('handler timeout', { timeout: 20_000 }, () => {
   it('runs no second call of a delivery, nor another delivery, beside a timed-out call that ignores its signal', async () => {
     @Consumer({
       queue: 'jobs',

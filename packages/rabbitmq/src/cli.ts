@@ -33,13 +33,18 @@ function bodyText(body: Uint8Array): { encoding: 'utf8' | 'base64'; text: string
   }
 }
 
+/** ISO 8601, or undefined for a missing or invalid date (a dead letter may carry any header). */
+function isoOf(date: Date | undefined): string | undefined {
+  return date !== undefined && Number.isFinite(date.getTime()) ? date.toISOString() : undefined;
+}
+
 function summary(letter: DeadLetter): Record<string, unknown> {
   return {
     messageId: letter.messageId,
     type: letter.type,
     reason: letter.fault?.reason ?? letter.deaths[0]?.reason ?? 'unknown',
     attempts: letter.fault?.attempts,
-    failedAt: letter.fault?.time.toISOString(),
+    failedAt: isoOf(letter.fault?.time),
     error: letter.fault === undefined ? undefined : `${letter.fault.errorType}: ${letter.fault.errorMessage}`,
     sourceQueue: letter.sourceQueue,
   };
@@ -50,10 +55,11 @@ function detail(letter: DeadLetter): Record<string, unknown> {
   return {
     ...summary(letter),
     correlationId: letter.correlationId,
-    sentAt: letter.sentAt.toISOString(),
+    sentAt: isoOf(letter.sentAt),
     contentType: letter.contentType,
     fault: letter.fault,
     deaths: letter.deaths,
+    problems: letter.problems,
     headers: letter.headers,
     bodyEncoding: body.encoding,
     body: body.text,
@@ -132,11 +138,10 @@ async function main(argv: readonly string[]): Promise<number> {
         const result = await tool.replay(queue, values.all ? { all: true } : { messageIds: ids });
         console.log(`replayed ${result.replayed.length} message(s) from ${DeadLetters.queueOf(queue)}`);
         for (const id of result.replayed) console.log(`  ${id}`);
-        if (result.notFound.length > 0) {
-          console.error(`not found: ${result.notFound.join(', ')}`);
-          return 1;
-        }
-        return 0;
+        for (const { messageId, error } of result.failed)
+          console.error(`not replayed ${messageId}: ${error}`);
+        if (result.notFound.length > 0) console.error(`not found: ${result.notFound.join(', ')}`);
+        return result.notFound.length > 0 || result.failed.length > 0 ? 1 : 0;
       }
       default:
         throw new UsageError(`unknown command "${command}"`);

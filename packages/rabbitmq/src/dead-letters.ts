@@ -1,9 +1,16 @@
 /**
- * Dead-letter tooling: list, inspect and replay the messages of `<queue>.dlq`. Listing and inspecting
- * never lose a message: messages are taken with `basic.get` without ack and all handed back (requeued)
- * at the end. A replay publishes the message to its source queue (keeping its id, without fault
- * headers, with `sluice-replayed-at`), waits for the broker's confirm, and only then removes the
- * dead-letter copy.
+ * Dead-letter tooling: list, inspect and replay the messages of `<queue>.dlq` without changing what
+ * it holds. A browse takes each message (`basic.get`, unacknowledged), puts an exact copy of it back
+ * at the tail of the queue, waits for the broker's confirm and only then acknowledges the original.
+ * Handing it back instead (a requeue, or closing the channel) counts a delivery on quorum queues
+ * (`x-delivery-count`, seen on RabbitMQ 3.10 for both), and under a delivery limit (RabbitMQ 4.x sets
+ * 20 by default) the dead letters would vanish after a few browses; the copy starts at zero. A crash
+ * between the confirm and the ack leaves a duplicate dead letter, never a loss.
+ *
+ * A replay publishes the message to its source queue (keeping its id, without fault headers, with
+ * `sluice-replayed-at`), waits for the confirm, and only then removes the dead letter. A dead letter
+ * that cannot be read in full (an odd `x-death`, an invalid `sluice-sent-at`) is shown with what could
+ * be read and its `problems`; one that cannot be replayed is reported and kept; the rest go on.
  */
 import {
   deadLetterQueueName,
@@ -14,35 +21,64 @@ import {
   readFault,
   defaultLogger,
   SluiceError,
+  toError,
   withoutFaultHeaders,
   type Fault,
   type Logger,
 } from '@sluice/core';
-import amqp, { type ChannelModel, type ConfirmChannel, type GetMessage, type Message } from 'amqplib';
+import amqp, {
+  type ChannelModel,
+  type ConfirmChannel,
+  type GetMessage,
+  type Message,
+  type Options,
+} from 'amqplib';
 import { copyOptions, decode } from './envelope.js';
+import { dateOfSeconds, fitHeaders, headerBudget, stringifyHeader, tableEntries } from './field-values.js';
 import { resolveConnection, type ConnectionSettings } from './resolve-options.js';
 import type { DeadLetter, DeadLettersOptions, DeathRecord, ReplayResult } from './types.js';
 
 /** Which dead letters {@link DeadLetters.replay} sends back. */
 export type ReplaySelection = { readonly messageIds: readonly string[] } | { readonly all: true };
 
-function deathsOf(raw: Message): DeathRecord[] {
-  const deaths: unknown = raw.properties.headers?.['x-death'];
-  if (!Array.isArray(deaths)) return [];
-  return deaths.map((entry: unknown) => {
-    const death = entry as Record<string, unknown>;
-    const time = death.time as { value?: unknown } | undefined;
-    const seconds = Number(time?.value);
-    return {
-      queue: String(death.queue ?? ''),
-      reason: String(death.reason ?? ''),
-      count: Number(death.count ?? 1),
-      exchange: String(death.exchange ?? ''),
-      routingKeys: Array.isArray(death['routing-keys']) ? death['routing-keys'].map(String) : [],
-      time: Number.isFinite(seconds) ? new Date(seconds * 1000) : undefined,
-    };
+/** RabbitMQ's `x-death` records, as far as they can be read; what cannot is named in `problems`. */
+function deathsOf(raw: Message, problems: string[]): DeathRecord[] {
+  const headers: unknown = raw.properties?.headers;
+  if (typeof headers !== 'object' || headers === null) return [];
+  const deaths = tableEntries(headers).find(([name]) => name === 'x-death')?.[1];
+  if (deaths === undefined) return [];
+  if (!Array.isArray(deaths)) {
+    problems.push('header x-death is not an array');
+    return [];
+  }
+  const records: DeathRecord[] = [];
+  deaths.forEach((entry: unknown, index) => {
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry) || ArrayBuffer.isView(entry)) {
+      problems.push(`x-death[${index}] is not a table`);
+      return;
+    }
+    const death = new Map(tableEntries(entry));
+    const text = (name: string) => (death.has(name) ? stringifyHeader(death.get(name)) : '');
+    const count = death.get('count');
+    const keys = death.get('routing-keys');
+    const time = death.get('time') as { value?: unknown } | undefined;
+    const seconds = typeof time === 'object' && time !== null ? time.value : undefined;
+    if (count !== undefined && typeof count !== 'number')
+      problems.push(`x-death[${index}].count is not a number`);
+    records.push({
+      queue: text('queue'),
+      reason: text('reason'),
+      count: typeof count === 'number' ? count : 1,
+      exchange: text('exchange'),
+      routingKeys: Array.isArray(keys) ? keys.map((key: unknown) => stringifyHeader(key)) : [],
+      time: dateOfSeconds(seconds),
+    });
   });
+  return records;
 }
+
+/** What a browse does with a dead letter it took. */
+type Verdict = 'keep' | 'removed';
 
 export class DeadLetters {
   private readonly settings: ConnectionSettings;
@@ -77,51 +113,59 @@ export class DeadLetters {
       );
     }
     const dlq = DeadLetters.queueOf(queue);
-    return this.browse(dlq, async (_channel, messages) => {
-      const letters: DeadLetter[] = [];
-      for await (const raw of messages) {
-        letters.push(this.toDeadLetter(raw, dlq));
-        if (letters.length >= limit) break;
-      }
-      return letters;
+    const letters: DeadLetter[] = [];
+    await this.browse(dlq, async (letter) => {
+      letters.push(letter);
+      return letters.length >= limit ? 'stop' : 'keep';
     });
+    return letters;
   }
 
   /** The dead letter with `messageId`, left in place; undefined when it is not there. */
   async inspect(queue: string, messageId: string): Promise<DeadLetter | undefined> {
     const dlq = DeadLetters.queueOf(queue);
-    return this.browse(dlq, async (_channel, messages) => {
-      for await (const raw of messages) {
-        if (raw.properties.messageId === messageId) return this.toDeadLetter(raw, dlq);
-      }
-      return undefined;
+    let found: DeadLetter | undefined;
+    await this.browse(dlq, async (letter) => {
+      if (letter.messageId !== messageId) return 'keep';
+      found = letter;
+      return 'stop';
     });
+    return found;
   }
 
   /**
    * Sends the selected dead letters back to their source queue (the `sluice-fault-queue` header, else
    * RabbitMQ's `x-death` record, else the name without `.dlq`), each confirmed before its dead-letter
-   * copy is removed. Messages that arrive during the replay are left for later. Rejects with
-   * `SLUICE_UNROUTABLE` when a source queue no longer exists (that message stays dead-lettered).
+   * copy is removed. Messages that arrive during the replay are left for later. One that cannot be
+   * sent back (its source queue no longer exists: `SLUICE_UNROUTABLE`) stays dead-lettered and is
+   * listed in `failed`; the others go on.
    */
   async replay(queue: string, selection: ReplaySelection): Promise<ReplayResult> {
     const dlq = DeadLetters.queueOf(queue);
     const wanted = 'all' in selection ? undefined : new Set(selection.messageIds);
     const replayed: string[] = [];
-    await this.browse(dlq, async (channel, messages) => {
-      for await (const raw of messages) {
-        const id = raw.properties.messageId as unknown;
-        if (wanted !== undefined && (typeof id !== 'string' || !wanted.has(id))) continue;
-        const letter = this.toDeadLetter(raw, dlq);
+    const failed: { messageId: string; error: string }[] = [];
+    await this.browse(dlq, async (letter, raw, channel) => {
+      if (wanted !== undefined && !wanted.has(letter.messageId)) return 'keep';
+      try {
         await this.sendBack(channel, raw, letter);
-        channel.ack(raw);
-        replayed.push(letter.messageId);
-        this.logger.info({ messageId: letter.messageId, queue: letter.sourceQueue }, 'dead letter replayed');
-        if (wanted !== undefined && replayed.length === wanted.size) break;
+      } catch (error) {
+        failed.push({
+          messageId: letter.messageId,
+          error: this.settings.redactor.text(toError(error).message),
+        });
+        return 'keep';
       }
+      replayed.push(letter.messageId);
+      this.logger.info({ messageId: letter.messageId, queue: letter.sourceQueue }, 'dead letter replayed');
+      return 'removed';
     });
-    const done = new Set(replayed);
-    return { replayed, notFound: wanted === undefined ? [] : [...wanted].filter((id) => !done.has(id)) };
+    const done = new Set([...replayed, ...failed.map((f) => f.messageId)]);
+    return {
+      replayed,
+      notFound: wanted === undefined ? [] : [...wanted].filter((id) => !done.has(id)),
+      failed,
+    };
   }
 
   /** Closes the connection. Idempotent. */
@@ -152,13 +196,14 @@ export class DeadLetters {
   }
 
   /**
-   * Runs `work` over the messages present in `dlq` when it started (taken unacknowledged, one at a
-   * time), then hands every message not acked back to the queue.
+   * Visits the messages present in `dlq` when it started, one at a time: each is taken unacknowledged,
+   * shown to `visit`, and either removed by it or put back as an exact copy at the tail (confirmed
+   * before the original is acknowledged). Stops early when `visit` says `stop` (that letter is kept).
    */
-  private async browse<T>(
+  private async browse(
     dlq: string,
-    work: (channel: ConfirmChannel, messages: AsyncIterable<GetMessage>) => Promise<T>,
-  ): Promise<T> {
+    visit: (letter: DeadLetter, raw: Message, channel: ConfirmChannel) => Promise<Verdict | 'stop'>,
+  ): Promise<void> {
     const channel = await (await this.connect()).createConfirmChannel();
     channel.on('error', () => undefined);
     try {
@@ -171,28 +216,65 @@ export class DeadLetters {
         }
         throw error;
       }
-      async function* messages(): AsyncGenerator<GetMessage> {
-        for (let taken = 0; taken < present; taken++) {
-          const message = await channel.get(dlq, { noAck: false });
-          if (message === false) return;
-          yield message;
-        }
+      for (let taken = 0; taken < present; taken++) {
+        const raw: GetMessage | false = await channel.get(dlq, { noAck: false });
+        if (raw === false) return;
+        const verdict = await visit(this.toDeadLetter(raw, dlq), raw, channel);
+        if (verdict !== 'removed') await this.putBack(channel, raw, dlq);
+        channel.ack(raw);
+        if (verdict === 'stop') return;
       }
-      return await work(channel, messages());
     } finally {
-      try {
-        channel.nackAll(true);
-      } catch {
-        // closed already: RabbitMQ requeues what it delivered on the channel
-      }
       await channel.close().catch(() => undefined);
     }
   }
 
+  /** Publishes an exact copy of `raw` to the tail of `dlq` and waits for the confirm. */
+  private async putBack(channel: ConfirmChannel, raw: Message, dlq: string): Promise<void> {
+    const properties = raw.properties as unknown as Record<string, unknown>;
+    const source: unknown = properties.headers;
+    const kept = (typeof source === 'object' && source !== null ? tableEntries(source) : []).filter(
+      ([name]) => name !== 'x-delivery-count',
+    );
+    const options: Options.Publish = { headers: fitHeaders(kept, {}, headerBudget(131_072)).headers };
+    for (const name of [
+      'contentType',
+      'contentEncoding',
+      'correlationId',
+      'replyTo',
+      'expiration',
+      'messageId',
+      'type',
+      'appId',
+    ] as const) {
+      const value = properties[name];
+      if (typeof value === 'string') options[name] = value;
+    }
+    const { deliveryMode, priority, timestamp, userId } = properties;
+    if (typeof deliveryMode === 'number') options.deliveryMode = deliveryMode;
+    if (typeof priority === 'number') options.priority = priority;
+    if (typeof timestamp === 'number' && Number.isInteger(timestamp) && timestamp >= 0 && timestamp < 2 ** 64)
+      options.timestamp = timestamp;
+    // RabbitMQ refuses a user-id other than the publisher's own (it closes the channel).
+    if (userId === this.settings.username) options.userId = userId;
+    await new Promise<void>((resolve, reject) => {
+      channel.publish('', dlq, raw.content, options, (error: unknown) =>
+        error === null || error === undefined
+          ? resolve()
+          : reject(
+              new SluiceError(
+                ErrorCodes.QUEUE_FULL,
+                `RabbitMQ refused to keep a dead letter in ${dlq} (nack)`,
+              ),
+            ),
+      );
+    });
+  }
+
   private async sendBack(channel: ConfirmChannel, raw: Message, letter: DeadLetter): Promise<void> {
-    const { message } = decode(raw);
-    const kept = withoutFaultHeaders(message.headers);
-    const remove = (name: string) => name === Headers.attempt || (name in message.headers && !(name in kept));
+    const kept = withoutFaultHeaders(letter.headers);
+    const remove = (name: string) => name === Headers.attempt || (name in letter.headers && !(name in kept));
+    const message = { ...letter, sentAt: letter.sentAt ?? new Date(), headers: letter.headers };
     const options = copyOptions(raw, message, { [Headers.replayedAt]: new Date().toISOString() }, remove);
     options.mandatory = true;
     let returned = false;
@@ -219,11 +301,15 @@ export class DeadLetters {
     }
   }
 
+  /** What can be shown of a dead letter; never throws (what could not be read is in `problems`). */
   private toDeadLetter(raw: Message, dlq: string): DeadLetter {
-    const { message } = decode(raw);
-    const deaths = deathsOf(raw);
+    const { message, problems: envelopeProblems } = decode(raw);
+    const problems = [...envelopeProblems];
+    const deaths = deathsOf(raw, problems);
     const ownFault = readFault(message.headers);
-    const brokerDeath = deaths.find((d) => d.queue !== dlq);
+    if (ownFault !== undefined && !Number.isFinite(ownFault.time.getTime()))
+      problems.push(`header ${Headers.faultTime} is not a time`);
+    const brokerDeath = deaths.find((d) => d.queue !== '' && d.queue !== dlq);
     const sourceQueue =
       message.headers[Headers.faultQueue] ?? brokerDeath?.queue ?? queueOfDeadLetterQueue(dlq);
     let fault: Fault | undefined = ownFault;
@@ -238,17 +324,21 @@ export class DeadLetters {
         time: brokerDeath.time ?? new Date(0),
       };
     }
+    const sentAtUnreadable = envelopeProblems.some(
+      (p) => p.includes(Headers.sentAt) || p.includes('timestamp'),
+    );
     return {
       messageId: message.messageId,
       type: message.type,
       correlationId: message.correlationId,
-      sentAt: message.sentAt,
+      sentAt: sentAtUnreadable ? undefined : message.sentAt,
       headers: message.headers,
       fault,
       deaths,
       sourceQueue,
       contentType: message.contentType,
       body: message.body,
+      problems,
     };
   }
 }

@@ -48,6 +48,15 @@ export interface EndpointPlan {
 
 const brokerOptionKeys = new Set(['queueType', 'bindingKeys', 'bindingHeaders']);
 
+/**
+ * Why a classic work queue cannot have a length limit when redeliveries are delayed: a retry queue
+ * dead-letters into the work queue, and RabbitMQ dead-letters at most once from classic queues, so a
+ * redelivery into a full queue (`reject-publish`) is dropped. Quorum queues dead-letter at least once.
+ * https://www.rabbitmq.com/docs/dlx#safety
+ */
+const lossyMaxLength =
+  'cannot be set on a classic queue with delayed redeliveries: RabbitMQ drops a redelivery that its retry queue dead-letters into the full queue (classic queues dead-letter at most once); use queueType "quorum", or no maxLength';
+
 /** AMQP reply codes that mean "your declaration does not fit the broker's state or permissions". */
 const configurationCodes = new Set([403, 405, 406]);
 
@@ -182,6 +191,9 @@ export class Topology implements ConnectionListener {
       check.int('retryDelaysMs[]', delay, 0, 2 ** 32 - 1);
       if (delay > 0) retryDelays.add(delay);
     }
+    if (queueType === 'classic' && queueOptions.maxLength !== undefined && retryDelays.size > 0) {
+      check.fail('maxLength', lossyMaxLength, queueOptions.maxLength);
+    }
     return {
       queue: spec.queue,
       deadLetterQueue,
@@ -202,6 +214,12 @@ export class Topology implements ConnectionListener {
   /** Declares the retry queue for `delayMs` when the plan has none yet. */
   async ensureRetryQueue(plan: EndpointPlan, delayMs: number): Promise<void> {
     if (plan.retryDelays.has(delayMs)) return;
+    if (plan.queueType === 'classic' && plan.workArguments['x-max-length'] !== undefined) {
+      throw new SluiceError(
+        ErrorCodes.INVALID_OPTION,
+        `RabbitMqTransport endpoint "${plan.queue}": option "maxLength" ${lossyMaxLength} (retry(${delayMs}) asked for a delay the endpoint did not announce)`,
+      );
+    }
     await this.run((channel) => this.assertRetryQueue(channel, plan, delayMs));
     plan.retryDelays.add(delayMs);
   }

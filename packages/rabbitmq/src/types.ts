@@ -159,7 +159,8 @@ export interface DeadLetter {
   readonly messageId: string;
   readonly type: string;
   readonly correlationId: string | undefined;
-  readonly sentAt: Date;
+  /** Undefined when the message's time cannot be read (see `problems`). */
+  readonly sentAt: Date | undefined;
   /** Application headers, fault headers included. */
   readonly headers: Readonly<Record<string, string>>;
   /**
@@ -173,6 +174,8 @@ export interface DeadLetter {
   readonly sourceQueue: string;
   readonly contentType: string;
   readonly body: Uint8Array;
+  /** What could not be read (an invalid `sluice-sent-at`, an `x-death` entry that is not a table...). */
+  readonly problems: readonly string[];
 }
 
 /** Options of {@link DeadLetters}. */
@@ -192,4 +195,6 @@ export interface ReplayResult {
   readonly replayed: readonly string[];
   /** Requested ids that were not found in the dead-letter queue. */
   readonly notFound: readonly string[];
+  /** Dead letters that could not be sent back (they stay dead-lettered), with the reason. */
+  readonly failed: readonly { readonly messageId: string; readonly error: string }[];
 }

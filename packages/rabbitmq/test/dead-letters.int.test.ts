@@ -133,12 +133,12 @@ describe('dead-letter tooling', () => {
     });
     expect(inspected?.headers.tenant).toBe('acme');
     expect(Buffer.from(inspected?.body ?? []).toString()).toBe('{"n":2}');
-    expect(inspected?.sentAt.getTime()).toBe(target.sentAt.getTime());
+    expect(inspected?.sentAt?.getTime()).toBe(target.sentAt.getTime());
     expect(await tool.inspect(queue, 'no-such-id')).toBeUndefined();
     expect(await admin.messageCount(deadLetterQueueName(queue))).toBe(3);
 
     const result = await tool.replay(queue, { messageIds: [target.messageId, 'no-such-id'] });
-    expect(result).toEqual({ replayed: [target.messageId], notFound: ['no-such-id'] });
+    expect(result).toEqual({ replayed: [target.messageId], notFound: ['no-such-id'], failed: [] });
     await work.waitFor(
       (ds) =>
         ds.some(
@@ -185,6 +185,7 @@ describe('dead-letter tooling', () => {
     await expect(tool.replay(queue, { all: true })).resolves.toEqual({
       replayed: [expiring.messageId],
       notFound: [],
+      failed: [],
     });
     await work.waitFor(
       (ds) => ds.some((d) => d.message.messageId === expiring.messageId),

@@ -171,6 +171,20 @@ describe('endpoint broker options', () => {
     expect(() => topology.plan(spec({ options: { broker } }))).toThrow(`option "${option}"`);
   });
 
+  it('refuses maxLength on a classic queue with delayed redeliveries, which RabbitMQ would drop', () => {
+    const classic = { broker: { queueType: 'classic' }, maxLength: 100 };
+    expect(() => topology.plan(spec({ options: classic }))).toThrow(
+      expect.objectContaining({
+        code: ErrorCodes.INVALID_OPTION,
+        message: expect.stringContaining('option "maxLength"'),
+      }),
+    );
+    expect(topology.plan(spec({ options: classic, retryDelaysMs: [0] })).workArguments['x-max-length']).toBe(
+      100,
+    );
+    expect(topology.plan(spec({ options: { maxLength: 100 } })).queueType).toBe('quorum');
+  });
+
   it('rejects binding keys on a fanout exchange', () => {
     expect(() =>
       topology.plan(spec({ topics: ['shop.other.v1'], options: { broker: { bindingKeys: ['x'] } } })),

@@ -157,3 +157,34 @@ describe('routing and queue limits', () => {
     },
   );
 });
+
+describe('length limits that would lose messages', () => {
+  it('refuses maxLength on a classic queue with delayed redeliveries at subscribe, naming the option', async () => {
+    const vhost = await TestVhost.create('sluice-maxlength');
+    const transport = new RabbitMqTransport({ url: vhost.url, connectionName: 'sluice-maxlength-test' });
+    const admin = await BrokerAdmin.connect(vhost.url);
+    try {
+      await transport.connect();
+      const queue = uniqueName('rmqtest.maxlength');
+      const endpoint: EndpointSpec = {
+        queue,
+        topics: [],
+        prefetch: 1,
+        retryDelaysMs: [200],
+        options: { maxLength: 2, broker: { queueType: 'classic' } },
+      };
+      await expect(transport.subscribe(endpoint, new DeliveryCollector().handler)).rejects.toMatchObject({
+        code: ErrorCodes.INVALID_OPTION,
+        message: expect.stringContaining('option "maxLength"'),
+      });
+      expect(await admin.queueExists(queue)).toBe(false);
+      // The same limit on a quorum queue is kept: it dead-letters redeliveries at least once.
+      await transport.subscribe({ ...endpoint, options: { maxLength: 2 } }, new DeliveryCollector().handler);
+      expect(await vhost.queueType(queue)).toBe('quorum');
+    } finally {
+      await transport.close();
+      await admin.close();
+      await vhost.delete();
+    }
+  });
+});

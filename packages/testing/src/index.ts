@@ -1,6 +1,8 @@
 export { describeTransportConformance } from './conformance.js';
 export type { ConformanceOptions } from './conformance.js';
 export { DeliveryCollector } from './delivery-collector.js';
+export { describeIdempotencyStoreConformance } from './idempotency-store-conformance.js';
+export type { IdempotencyStoreConformanceOptions } from './idempotency-store-conformance.js';
 export { RecordingLogger } from './recording-logger.js';
 export { ChangeSignal } from './signal.js';
 export { TestHarness } from './test-harness.js';
