@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 
 // Tests import workspace packages from source, so they never run against a stale build.
 const alias = [
+  { find: /^@sluice\/tools$/, replacement: fileURLToPath(new URL('./tools/src/index.ts', import.meta.url)) },
   {
     find: /^@sluice\/([a-z-]+)$/,
     replacement: fileURLToPath(new URL('./packages/$1/src/index.ts', import.meta.url)),
@@ -26,7 +27,12 @@ export default defineConfig({
         oxc,
         test: {
           name: 'unit',
-          include: ['test/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'examples/*/test/**/*.test.ts'],
+          include: [
+            'test/**/*.test.ts',
+            'packages/*/test/**/*.test.ts',
+            'examples/*/test/**/*.test.ts',
+            'loadtests/test/**/*.test.ts',
+          ],
           exclude: ['**/*.int.test.ts', '**/node_modules/**'],
         },
       },
@@ -40,6 +46,7 @@ export default defineConfig({
             'test/**/*.int.test.ts',
             'packages/*/test/**/*.int.test.ts',
             'examples/*/test/**/*.int.test.ts',
+            'loadtests/test/**/*.int.test.ts',
           ],
           testTimeout: 60_000,
           hookTimeout: 60_000,

@@ -19,8 +19,9 @@
  *
  * Environment: AMQP_URL, BENCH_MESSAGES (per throughput run, default 50,000), BENCH_ROUNDS (default 7),
  * BENCH_LATENCY_SECONDS (per latency run, default 3), BENCH_LATENCY_ROUNDS (default 9; 0 skips the
- * latency part), BENCH_ONLY (a regular expression: only the throughput scenarios whose names match it
- * run, e.g. `^publish` while working on the publish path).
+ * latency part), BENCH_LATENCY_RATE (messages/s of the latency runs, default 2,000), BENCH_ONLY (a
+ * regular expression: only the throughput scenarios whose names match it run, e.g. `^publish` while
+ * working on the publish path), BENCH_JSON (a file to write the figures to, for `npm run perf`).
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -33,6 +34,7 @@ import {
   type MessageContext,
   type OutgoingMessage,
 } from '@sluice/core';
+import { record, writeReport } from './bench-report.js';
 import { noOpHost } from './no-op-host.js';
 import { RabbitMqTransport, type RabbitMqTransportOptions } from '@sluice/rabbitmq';
 import {
@@ -53,7 +55,7 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 7);
 const latencySeconds = Number(process.env.BENCH_LATENCY_SECONDS ?? 3);
 const latencyRounds = Number(process.env.BENCH_LATENCY_ROUNDS ?? 9);
 const only = new RegExp(process.env.BENCH_ONLY ?? '');
-const latencyRate = 2_000;
+const latencyRate = Number(process.env.BENCH_LATENCY_RATE ?? 2_000);
 const prefetch = 100;
 
 const id = randomUUID().slice(0, 8);
@@ -407,12 +409,20 @@ async function throughput(raw: RawClient, broker: BrokerCpu): Promise<string[]> 
     ['publish: Sluice transport.publish (batches of 100)', 'publishBatch', 'publishRaw'],
   ];
   const verdicts: string[] = [];
+  const recorded: Record<string, unknown> = {};
   for (const [label, scenario, baseline, verdictOn] of rows) {
     const sample = pick(scenario);
     const base = pick(baseline);
     if (sample === undefined || base === undefined) continue;
     console.log(row(label, sample, base));
     const ratio = rate(sample) / rate(base);
+    recorded[scenario] = {
+      label,
+      messagesPerSecond: rate(sample),
+      ratio,
+      cpuMicrosPerMessage: sample.cpuMicros / sample.messages,
+    };
+    record('throughput', recorded);
     if (verdictOn !== undefined)
       verdicts.push(`${verdictOn} ${ratio.toFixed(2)} (required >= 0.90): ${verdict(ratio >= 0.9)}`);
   }
@@ -468,12 +478,20 @@ async function latency(raw: RawClient, rawPublisher: RawClient, broker: BrokerCp
   );
   console.log('| path | p50 ms | p99 ms | added p99 ms |');
   console.log('|---|---:|---:|---:|');
+  const recorded = [];
   for (const [i, [name]] of paths.entries()) {
     const path = runs[i] ?? [];
     console.log(
       `| ${name} | ${p50Of(path).toFixed(2)} | ${p99Of(path).toFixed(2)} | ${i === 0 ? '-' : addedOf(path).toFixed(2)} |`,
     );
+    recorded.push({
+      path: name,
+      p50Ms: p50Of(path),
+      p99Ms: p99Of(path),
+      addedP99Ms: i === 0 ? 0 : addedOf(path),
+    });
   }
+  record('latency', { ratePerSecond: latencyRate, paths: recorded });
   const verdicts: string[] = [];
   for (const [i, label] of [
     [2, 'added p99, bus -> host'],
@@ -513,6 +531,7 @@ async function main(): Promise<void> {
     const verdicts = latencyRounds > 0 ? await latency(raw, rawPublisher, broker) : [];
     verdicts.push(...(await throughput(raw, broker)));
     console.log(`\n${verdicts.join('\n')}`);
+    writeReport();
   } finally {
     await raw.delete(
       [consumeQueue, publishQueue, latencyQueue, rawLatencyQueue].flatMap((q) => [q, `${q}.dlq`]),

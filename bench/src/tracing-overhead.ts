@@ -1,7 +1,8 @@
 /**
  * Consume throughput with tracing on (SDK with a batch span processor and an exporter that drops
  * spans) against tracing off (no SDK), in the same run. Transport: RabbitMQ when AMQP_URL is set,
- * else in memory.
+ * else in memory. With BENCH_OTLP_ENDPOINT set (`npm run perf` sets it to the real Jaeger it starts)
+ * spans are exported there over OTLP/HTTP instead of dropped; BENCH_JSON names a file for the figures.
  *
  *   npm run bench:tracing
  */
@@ -23,6 +24,8 @@ import {
   InMemoryTransport,
   type Transport,
 } from '@sluice/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { record, writeReport } from './bench-report.js';
 import { timeDrain } from './no-op-host.js';
 import { RawClient } from './rabbitmq-raw.js';
 
@@ -30,15 +33,24 @@ const messageCount = Number(process.env.BENCH_MESSAGES ?? 20_000);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const Job = defineCommand<{ id: number; note: string }>('bench.traced-job.v1');
 
-/** Accepts and drops spans: measures the cost of creating and batching them, not of a network. */
-class DroppingExporter implements SpanExporter {
-  exported = 0;
-  export(spans: ReadableSpan[], done: (result: { code: 0 }) => void): void {
-    this.exported += spans.length;
-    done({ code: 0 });
+/**
+ * Counts the spans handed to export; drops them (measuring the cost of creating and batching them, not
+ * of a network), or passes them on to `next`.
+ */
+class CountingExporter implements SpanExporter {
+  static exported = 0;
+  constructor(private readonly next?: SpanExporter) {}
+  export(spans: ReadableSpan[], done: Parameters<SpanExporter['export']>[1]): void {
+    CountingExporter.exported += spans.length;
+    if (this.next === undefined) done({ code: 0 });
+    else this.next.export(spans, done);
   }
-  async shutdown(): Promise<void> {}
+  async shutdown(): Promise<void> {
+    await this.next?.shutdown();
+  }
 }
+
+const otlpEndpoint = process.env.BENCH_OTLP_ENDPOINT;
 
 const broker = new InMemoryBroker();
 
@@ -88,7 +100,7 @@ async function deleteQueue(queue: string): Promise<void> {
   await raw.close();
 }
 
-function enableTracing(exporter: DroppingExporter): TracerProvider {
+function enableTracing(exporter: CountingExporter): TracerProvider {
   const provider = new TracerProvider({
     spanProcessors: [new BatchSpanProcessor({ exporter, maxQueueSize: 65_536 })],
   });
@@ -104,13 +116,18 @@ function disableTracing(): void {
   propagation.disable();
 }
 
+/** A fresh exporter per tracing run (shutting the provider down shuts its exporter down). */
+const newExporter = () =>
+  new CountingExporter(
+    otlpEndpoint === undefined ? undefined : new OTLPTraceExporter({ url: `${otlpEndpoint}/v1/traces` }),
+  );
+
 const results = { off: Infinity, on: Infinity };
 // The exchange of Job.type is shared by every run and deleted at the end.
-const exporter = new DroppingExporter();
 for (let round = 0; round < rounds; round++) {
   disableTracing();
   results.off = Math.min(results.off, await consumeRun(`bench.tracing-off-${randomUUID().slice(0, 8)}`));
-  const provider = enableTracing(exporter);
+  const provider = enableTracing(newExporter());
   results.on = Math.min(results.on, await consumeRun(`bench.tracing-on-${randomUUID().slice(0, 8)}`));
   await provider.shutdown();
 }
@@ -133,5 +150,14 @@ for (const [name, ms] of Object.entries(results)) {
   );
 }
 console.log(
-  `\nratio on/off: ${(rate(results.on) / rate(results.off)).toFixed(2)} (target >= 0.80); spans exported: ${exporter.exported}`,
+  `\nratio on/off: ${(rate(results.on) / rate(results.off)).toFixed(2)} (target >= 0.80); spans exported: ${CountingExporter.exported}${otlpEndpoint === undefined ? ' (dropped)' : ` to ${otlpEndpoint}`}`,
 );
+record('tracing', {
+  messages: messageCount,
+  offPerSecond: rate(results.off),
+  onPerSecond: rate(results.on),
+  ratio: rate(results.on) / rate(results.off),
+  spansExported: CountingExporter.exported,
+  exportedTo: otlpEndpoint ?? null,
+});
+writeReport();

@@ -1,12 +1,14 @@
 /**
  * The orders demo. `npm start` runs it on the in-memory transport; with AMQP_URL set it runs on
  * RabbitMQ, unchanged. API on PORT (default 3000), health and metrics on METRICS_PORT (default 9464).
- * With OTEL_EXPORTER_OTLP_ENDPOINT set, traces go there (Jaeger: http://<host>:4318).
+ * With OTEL_EXPORTER_OTLP_ENDPOINT set, traces go there (Jaeger: http://<host>:4318). With
+ * HANDLED_RECORD set to a file path, every finished handler call appends `<consumer> <orderId>` to it.
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hasErrorCode, ErrorCodes } from '@sluice/core';
 import { startTelemetry } from '@sluice/otel';
+import { openHandledRecord } from './handled-record.js';
 import { createLogger } from './logging.js';
 import { OrderPlaced, type Order } from './messages.js';
 import { createOrdersApp } from './orders-app.js';
@@ -51,12 +53,14 @@ const telemetry = env.OTEL_EXPORTER_OTLP_ENDPOINT
   : undefined;
 
 const transport = await createTransport(env, logger);
+const handledRecord = env.HANDLED_RECORD ? openHandledRecord(env.HANDLED_RECORD) : undefined;
 const { host, api } = createOrdersApp({
   transport,
   logger,
   metricsPort: Number(env.METRICS_PORT ?? 9464),
-  // Spans still buffered are exported before the process exits.
-  shutdownHooks: [async () => telemetry?.shutdown()],
+  middleware: handledRecord === undefined ? [] : [handledRecord.middleware],
+  // Spans still buffered are exported, and the handled record is flushed, before the process exits.
+  shutdownHooks: [async () => telemetry?.shutdown(), async () => handledRecord?.close()],
 });
 
 try {

@@ -7,6 +7,7 @@ import {
   ConsumerHost,
   type ConsumerHostOptions,
   type Logger,
+  type Middleware,
   type Transport,
 } from '@sluice/core';
 import { Container } from 'inversify';
@@ -30,6 +31,10 @@ export interface OrdersAppOptions {
   readonly shutdownHooks?: readonly (() => Promise<void> | void)[];
   /** Stop on SIGTERM / SIGINT and exit. Default true. */
   readonly handleSignals?: boolean;
+  /** The payment gateway times out on every n-th call; 0: never. Default 3. */
+  readonly gatewayFailEvery?: number;
+  /** Host middleware around every handler call (the demo's `HANDLED_RECORD`). Default none. */
+  readonly middleware?: readonly Middleware[];
 }
 
 export interface OrdersApp {
@@ -57,7 +62,9 @@ export function ordersHostOptions(options: OrdersAppOptions): {
 
   const container = new Container();
   container.bind(ServiceTokens.Logger).toConstantValue(logger);
-  container.bind(ServiceTokens.PaymentGateway).toConstantValue(new FlakyPaymentGateway());
+  container
+    .bind(ServiceTokens.PaymentGateway)
+    .toConstantValue(new FlakyPaymentGateway(options.gatewayFailEvery));
   container.bind(ServiceTokens.Inventory).toConstantValue(new Inventory());
   container.bind(ServiceTokens.Mailer).toConstantValue(new Mailer());
   container.bind(ReporterTokens.Transport).toConstantValue(transport);
@@ -80,6 +87,7 @@ export function ordersHostOptions(options: OrdersAppOptions): {
     backgroundQueues: [uploads],
     http: options.metricsPort === false ? false : { port: options.metricsPort },
     handleSignals: options.handleSignals ?? true,
+    middleware: options.middleware ?? [],
     shutdownHooks: options.shutdownHooks ?? [],
     // KEDA may run up to 10 replicas of this service (scaling hints of every consumer start here).
     defaults: { scaling: { max: 10 } },

@@ -1,0 +1,164 @@
+/**
+ * `npm run perf`: the performance report. One command, against the same broker in one run, reusing
+ * the benchmarks of this folder (each in a process of its own, its figures read from BENCH_JSON):
+ * - raw amqplib vs Sluice on RabbitMQ (`rabbitmq.js`): consume with prefetch 100 (ConsumerHost vs a raw
+ *   consumer), confirmed publish (`bus.publish` vs a raw confirm channel), end-to-end latency p50/p99 at
+ *   500 and at 2,000 msg/s;
+ * - tracing on vs off (`tracing-overhead.js`) on RabbitMQ, the batch span processor exporting to the
+ *   real Jaeger (started here from `npm run tools:build`'s binary);
+ * - RSS while a ConsumerHost drains a 100,000-message backlog (`rss-backlog.js`): peak and slope.
+ * Prints a markdown table and writes `bench/results/<date>.json` with `ratios` (Sluice / baseline):
+ * `consume`, `publish`, `tracing` (on / off).
+ *
+ * Environment: AMQP_URL (default amqp://guest:guest@127.0.0.1:5672), PERF_MESSAGES (per throughput
+ * run, default 20,000), PERF_ROUNDS (default 3), PERF_BACKLOG (default 100,000).
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { missingToolLine, startJaeger, toolPath } from '@sluice/tools';
+
+const url = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const messages = process.env.PERF_MESSAGES ?? '20000';
+const rounds = process.env.PERF_ROUNDS ?? '3';
+const backlog = process.env.PERF_BACKLOG ?? '100000';
+const here = fileURLToPath(new URL('.', import.meta.url));
+const scratch = mkdtempSync(join(tmpdir(), 'sluice-perf-'));
+
+interface Throughput {
+  readonly label: string;
+  readonly messagesPerSecond: number;
+  readonly ratio: number;
+}
+interface Latency {
+  readonly ratePerSecond: number;
+  readonly paths: readonly { path: string; p50Ms: number; p99Ms: number; addedP99Ms: number }[];
+}
+interface Figures {
+  throughput?: Record<string, Throughput>;
+  latency?: Latency;
+  tracing?: { offPerSecond: number; onPerSecond: number; ratio: number; spansExported: number };
+  rss?: {
+    backlog: number;
+    prefetch: number;
+    startMiB: number;
+    peakMiB: number;
+    slopeKiBPer10kMessages: number;
+  };
+}
+
+/** Runs one benchmark script with `env`; resolves with the figures it wrote. Its output is passed through. */
+async function bench(script: string, name: string, env: Record<string, string>): Promise<Figures> {
+  const json = join(scratch, `${name}.json`);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--expose-gc', join(here, script)], {
+      env: { ...process.env, AMQP_URL: url, BENCH_JSON: json, ...env },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    child.on('error', reject);
+    child.on('close', resolve);
+  });
+  if (code !== 0) throw new Error(`${script} (${name}) exited with status ${code}`);
+  return JSON.parse(readFileSync(json, 'utf8')) as Figures;
+}
+
+const jaegerBinary = toolPath('jaeger');
+if (jaegerBinary === undefined) throw new Error(missingToolLine('jaeger'));
+
+const started = new Date();
+const rabbitmq: Record<number, Figures> = {};
+for (const rate of [500, 2_000]) {
+  rabbitmq[rate] = await bench('rabbitmq.js', `rabbitmq-${rate}`, {
+    BENCH_LATENCY_RATE: String(rate),
+    BENCH_LATENCY_ROUNDS: rounds,
+    BENCH_ROUNDS: rounds,
+    BENCH_MESSAGES: messages,
+    // The throughput scenarios once, with the first latency rate.
+    BENCH_ONLY: rate === 500 ? '^(consumeRaw|consumeHost|publishRaw|publishBus)$' : '^$',
+  });
+}
+const jaeger = await startJaeger(jaegerBinary);
+let tracing: Figures;
+try {
+  tracing = await bench('tracing-overhead.js', 'tracing', {
+    BENCH_OTLP_ENDPOINT: jaeger.otlpEndpoint,
+    BENCH_MESSAGES: messages,
+    BENCH_ROUNDS: rounds,
+  });
+} finally {
+  await jaeger.stop();
+}
+const rss = await bench('rss-backlog.js', 'rss', { BENCH_BACKLOG: backlog });
+rmSync(scratch, { recursive: true, force: true });
+
+const throughput = rabbitmq[500]?.throughput ?? {};
+const need = <T>(value: T | undefined, what: string): T => {
+  if (value === undefined) throw new Error(`no ${what} in the benchmark output`);
+  return value;
+};
+const consume = need(throughput.consumeHost, 'consumeHost');
+const consumeRaw = need(throughput.consumeRaw, 'consumeRaw');
+const publish = need(throughput.publishBus, 'publishBus');
+const publishRaw = need(throughput.publishRaw, 'publishRaw');
+const traced = need(tracing.tracing, 'tracing');
+const memory = need(rss.rss, 'rss');
+const latencies = [500, 2_000].map((rate) => need(rabbitmq[rate]?.latency, `latency at ${rate}/s`));
+
+const ratios = {
+  consume: consumeRaw.messagesPerSecond === 0 ? 0 : consume.messagesPerSecond / consumeRaw.messagesPerSecond,
+  publish: publishRaw.messagesPerSecond === 0 ? 0 : publish.messagesPerSecond / publishRaw.messagesPerSecond,
+  tracing: traced.ratio,
+};
+const n = (value: number, digits = 0) =>
+  value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+const rows: string[] = [
+  '| measure | baseline | Sluice | ratio |',
+  '|---|---:|---:|---:|',
+  `| consume msg/s, prefetch 100 (raw amqplib / ConsumerHost) | ${n(consumeRaw.messagesPerSecond)} | ${n(consume.messagesPerSecond)} | ${ratios.consume.toFixed(2)} |`,
+  `| confirmed publish msg/s (raw confirm channel / bus.publish) | ${n(publishRaw.messagesPerSecond)} | ${n(publish.messagesPerSecond)} | ${ratios.publish.toFixed(2)} |`,
+];
+for (const latency of latencies) {
+  const rawPath = latency.paths[0];
+  const sluicePath = latency.paths.at(-1);
+  if (rawPath === undefined || sluicePath === undefined) continue;
+  rows.push(
+    `| end-to-end latency p50 / p99 ms at ${n(latency.ratePerSecond)} msg/s (raw / bus.publish -> ConsumerHost) | ${n(rawPath.p50Ms, 2)} / ${n(rawPath.p99Ms, 2)} | ${n(sluicePath.p50Ms, 2)} / ${n(sluicePath.p99Ms, 2)} | p99 +${n(sluicePath.addedP99Ms, 2)} ms |`,
+  );
+}
+rows.push(
+  `| consume msg/s on RabbitMQ, tracing off / on (batch processor, exporting to Jaeger) | ${n(traced.offPerSecond)} | ${n(traced.onPerSecond)} | ${ratios.tracing.toFixed(2)} |`,
+  `| RSS draining ${n(memory.backlog)} messages, prefetch ${memory.prefetch}: start / peak MiB, slope KiB per 10k messages | ${n(memory.startMiB, 1)} | ${n(memory.peakMiB, 1)} | ${n(memory.slopeKiBPer10kMessages, 1)} KiB/10k |`,
+);
+console.log(
+  `\n## Sluice performance report (${started.toISOString()}, Node ${process.version}, ${messages} messages per throughput run, median of ${rounds} rounds)\n`,
+);
+console.log(rows.join('\n'));
+console.log(
+  `\nratios (Sluice / baseline): consume ${ratios.consume.toFixed(2)}, publish ${ratios.publish.toFixed(2)}, tracing ${ratios.tracing.toFixed(2)}`,
+);
+
+const resultsDir = fileURLToPath(new URL('../results', import.meta.url));
+mkdirSync(resultsDir, { recursive: true });
+const file = join(resultsDir, `${started.toISOString().slice(0, 10)}.json`);
+writeFileSync(
+  file,
+  `${JSON.stringify(
+    {
+      startedAt: started.toISOString(),
+      node: process.version,
+      settings: { messages: Number(messages), rounds: Number(rounds), backlog: Number(backlog) },
+      ratios,
+      throughput,
+      latency: latencies,
+      tracing: traced,
+      rss: memory,
+      table: rows.join('\n'),
+    },
+    null,
+    2,
+  )}\n`,
+);
+console.log(`\nwritten: ${file}`);

@@ -1,0 +1,121 @@
+/**
+ * Samples the backlog during a load run, from both sides: each demo replica's `/metrics`
+ * (`sluice_queue_depth`, read from the broker at scrape time) and the RabbitMQ management API (ready
+ * plus unacknowledged, refreshed by the broker every few seconds), with how many replicas are ready.
+ */
+import { readyCount, type DemoReplica } from './demo-replicas.js';
+import type { RabbitMqManagement } from './rabbitmq-management.js';
+
+export interface BacklogSample {
+  /** Seconds since the sampler started. */
+  readonly t: number;
+  /** Per queue, from the management API. */
+  readonly broker: Readonly<Record<string, number>>;
+  /** Per queue, the highest `sluice_queue_depth` any replica reported. */
+  readonly metrics: Readonly<Record<string, number>>;
+  readonly replicasReady: number;
+}
+
+const depthLine = /^sluice_queue_depth\{queue="([^"]+)"\} (\d+(?:\.\d+)?)$/gm;
+
+/** `sluice_queue_depth` per queue in a Prometheus text exposition. */
+export function queueDepths(metrics: string): Record<string, number> {
+  const depths: Record<string, number> = {};
+  for (const [, queue, value] of metrics.matchAll(depthLine)) depths[queue as string] = Number(value);
+  return depths;
+}
+
+/** Dead-letter queues hold what was given up on; they are not backlog. */
+export const isWorkQueue = (queue: string) => !queue.endsWith('.dlq');
+
+/**
+ * The work queues' summed depth in a sample: per queue the higher of the two sources (the management
+ * API's figure lags by its refresh interval; `/metrics` covers only the queues the demo consumes).
+ */
+export function backlogOf(sample: BacklogSample): number {
+  const queues = new Set([...Object.keys(sample.broker), ...Object.keys(sample.metrics)]);
+  let sum = 0;
+  for (const queue of queues) {
+    if (isWorkQueue(queue)) sum += Math.max(sample.broker[queue] ?? 0, sample.metrics[queue] ?? 0);
+  }
+  return sum;
+}
+
+export class BacklogSampler {
+  readonly samples: BacklogSample[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private readonly started = performance.now();
+
+  constructor(
+    private readonly management: RabbitMqManagement,
+    private readonly vhost: string,
+    private readonly replicas: readonly DemoReplica[],
+    private readonly intervalMs = 1_000,
+  ) {}
+
+  /** The latest sample, if any. */
+  get latest(): BacklogSample | undefined {
+    return this.samples.at(-1);
+  }
+
+  /** Takes one sample now; resolves when it is stored. A source that does not answer is left out. */
+  async sample(): Promise<BacklogSample> {
+    const t = (performance.now() - this.started) / 1000;
+    const [queues, metrics, replicasReady] = await Promise.all([
+      this.management.queues(this.vhost).catch(() => []),
+      Promise.all(
+        this.replicas.map((replica) =>
+          fetch(`${replica.ops}/metrics`, { signal: AbortSignal.timeout(5_000) })
+            .then((response) => response.text())
+            .then(queueDepths)
+            .catch(() => ({})),
+        ),
+      ),
+      readyCount(this.replicas),
+    ]);
+    const merged: Record<string, number> = {};
+    for (const depths of metrics) {
+      for (const [queue, depth] of Object.entries(depths))
+        merged[queue] = Math.max(merged[queue] ?? 0, depth);
+    }
+    const sample = {
+      t,
+      broker: Object.fromEntries(queues.map((queue) => [queue.name, queue.messages])),
+      metrics: merged,
+      replicasReady,
+    };
+    this.samples.push(sample);
+    return sample;
+  }
+
+  /** Samples every `intervalMs` until `stop()`. */
+  start(): void {
+    const tick = () => {
+      this.running = this.sample().then(() => {
+        if (this.timer !== undefined) this.timer = setTimeout(tick, this.intervalMs);
+      });
+    };
+    this.timer = setTimeout(tick, 0);
+  }
+
+  /** Stops sampling; resolves when a sample in progress is stored. */
+  async stop(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  /** The highest depth each queue reached, per source. */
+  peaks(): { broker: Record<string, number>; metrics: Record<string, number> } {
+    const broker: Record<string, number> = {};
+    const metrics: Record<string, number> = {};
+    for (const sample of this.samples) {
+      for (const [queue, depth] of Object.entries(sample.broker))
+        broker[queue] = Math.max(broker[queue] ?? 0, depth);
+      for (const [queue, depth] of Object.entries(sample.metrics))
+        metrics[queue] = Math.max(metrics[queue] ?? 0, depth);
+    }
+    return { broker, metrics };
+  }
+}
