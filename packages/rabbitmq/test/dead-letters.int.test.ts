@@ -245,4 +245,16 @@ describe('dead-letter tooling', () => {
     expect(failed.stderr).toContain(':***@127.0.0.1:5672');
     expect(failed.stderr).toContain('ACCESS_REFUSED');
   });
+
+  it.each([
+    ['a "/"', (secret: string) => `amqp://guest:s3cr/${secret}@127.0.0.1:5672`],
+    ['a malformed escape', (secret: string) => `amqp://guest:${secret}%zz@127.0.0.1:5672`],
+    ['a "%" in the vhost', (secret: string) => `amqp://guest:${secret}@127.0.0.1:5672/a%b`],
+  ])('never prints a password beside %s in the URL', async (_what, url) => {
+    const secret = `pw-${randomUUID()}`;
+    const failed = await dlq('list', queue, '--url', url(secret));
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain('option "url"');
+    expect(`${failed.stdout}${failed.stderr}`).not.toContain(secret);
+  });
 });
