@@ -117,6 +117,8 @@ describe('service bus stand-in: queues through the real SDK', () => {
     });
     const runtime = await fx.admin.getQueueRuntimeProperties(queue);
     expect([runtime.activeMessageCount, runtime.deadLetterMessageCount]).toEqual([0, 1]);
+    const peeked = await deadLetters.peekMessages(5);
+    expect(peeked.map((m) => [m.messageId, m.deadLetterReason])).toEqual([['p-1', 'schema-invalid']]);
     await deadLetters.completeMessage(dead!);
     expect((await fx.admin.getQueueRuntimeProperties(queue)).deadLetterMessageCount).toBe(0);
   });
