@@ -48,13 +48,13 @@ Termination grace: above the host's drain deadline, so scale-in (SIGTERM) never 
 mid-message. Computed when unset; a given value that is not above the deadline fails the render.
 */}}
 {{- define "sluice.terminationGracePeriodSeconds" -}}
-{{- $drain := int .Values.host.drainTimeoutSeconds }}
+{{- $drain := int .Values.host.stopTimeoutSeconds }}
 {{- if kindIs "invalid" .Values.terminationGracePeriodSeconds }}
 {{- add $drain (int .Values.host.shutdownMarginSeconds) }}
 {{- else }}
 {{- $grace := int .Values.terminationGracePeriodSeconds }}
 {{- if le $grace $drain }}
-{{- fail (printf "terminationGracePeriodSeconds (%d) must be above host.drainTimeoutSeconds (%d): the kubelet would kill handlers still draining" $grace $drain) }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be above host.stopTimeoutSeconds (%d): the kubelet would kill a host still stopping" $grace $drain) }}
 {{- end }}
 {{- $grace }}
 {{- end }}

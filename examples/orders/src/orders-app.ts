@@ -31,6 +31,8 @@ export interface OrdersAppOptions {
   readonly shutdownHooks?: readonly (() => Promise<void> | void)[];
   /** Stop on SIGTERM / SIGINT and exit. Default true. */
   readonly handleSignals?: boolean;
+  /** The payment gateway times out on every n-th call; 0: never. Default 3. */
+  readonly gatewayFailEvery?: number;
   /** Host middleware around every handler call (the demo's `HANDLED_RECORD`). Default none. */
   readonly middleware?: readonly Middleware[];
 }
@@ -60,7 +62,9 @@ export function ordersHostOptions(options: OrdersAppOptions): {
 
   const container = new Container();
   container.bind(ServiceTokens.Logger).toConstantValue(logger);
-  container.bind(ServiceTokens.PaymentGateway).toConstantValue(new FlakyPaymentGateway());
+  container
+    .bind(ServiceTokens.PaymentGateway)
+    .toConstantValue(new FlakyPaymentGateway(options.gatewayFailEvery));
   container.bind(ServiceTokens.Inventory).toConstantValue(new Inventory());
   container.bind(ServiceTokens.Mailer).toConstantValue(new Mailer());
   container.bind(ReporterTokens.Transport).toConstantValue(transport);

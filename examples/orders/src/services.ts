@@ -21,7 +21,7 @@ export interface PaymentGateway {
 }
 
 /**
- * A gateway that times out on every `failEvery`-th call, and always for the card token
+ * A gateway that times out on every `failEvery`-th call (never when 0), and always for the card token
  * `tok_gateway_down`, so the demo shows in-process retries, redeliveries and a dead-letter entry.
  */
 export class FlakyPaymentGateway implements PaymentGateway {
@@ -32,7 +32,7 @@ export class FlakyPaymentGateway implements PaymentGateway {
 
   async charge(idempotencyKey: string, amount: number, cardToken: string) {
     this.calls++;
-    if (cardToken === 'tok_gateway_down' || this.calls % this.failEvery === 0) {
+    if (cardToken === 'tok_gateway_down' || (this.failEvery > 0 && this.calls % this.failEvery === 0)) {
       throw new TransientGatewayError(`payment gateway timed out (call ${this.calls})`);
     }
     const duplicate = this.charges.has(idempotencyKey);

@@ -5,13 +5,14 @@
 import { apply } from './commands/apply.js';
 import { manifests } from './commands/manifests.js';
 import { scaling } from './commands/scaling.js';
+import { simulate } from './commands/simulate.js';
 import { status } from './commands/status.js';
 import { UsageError, type Command, type Output } from './usage.js';
 
 export type { Command, Output } from './usage.js';
 export { UsageError } from './usage.js';
 
-const commands: Record<string, Command> = { manifests, apply, status, scaling };
+const commands: Record<string, Command> = { manifests, apply, status, scaling, simulate };
 
 function overview(): string {
   const width = Math.max(...Object.keys(commands).map((n) => n.length));

@@ -1,6 +1,6 @@
 /**
  * The chart values (`charts/sluice-consumer`) of one application, from its decorators: one entry of
- * `consumers[]` per consumed queue, the KEDA bounds, and the host's port and drain deadline (so the
+ * `consumers[]` per consumed queue, the KEDA bounds, and the host's port and stop deadline (so the
  * pod's termination grace is computed above the deadline the host really keeps).
  */
 import type { ApplicationDescription, ConsumerScaling } from './application.js';
@@ -13,7 +13,7 @@ export interface ChartValues {
   readonly fullnameOverride: string;
   readonly host: {
     readonly port: number;
-    readonly drainTimeoutSeconds: number;
+    readonly stopTimeoutSeconds: number;
     readonly shutdownMarginSeconds: number;
   };
   readonly transport: ChartTransport;
@@ -28,7 +28,7 @@ export interface ChartValues {
   };
 }
 
-/** Time after the drain deadline for aborted handlers, closing the transport and shutdown hooks. */
+/** Time after the host's stop deadline for the process to exit, before the kubelet kills it. */
 export const shutdownMarginSeconds = 5;
 
 /**
@@ -55,7 +55,7 @@ export function chartValues(
     host: {
       port: app.httpPort,
       // The pod must outlive the host's whole stop (drain, abort grace, closing), not the drain alone.
-      drainTimeoutSeconds: Math.ceil(app.stopTimeoutMs / 1000),
+      stopTimeoutSeconds: Math.ceil(app.stopTimeoutMs / 1000),
       shutdownMarginSeconds,
     },
     transport,

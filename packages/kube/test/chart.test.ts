@@ -71,7 +71,7 @@ describe('the default variant', () => {
     expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'ops' });
     expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'ops' });
     expect(container.ports[0]).toEqual({ name: 'ops', containerPort: 9464, protocol: 'TCP' });
-    // drainTimeoutSeconds 25 + shutdownMarginSeconds 5: Kubernetes' default grace
+    // stopTimeoutSeconds 25 + shutdownMarginSeconds 5: Kubernetes' default grace
     expect(pod.terminationGracePeriodSeconds).toBe(30);
     expect(pod.securityContext).toMatchObject({
       runAsNonRoot: true,
@@ -220,7 +220,7 @@ describe('bad values', () => {
       ['--set', 'keda.rabbitmq.protocol=https'],
       "at '/keda/rabbitmq/protocol': value must be one of 'http', 'amqp'",
     ],
-    [['--set', 'host.drainTimeoutSeconds=soon'], "at '/host/drainTimeoutSeconds': got string, want integer"],
+    [['--set', 'host.stopTimeoutSeconds=soon'], "at '/host/stopTimeoutSeconds': got string, want integer"],
     [['--set', 'consumers[0].queue=bad queue'], "at '/consumers/0/queue'"],
     [['--set', 'kedaa.enabled=true'], "additional properties 'kedaa' not allowed"],
   ])('%j fails with a message naming the value', async (args, message) => {
@@ -230,7 +230,7 @@ describe('bad values', () => {
   it.each([
     [
       ['--set', 'terminationGracePeriodSeconds=25'],
-      'terminationGracePeriodSeconds (25) must be above host.drainTimeoutSeconds (25)',
+      'terminationGracePeriodSeconds (25) must be above host.stopTimeoutSeconds (25)',
     ],
     [['--set', 'keda.minReplicaCount=11'], 'keda.minReplicaCount (11) must be <= keda.maxReplicaCount (10)'],
     [

@@ -1,0 +1,113 @@
+/**
+ * The simulated Deployment: real processes of the application's consumer host, one per replica,
+ * started and stopped to the count the controllers set. Scale-in sends SIGTERM (the host drains within
+ * its deadline) to starting replicas first, then the newest, as a ReplicaSet picks pods; a replica
+ * still alive after the termination grace gets SIGKILL, as the kubelet does.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const workerPath = fileURLToPath(new URL('./worker.js', import.meta.url));
+
+interface Replica {
+  readonly child: ChildProcess;
+  readonly startedAt: number;
+  ready: boolean;
+  terminating: boolean;
+}
+
+export interface ReplicaPoolOptions {
+  readonly module: string;
+  readonly amqpUrl: string;
+  readonly workMs: number;
+  /** SIGKILL this long after SIGTERM (the pod's terminationGracePeriodSeconds). */
+  readonly terminationGraceMs: number;
+  /** Called with the ids a replica reports handled and dead-lettered. */
+  readonly onSettled: (handled: readonly string[], deadLettered: readonly string[]) => void;
+  /** Called when a replica exits unasked (crash), with its exit code. */
+  readonly onCrash: (code: number | null) => void;
+}
+
+export class ReplicaPool {
+  private readonly replicas: Replica[] = [];
+  private readonly exited: Promise<void>[] = [];
+  /** Seconds from spawn to ready, per replica that became ready. */
+  readonly startupSeconds: number[] = [];
+
+  constructor(private readonly options: ReplicaPoolOptions) {}
+
+  /** Replicas counted by the Deployment (not terminating). */
+  get count(): number {
+    return this.replicas.filter((r) => !r.terminating).length;
+  }
+
+  /** Replicas consuming now. */
+  get ready(): number {
+    return this.replicas.filter((r) => r.ready && !r.terminating).length;
+  }
+
+  /** Processes still alive, terminating ones included. */
+  get alive(): number {
+    return this.replicas.length;
+  }
+
+  /** Starts or terminates replicas until `count` of them are not terminating. */
+  scaleTo(count: number): void {
+    while (this.count < count) this.start();
+    const stoppable = () =>
+      this.replicas
+        .filter((r) => !r.terminating)
+        .sort((a, b) => Number(a.ready) - Number(b.ready) || b.startedAt - a.startedAt);
+    while (this.count > count) {
+      const victim = stoppable()[0];
+      if (victim === undefined) break;
+      this.terminate(victim);
+    }
+  }
+
+  /** Terminates every replica and resolves when all have exited. */
+  async stopAll(): Promise<void> {
+    this.scaleTo(0);
+    await Promise.all(this.exited);
+  }
+
+  private start(): void {
+    const { options } = this;
+    const child = fork(workerPath, [], {
+      env: {
+        ...process.env,
+        SLUICE_SIM_MODULE: options.module,
+        AMQP_URL: options.amqpUrl,
+        SLUICE_SIM_WORK_MS: String(options.workMs),
+        LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+        LOG_FORMAT: 'json',
+      },
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
+    const replica: Replica = { child, startedAt: Date.now(), ready: false, terminating: false };
+    this.replicas.push(replica);
+    child.on('message', (message: { type: string; handled?: string[]; deadLettered?: string[] }) => {
+      if (message.type === 'ready') {
+        replica.ready = true;
+        this.startupSeconds.push((Date.now() - replica.startedAt) / 1000);
+      } else if (message.type === 'settled')
+        options.onSettled(message.handled ?? [], message.deadLettered ?? []);
+    });
+    this.exited.push(
+      new Promise((resolve) =>
+        child.on('exit', (code) => {
+          this.replicas.splice(this.replicas.indexOf(replica), 1);
+          if (!replica.terminating) options.onCrash(code);
+          resolve();
+        }),
+      ),
+    );
+  }
+
+  private terminate(replica: Replica): void {
+    replica.terminating = true;
+    replica.child.kill('SIGTERM');
+    const kill = setTimeout(() => replica.child.kill('SIGKILL'), this.options.terminationGraceMs);
+    replica.child.once('exit', () => clearTimeout(kill));
+  }
+}
