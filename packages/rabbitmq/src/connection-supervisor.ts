@@ -57,6 +57,11 @@ export class ConnectionSupervisor {
     return this.up;
   }
 
+  /** Why the last connection attempt failed, while reconnecting; undefined once up. */
+  get lastFailure(): Error | undefined {
+    return this.lastError;
+  }
+
   /** The live session, when up. */
   get current(): ConnectionSession | undefined {
     return this.up ? this.session : undefined;
@@ -194,7 +199,11 @@ export class ConnectionSupervisor {
     connection.on('error', (error: unknown) => {
       this.logger.warn({ err: this.settings.redactor.error(error) }, 'RabbitMQ connection error');
     });
-    connection.on('close', (error?: unknown) => this.onClose(session, error));
+    let closedWith: unknown;
+    connection.on('close', (error?: unknown) => {
+      closedWith = error;
+      this.onClose(session, error);
+    });
     connection.on('blocked', (reason: string) =>
       this.logger.warn({ reason }, 'RabbitMQ blocked this connection'),
     );
@@ -211,7 +220,8 @@ export class ConnectionSupervisor {
       if (this.session === session) this.session = undefined;
       abort.abort();
       await connection.close().catch(() => undefined);
-      throw error;
+      // The broker's reason (such as a channel limit) says more than the channel it ended.
+      throw closedWith instanceof Error ? closedWith : error;
     }
     const reconnected = this.connectedOnce;
     this.connectedOnce = true;
@@ -236,6 +246,7 @@ export class ConnectionSupervisor {
     const wasUp = this.up;
     this.up = false;
     if (this.closed) return;
+    if (error !== undefined) this.lastError = this.settings.redactor.error(error);
     for (const listener of [...this.listeners]) listener.disconnected();
     this.logger.warn(
       {

@@ -114,7 +114,12 @@ function shortString(
 function sentAtOf(sentAtHeader: unknown, timestamp: unknown, problems: string[]): Date {
   if (sentAtHeader !== undefined) {
     // Epoch milliseconds; an ISO 8601 time is read too.
-    const text = typeof sentAtHeader === 'string' ? sentAtHeader : '';
+    const text =
+      typeof sentAtHeader === 'string'
+        ? sentAtHeader
+        : typeof sentAtHeader === 'number' && Number.isInteger(sentAtHeader)
+          ? String(sentAtHeader)
+          : '';
     const ms = /^-?\d{1,16}$/.test(text) ? Number(text) : text === '' ? Number.NaN : Date.parse(text);
     if (Number.isFinite(ms) && Math.abs(ms) <= 8.64e15) return new Date(ms);
     problems.push(

@@ -103,7 +103,8 @@ export class Publisher implements ConnectionListener {
   constructor(
     private readonly options: ResolvedOptions,
     private readonly topology: Topology,
-    private readonly isUp: () => boolean,
+    /** The publishing connection: whether it is up, and why it last failed. */
+    private readonly connection: { readonly isUp: boolean; readonly lastFailure: Error | undefined },
     private readonly logger: Logger,
   ) {}
 
@@ -235,7 +236,7 @@ export class Publisher implements ConnectionListener {
       if (!batch.done && batch.deadline > now) break;
       this.batchHead++;
       if (!batch.done) {
-        const up = this.isUp();
+        const up = this.connection.isUp;
         this.settle(
           batch,
           new SluiceError(
@@ -244,7 +245,9 @@ export class Publisher implements ConnectionListener {
               ? this.reopenError === undefined
                 ? `publish not confirmed by RabbitMQ within ${this.options.publishTimeoutMs} ms`
                 : `publish not sent within ${this.options.publishTimeoutMs} ms: the publish channel cannot be opened (${this.reopenError.message})`
-              : `not connected to RabbitMQ for ${this.options.publishTimeoutMs} ms; publish abandoned`,
+              : `publishing connection to RabbitMQ down for ${this.options.publishTimeoutMs} ms; publish abandoned${
+                  this.connection.lastFailure === undefined ? '' : ` (${this.connection.lastFailure.message})`
+                }`,
           ),
         );
       }

@@ -24,11 +24,20 @@ import { ManagementClient } from './management-client.js';
 import { Publisher, type Outgoing } from './publisher.js';
 import { RabbitMqSubscription } from './rabbitmq-subscription.js';
 import { RabbitMqTelemetry } from './rabbitmq-telemetry.js';
-import { resolveOptions, type ResolvedOptions } from './resolve-options.js';
+import { resolveOptions, type ConnectionSettings, type ResolvedOptions } from './resolve-options.js';
 import { Topology } from './topology.js';
 import type { RabbitMqTransportOptions } from './types.js';
 
 type State = 'new' | 'open' | 'closing' | 'closed';
+
+/** `settings` for a connection shown to RabbitMQ as `name`. */
+function withName(settings: ConnectionSettings, name: string): ConnectionSettings {
+  const socket = {
+    ...settings.socket,
+    clientProperties: { ...settings.socket.clientProperties, connection_name: name },
+  };
+  return { ...settings, name, socket };
+}
 
 function toBuffer(body: Uint8Array): Buffer {
   return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
@@ -58,7 +67,10 @@ export class RabbitMqTransport implements Transport {
   readonly telemetry: RabbitMqTelemetry;
   private readonly options: ResolvedOptions;
   private readonly logger: Logger;
-  private readonly supervisor: ConnectionSupervisor;
+  /** Topology and consumers (and their acks): never publishes, so a broker alarm never blocks it. */
+  private readonly consuming: ConnectionSupervisor;
+  /** The publish channel only: blocked by RabbitMQ during a memory or disk alarm. */
+  private readonly publishing: ConnectionSupervisor;
   private readonly topology: Topology;
   private readonly publisher: Publisher;
   private readonly management: ManagementClient | undefined;
@@ -78,12 +90,24 @@ export class RabbitMqTransport implements Transport {
       connection.connect.hostname ?? 'localhost',
       connection.connect.port ?? 5672,
     );
-    this.supervisor = new ConnectionSupervisor(connection, this.options.reconnect, this.logger);
-    this.topology = new Topology(this.options, (ms) => this.supervisor.waitUp(ms), this.logger);
-    this.publisher = new Publisher(this.options, this.topology, () => this.supervisor.isUp, this.logger);
-    // Recovery runs in this order: topology first, then publishing, then the consumers.
-    void this.supervisor.addListener(this.topology);
-    void this.supervisor.addListener(this.publisher);
+    // RabbitMQ blocks a connection that publishes during a resource alarm, and a blocked connection
+    // carries no acks either: publishing gets a connection of its own, so queues still drain.
+    // https://www.rabbitmq.com/docs/connection-blocked
+    this.consuming = new ConnectionSupervisor(
+      connection,
+      this.options.reconnect,
+      this.logger.child({ connection: 'consume' }),
+    );
+    this.publishing = new ConnectionSupervisor(
+      withName(connection, `${connection.name}-publish`),
+      this.options.reconnect,
+      this.logger.child({ connection: 'publish' }),
+    );
+    this.topology = new Topology(this.options, (ms) => this.consuming.waitUp(ms), this.logger);
+    this.publisher = new Publisher(this.options, this.topology, this.publishing, this.logger);
+    // On the consuming connection, recovery declares the topology first, then resubscribes.
+    void this.consuming.addListener(this.topology);
+    void this.publishing.addListener(this.publisher);
     this.management =
       this.options.management === undefined
         ? undefined
@@ -99,7 +123,8 @@ export class RabbitMqTransport implements Transport {
     if (this.state === 'closing' || this.state === 'closed') {
       return Promise.reject(new SluiceError(ErrorCodes.CLOSED, 'RabbitMQ transport is closed'));
     }
-    this.connecting ??= this.supervisor.start(this.options.connectTimeoutMs).then(
+    const timeoutMs = this.options.connectTimeoutMs;
+    this.connecting ??= Promise.all([this.consuming.start(timeoutMs), this.publishing.start(timeoutMs)]).then(
       () => {
         if (this.state === 'new') this.state = 'open';
       },
@@ -111,9 +136,12 @@ export class RabbitMqTransport implements Transport {
     return this.connecting;
   }
 
-  /** True while connected with topology, publishing and every consumer re-established. */
+  /**
+   * True while both connections are up: the consuming one with its topology and every consumer
+   * re-established, the publishing one with its channel.
+   */
   isConnected(): boolean {
-    return this.state === 'open' && this.supervisor.isUp;
+    return this.state === 'open' && this.consuming.isUp && this.publishing.isUp;
   }
 
   /**
@@ -154,13 +182,13 @@ export class RabbitMqTransport implements Transport {
       coalesceAcks: this.options.coalesceAcks,
       redactor: this.options.connection.redactor,
       logger: this.logger,
-      current: () => this.supervisor.current,
-      removeListener: (listener) => this.supervisor.removeListener(listener),
-      reconnectDelay: (attempt) => this.supervisor.delay(attempt),
+      current: () => this.consuming.current,
+      removeListener: (listener) => this.consuming.removeListener(listener),
+      reconnectDelay: (attempt) => this.consuming.delay(attempt),
       redeliveryLimit: this.options.redeliveryLimit,
       headerBudget: this.options.headerBudget,
     });
-    await this.supervisor.addListener(subscription);
+    await this.consuming.addListener(subscription);
     this.subscriptions.add(subscription);
     return subscription;
   }
@@ -222,7 +250,7 @@ export class RabbitMqTransport implements Transport {
       deadline,
     );
     await untilAborted(this.publisher.close(), deadline);
-    await untilAborted(this.supervisor.close(), deadline);
+    await untilAborted(Promise.all([this.consuming.close(), this.publishing.close()]), deadline);
     deadline.removeEventListener('abort', abandon);
     this.subscriptions.clear();
     this.state = 'closed';

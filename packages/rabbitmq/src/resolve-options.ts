@@ -25,6 +25,8 @@ export interface ConnectionSettings {
   readonly socket: SocketOptions;
   /** The URL without its password, for logs. */
   readonly displayUrl: string;
+  /** The connection name shown by RabbitMQ. */
+  readonly name: string;
   readonly vhost: string;
   readonly username: string;
   readonly password: string;
@@ -190,6 +192,7 @@ export function resolveConnection(
     connect,
     socket: { ...tls, noDelay, timeout: 10_000, clientProperties: { connection_name: connectionName } },
     displayUrl: redactUrl(parsed.toString()),
+    name: connectionName,
     vhost: vhostPath === '' ? '/' : (vhostName as string),
     username,
     password: secret,

@@ -1,5 +1,5 @@
 /**
- * Dead-letter tooling on the real broker: the `DeadLetters` API and the `sluice-rabbitmq-dlq` command
+ * Dead-letter tooling on the real broker: the `DeadLetters` API and the `sluice dlq` command
  * (run as a child process on the built package) list and inspect without losing anything, and replay
  * messages to their source queue with the same id, a replay header and no fault headers.
  */
@@ -20,11 +20,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BrokerAdmin, brokerUrl, eventually, repositoryRoot } from './support/broker.js';
 
 const run = promisify(execFile);
-const cli = new URL('packages/rabbitmq/dist/cli.js', repositoryRoot).pathname;
+/** `sluice dlq` (@sluice/cli), which runs this package's DeadLetters API. */
+const cli = new URL('packages/cli/bin/sluice.js', repositoryRoot).pathname;
 
 async function dlq(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args], {
+    const { stdout, stderr } = await run(process.execPath, [cli, 'dlq', ...args], {
       env: { ...process.env, AMQP_URL: brokerUrl },
       timeout: 30_000,
     });
@@ -244,5 +245,17 @@ describe('dead-letter tooling', () => {
     expect(failed.stderr).not.toContain(secret);
     expect(failed.stderr).toContain(':***@127.0.0.1:5672');
     expect(failed.stderr).toContain('ACCESS_REFUSED');
+  });
+
+  it.each([
+    ['a "/"', (secret: string) => `amqp://guest:s3cr/${secret}@127.0.0.1:5672`],
+    ['a malformed escape', (secret: string) => `amqp://guest:${secret}%zz@127.0.0.1:5672`],
+    ['a "%" in the vhost', (secret: string) => `amqp://guest:${secret}@127.0.0.1:5672/a%b`],
+  ])('never prints a password beside %s in the URL', async (_what, url) => {
+    const secret = `pw-${randomUUID()}`;
+    const failed = await dlq('list', queue, '--url', url(secret));
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain('option "url"');
+    expect(`${failed.stdout}${failed.stderr}`).not.toContain(secret);
   });
 });

@@ -77,6 +77,16 @@ describe('envelope', () => {
         received({ headers: { [Headers.sentAt]: '2026-01-02T03:04:05.678Z' } }),
       ).message.sentAt.getTime(),
     ).toBe(1767323045678);
+    // Another publisher's number is read too; what is no time at all makes the envelope unreadable.
+    expect(decode(received({ headers: { [Headers.sentAt]: 1767323045678 } })).message.sentAt.getTime()).toBe(
+      1767323045678,
+    );
+    for (const sentAt of ['9999999999999999', 'soon', true]) {
+      const { message, problems } = decode(received({ headers: { [Headers.sentAt]: sentAt } }));
+      expect(problems.join(), String(sentAt)).toContain(Headers.sentAt);
+      expect(Number.isFinite(message.sentAt.getTime())).toBe(true);
+    }
+    expect(decode(received({ timestamp: 1_767_323_045_000_000 })).problems.join()).toContain('timestamp');
   });
 
   it('gives messages from foreign publishers defaults and string headers', () => {

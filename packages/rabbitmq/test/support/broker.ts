@@ -65,11 +65,34 @@ export class TestVhost {
     await rabbitmqctl('close_all_connections', '-p', this.name, 'sluice test: forced close');
   }
 
+  /** Force-closes the client connections to this vhost that RabbitMQ shows as `name`. */
+  async closeAllConnectionsNamed(name: string): Promise<void> {
+    const rows = await rabbitmqctl(
+      'list_connections',
+      '--no-table-headers',
+      'pid',
+      'vhost',
+      'client_properties',
+    );
+    for (const row of rows.split('\n')) {
+      const [pid, vhost] = row.split('\t');
+      if (pid !== undefined && vhost === this.name && row.includes(`{"connection_name","${name}"}`))
+        await rabbitmqctl('close_connection', pid, 'sluice test: forced close');
+    }
+  }
+
   /** The type of a queue in this vhost (`quorum`, `classic`, `stream`) as the broker reports it. */
   async queueType(queue: string): Promise<string | undefined> {
     const rows = await rabbitmqctl('list_queues', '-p', this.name, '--no-table-headers', 'name', 'type');
     const row = rows.split('\n').find((line) => line.split('\t')[0] === queue);
     return row?.split('\t')[1]?.trim();
+  }
+
+  /** Messages of a queue in this vhost, ready and unacknowledged together, as the broker counts them. */
+  async queueMessages(queue: string): Promise<number | undefined> {
+    const rows = await rabbitmqctl('list_queues', '-p', this.name, '--no-table-headers', 'name', 'messages');
+    const row = rows.split('\n').find((line) => line.split('\t')[0] === queue);
+    return row === undefined ? undefined : Number(row.split('\t')[1]);
   }
 
   /** Deletes the vhost with everything in it. */
