@@ -3,6 +3,7 @@
  * stderr), 2 bad usage (one line naming the problem).
  */
 import { apply } from './commands/apply.js';
+import { dlq } from './commands/dlq.js';
 import { manifests } from './commands/manifests.js';
 import { scaling } from './commands/scaling.js';
 import { simulate } from './commands/simulate.js';
@@ -12,7 +13,7 @@ import { UsageError, type Command, type Output } from './usage.js';
 export type { Command, Output } from './usage.js';
 export { UsageError } from './usage.js';
 
-const commands: Record<string, Command> = { manifests, apply, status, scaling, simulate };
+const commands: Record<string, Command> = { manifests, apply, status, scaling, simulate, dlq };
 
 function overview(): string {
   const width = Math.max(...Object.keys(commands).map((n) => n.length));

@@ -15,6 +15,8 @@ describe('sluice usage', () => {
     [['status', '--help']],
     [['scaling', '--help']],
     [['scaling', 'replay', '--help']],
+    [['simulate', '--help']],
+    [['dlq', '--help']],
   ])('%j prints help', async (argv) => {
     const { code, stdout } = await sluice(...argv);
     expect(stdout).toMatch(/^Usage: sluice/);
@@ -32,6 +34,19 @@ describe('sluice usage', () => {
     [['status'], 'sluice: status: --name is required'],
     [['scaling', 'replay'], 'sluice: scaling replay: the scenario file is required'],
     [['scaling', 'rewind'], 'sluice: scaling: unknown command "rewind" (known: replay)'],
+    [['simulate'], 'sluice: simulate: --module is required'],
+    [
+      ['simulate', '--module', 'm.js', '--messages', 'lots'],
+      'sluice: simulate: --messages must be a positive integer (got "lots")',
+    ],
+    [['dlq', 'list'], 'sluice: dlq: expected <list|inspect|replay> <queue>'],
+    [['dlq', 'purge', 'payments'], 'sluice: dlq: unknown command "purge" (known: list, inspect, replay)'],
+    [['dlq', 'inspect', 'payments'], 'sluice: dlq inspect: needs exactly one --id'],
+    [['dlq', 'replay', 'payments'], 'sluice: dlq replay: needs --all or at least one --id (not both)'],
+    [
+      ['dlq', 'list', 'payments', '--limit', '0'],
+      'sluice: dlq list: --limit must be a positive integer (got "0")',
+    ],
   ])('%j is bad usage: exit 2 and one line naming it', async (argv, line) => {
     const { code, stderr } = await sluice(...argv);
     expect(code).toBe(2);

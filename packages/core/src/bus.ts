@@ -14,11 +14,8 @@ import {
 } from './message-definition.js';
 import { currentMessageContext } from './message-scope.js';
 import type { MetricsRegistry } from './metrics-registry.js';
-import {
-  MessagingTelemetry,
-  type TracedMessage,
-  type TracingOptions,
-} from './telemetry/messaging-telemetry.js';
+import { MessagingTelemetry, type TracingOptions } from './telemetry/messaging-telemetry.js';
+import type { TracedMessage } from './telemetry/send-telemetry.js';
 import type { Transport } from './transport.js';
 import type { SendOptions } from './types.js';
 

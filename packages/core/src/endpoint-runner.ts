@@ -22,11 +22,8 @@ import { compose, type Invocation, type Middleware } from './middleware/invocati
 import { retryMiddleware } from './middleware/retry.js';
 import { timeoutMiddleware } from './middleware/timeout.js';
 import { validateMiddleware } from './middleware/validate.js';
-import {
-  traceLogFields,
-  type EndpointTelemetry,
-  type ProcessTrace,
-} from './telemetry/messaging-telemetry.js';
+import type { EndpointTelemetry, ProcessTrace } from './telemetry/endpoint-telemetry.js';
+import { traceLogFields } from './telemetry/span-factory.js';
 import type { Delivery, Fault, Subscription, Transport } from './transport.js';
 import type { MessageContext, MessageHandler } from './types.js';
 

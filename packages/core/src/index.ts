@@ -63,13 +63,10 @@ export {
   retryQueueName,
   subscriptionQueueName,
 } from './naming.js';
+export type { EndpointTelemetry, ProcessTrace } from './telemetry/endpoint-telemetry.js';
+export type { HostGauges } from './telemetry/host-gauges.js';
 export { MessagingTelemetry } from './telemetry/messaging-telemetry.js';
-export type {
-  EndpointTelemetry,
-  HostGauges,
-  ProcessTrace,
-  TracingOptions,
-} from './telemetry/messaging-telemetry.js';
+export type { TracingOptions } from './telemetry/messaging-telemetry.js';
 export { OptionChecker } from './option-checker.js';
 export { SerialQueue } from './serial-queue.js';
 export { untilAborted } from './timers.js';

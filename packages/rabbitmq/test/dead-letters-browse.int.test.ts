@@ -16,7 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerAdmin, repositoryRoot, TestVhost } from './support/broker.js';
 
 const run = promisify(execFile);
-const cli = new URL('packages/rabbitmq/dist/cli.js', repositoryRoot).pathname;
+/** `sluice dlq` (@sluice/cli), which runs this package's DeadLetters API. */
+const cli = new URL('packages/cli/bin/sluice.js', repositoryRoot).pathname;
 
 function fault(queue: string): Fault {
   return {
@@ -131,11 +132,13 @@ describe('browsing dead letters', () => {
     expect(problems[6]).toBe('');
     expect(listed[6]?.sentAt).toBeInstanceOf(Date);
 
-    const json = await run(process.execPath, [cli, 'list', dlq, '--json', '--url', vhost.url], {
+    const json = await run(process.execPath, [cli, 'dlq', 'list', dlq, '--json', '--url', vhost.url], {
       timeout: 30_000,
     });
     expect((JSON.parse(json.stdout) as { messageId: string }[]).map((l) => l.messageId)).toEqual(ids);
-    const table = await run(process.execPath, [cli, 'list', dlq, '--url', vhost.url], { timeout: 30_000 });
+    const table = await run(process.execPath, [cli, 'dlq', 'list', dlq, '--url', vhost.url], {
+      timeout: 30_000,
+    });
     expect(table.stdout).toContain(ids[3]);
 
     const result = await tool.replay(queue, { all: true });

@@ -1,5 +1,5 @@
 /**
- * Dead-letter tooling on the real broker: the `DeadLetters` API and the `sluice-rabbitmq-dlq` command
+ * Dead-letter tooling on the real broker: the `DeadLetters` API and the `sluice dlq` command
  * (run as a child process on the built package) list and inspect without losing anything, and replay
  * messages to their source queue with the same id, a replay header and no fault headers.
  */
@@ -20,11 +20,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BrokerAdmin, brokerUrl, eventually, repositoryRoot } from './support/broker.js';
 
 const run = promisify(execFile);
-const cli = new URL('packages/rabbitmq/dist/cli.js', repositoryRoot).pathname;
+/** `sluice dlq` (@sluice/cli), which runs this package's DeadLetters API. */
+const cli = new URL('packages/cli/bin/sluice.js', repositoryRoot).pathname;
 
 async function dlq(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args], {
+    const { stdout, stderr } = await run(process.execPath, [cli, 'dlq', ...args], {
       env: { ...process.env, AMQP_URL: brokerUrl },
       timeout: 30_000,
     });

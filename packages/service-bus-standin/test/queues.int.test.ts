@@ -117,6 +117,8 @@ describe('service bus stand-in: queues through the real SDK', () => {
     });
     const runtime = await fx.admin.getQueueRuntimeProperties(queue);
     expect([runtime.activeMessageCount, runtime.deadLetterMessageCount]).toEqual([0, 1]);
+    const peeked = await deadLetters.peekMessages(5);
+    expect(peeked.map((m) => [m.messageId, m.deadLetterReason])).toEqual([['p-1', 'schema-invalid']]);
     await deadLetters.completeMessage(dead!);
     expect((await fx.admin.getQueueRuntimeProperties(queue)).deadLetterMessageCount).toBe(0);
   });
@@ -152,14 +154,14 @@ describe('service bus stand-in: queues through the real SDK', () => {
   });
 
   it('renews a lock (com.microsoft:renew-lock) so a handler can outlast the lock duration', async () => {
-    const queue = await fx.queue({ lockDuration: 'PT1S' });
+    const queue = await fx.queue({ lockDuration: 'PT2S' });
     await fx.client.createSender(queue).sendMessages({ body: 'long job' });
     const receiver = fx.client.createReceiver(queue, { maxAutoLockRenewalDurationInMs: 0 });
     const [message] = await receiveUpTo(receiver, 1);
-    const end = Date.now() + 3_000;
+    const end = Date.now() + 5_000;
     let lockedUntil = message!.lockedUntilUtc!;
     while (Date.now() < end) {
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await new Promise((resolve) => setTimeout(resolve, 500));
       const renewed = await receiver.renewMessageLock(message!);
       expect(renewed.getTime()).toBeGreaterThanOrEqual(lockedUntil.getTime());
       lockedUntil = renewed;
@@ -184,7 +186,7 @@ describe('service bus stand-in: queues through the real SDK', () => {
   it('schedules messages (they arrive when due) and cancels scheduled ones', async () => {
     const queue = await fx.queue();
     const sender = fx.client.createSender(queue);
-    const due = new Date(Date.now() + 1_500);
+    const due = new Date(Date.now() + 3_000);
     const [kept] = await sender.scheduleMessages({ body: 'kept' }, due);
     const [cancelled] = await sender.scheduleMessages({ body: 'cancelled' }, due);
     expect((await fx.admin.getQueueRuntimeProperties(queue)).scheduledMessageCount).toBe(2);

@@ -160,7 +160,10 @@ describe('service bus stand-in: topics and subscription rules', () => {
   it('schedules on a topic (copied when due) and dead-letters from a subscription to its $DeadLetterQueue', async () => {
     const topic = await topicWith(['a', 'b']);
     const sender = fx.client.createSender(topic);
-    const [sequenceNumber] = await sender.scheduleMessages({ body: 'scheduled' }, new Date(Date.now() + 800));
+    const [sequenceNumber] = await sender.scheduleMessages(
+      { body: 'scheduled' },
+      new Date(Date.now() + 3_000),
+    );
     expect((await fx.admin.getTopicRuntimeProperties(topic)).scheduledMessageCount).toBe(1);
     const receiverA = fx.client.createReceiver(topic, 'a');
     const [fromA] = await receiveUpTo(receiverA, 1);

@@ -2,7 +2,7 @@
  * One replica of `sluice simulate`: the application's consumer host on RabbitMQ, started from the
  * application module's `hostOptions` export, as its container would run it. It reports to the
  * simulator over IPC: `{ type: 'ready' }` once consuming, `{ type: 'settled', handled, deadLettered }`
- * with the ids of the messages its handlers completed and of those it dead-lettered. SIGTERM drains it (the host's own signal handling and drain deadline).
+ * with the ids of the messages its handlers completed and of those it dead-lettered. SIGTERM drains it (the host's own signal handling and stop deadline).
  *
  * Environment: SLUICE_SIM_MODULE (the application module), AMQP_URL, SLUICE_SIM_WORK_MS (time each
  * handler call also spends, standing in for real work; default 0).
