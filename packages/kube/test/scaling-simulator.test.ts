@@ -235,6 +235,34 @@ describe('KEDA cooldown', () => {
   });
 });
 
+describe('idle replicas', () => {
+  it('drops to idleReplicaCount after the cooldown and wakes straight to minReplicaCount', () => {
+    // min 2, idle 0, cooldown 60, R=0. t=0: M=5 active, idle set and R < min -> 2 (lastActive 0);
+    // HPA: ceil(0.5) = 1, window holds 2 -> 2. t=30: active (lastActive 30). t=40: M=0.
+    // t=60, 90: R 2 > idle 0 but 30 + 60 < t is false -> 2. t=120: 90 < 120 -> idle 0.
+    // t=130: M=7. t=150: active, idle set and R 0 < min -> 2.
+    const result = replay(
+      scenario(
+        { minReplicaCount: 2, idleReplicaCount: 0, cooldownPeriod: 60 },
+        0,
+        [
+          [
+            [0, 5],
+            [40, 0],
+            [130, 7],
+          ],
+        ],
+        150,
+      ),
+    );
+    expect(result.replicas).toEqual([
+      [0, 2],
+      [120, 0],
+      [150, 2],
+    ]);
+  });
+});
+
 describe('fallback', () => {
   it('KEDA scales to fallback.replicas when no trigger is active and a scaler fails', () => {
     // min 1, fallback { failureThreshold 2, replicas 6 }, R=2. t=0: 20/20 = 1 -> 2. t=10: the scaler
