@@ -5,13 +5,14 @@
  *   consumer), confirmed publish (`bus.publish` vs a raw confirm channel), end-to-end latency p50/p99 at
  *   500 and at 2,000 msg/s;
  * - tracing on vs off (`tracing-overhead.js`) on RabbitMQ, the batch span processor exporting to the
- *   real Jaeger (started here from `npm run tools:build`'s binary);
+ *   real Jaeger (started here from `npm run tools:build`'s binary), and once with the spans dropped
+ *   after the processor, which separates the SDK's cost from the export's;
  * - RSS while a ConsumerHost drains a 100,000-message backlog (`rss-backlog.js`): peak and slope.
  * Prints a markdown table and writes `bench/results/<date>.json` with `ratios` (Sluice / baseline):
  * `consume`, `publish`, `tracing` (on / off).
  *
  * Environment: AMQP_URL (default amqp://guest:guest@127.0.0.1:5672), PERF_MESSAGES (per throughput
- * run, default 20,000), PERF_ROUNDS (default 3), PERF_BACKLOG (default 100,000).
+ * run, default 20,000), PERF_ROUNDS (default 5), PERF_BACKLOG (default 100,000).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,7 +23,7 @@ import { missingToolLine, startJaeger, toolPath } from '@sluice/tools';
 
 const url = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const messages = process.env.PERF_MESSAGES ?? '20000';
-const rounds = process.env.PERF_ROUNDS ?? '3';
+const rounds = process.env.PERF_ROUNDS ?? '5';
 const backlog = process.env.PERF_BACKLOG ?? '100000';
 const here = fileURLToPath(new URL('.', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'sluice-perf-'));
@@ -46,6 +47,7 @@ interface Figures {
     startMiB: number;
     peakMiB: number;
     slopeKiBPer10kMessages: number;
+    heapAfterGcMiB: { before: number; after: number };
   };
 }
 
@@ -79,6 +81,11 @@ for (const rate of [500, 2_000]) {
     BENCH_ONLY: rate === 500 ? '^(consumeRaw|consumeHost|publishRaw|publishBus)$' : '^$',
   });
 }
+// Tracing twice: spans dropped after the batch processor (the SDK's own cost), then exported to Jaeger.
+const tracingDropped = await bench('tracing-overhead.js', 'tracing-dropped', {
+  BENCH_MESSAGES: messages,
+  BENCH_ROUNDS: rounds,
+});
 const jaeger = await startJaeger(jaegerBinary);
 let tracing: Figures;
 try {
@@ -103,6 +110,7 @@ const consumeRaw = need(throughput.consumeRaw, 'consumeRaw');
 const publish = need(throughput.publishBus, 'publishBus');
 const publishRaw = need(throughput.publishRaw, 'publishRaw');
 const traced = need(tracing.tracing, 'tracing');
+const tracedDropped = need(tracingDropped.tracing, 'tracing (dropped)');
 const memory = need(rss.rss, 'rss');
 const latencies = [500, 2_000].map((rate) => need(rabbitmq[rate]?.latency, `latency at ${rate}/s`));
 
@@ -113,6 +121,7 @@ const ratios = {
 };
 const n = (value: number, digits = 0) =>
   value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const signed = (value: number, digits: number) => `${value >= 0 ? '+' : '-'}${n(Math.abs(value), digits)}`;
 
 const rows: string[] = [
   '| measure | baseline | Sluice | ratio |',
@@ -125,12 +134,14 @@ for (const latency of latencies) {
   const sluicePath = latency.paths.at(-1);
   if (rawPath === undefined || sluicePath === undefined) continue;
   rows.push(
-    `| end-to-end latency p50 / p99 ms at ${n(latency.ratePerSecond)} msg/s (raw / bus.publish -> ConsumerHost) | ${n(rawPath.p50Ms, 2)} / ${n(rawPath.p99Ms, 2)} | ${n(sluicePath.p50Ms, 2)} / ${n(sluicePath.p99Ms, 2)} | p99 +${n(sluicePath.addedP99Ms, 2)} ms |`,
+    `| end-to-end latency p50 / p99 ms at ${n(latency.ratePerSecond)} msg/s (raw / bus.publish -> ConsumerHost) | ${n(rawPath.p50Ms, 2)} / ${n(rawPath.p99Ms, 2)} | ${n(sluicePath.p50Ms, 2)} / ${n(sluicePath.p99Ms, 2)} | added p99 ${signed(sluicePath.addedP99Ms, 2)} ms |`,
   );
 }
 rows.push(
-  `| consume msg/s on RabbitMQ, tracing off / on (batch processor, exporting to Jaeger) | ${n(traced.offPerSecond)} | ${n(traced.onPerSecond)} | ${ratios.tracing.toFixed(2)} |`,
-  `| RSS draining ${n(memory.backlog)} messages, prefetch ${memory.prefetch}: start / peak MiB, slope KiB per 10k messages | ${n(memory.startMiB, 1)} | ${n(memory.peakMiB, 1)} | ${n(memory.slopeKiBPer10kMessages, 1)} KiB/10k |`,
+  `| consume msg/s on RabbitMQ, tracing off / on (batch processor, exporting to Jaeger over OTLP/HTTP) | ${n(traced.offPerSecond)} | ${n(traced.onPerSecond)} | ${ratios.tracing.toFixed(2)} |`,
+  `| the same with the spans dropped after the batch processor (the SDK's cost alone) | ${n(tracedDropped.offPerSecond)} | ${n(tracedDropped.onPerSecond)} | ${tracedDropped.ratio.toFixed(2)} |`,
+  `| RSS MiB draining ${n(memory.backlog)} messages, prefetch ${memory.prefetch} (at start / peak; slope over the second half) | ${n(memory.startMiB, 1)} | ${n(memory.peakMiB, 1)} | ${signed(memory.slopeKiBPer10kMessages, 0)} KiB per 10k messages |`,
+  `| heap MiB after a full GC, before / after the drain | ${n(memory.heapAfterGcMiB.before, 1)} | ${n(memory.heapAfterGcMiB.after, 1)} | ${signed(memory.heapAfterGcMiB.after - memory.heapAfterGcMiB.before, 1)} MiB |`,
 );
 console.log(
   `\n## Sluice performance report (${started.toISOString()}, Node ${process.version}, ${messages} messages per throughput run, median of ${rounds} rounds)\n`,
@@ -154,6 +165,7 @@ writeFileSync(
       throughput,
       latency: latencies,
       tracing: traced,
+      tracingDropped: tracedDropped,
       rss: memory,
       table: rows.join('\n'),
     },

@@ -41,6 +41,13 @@ export function backlogOf(sample: BacklogSample): number {
   return sum;
 }
 
+/** The dead-letter queues' summed depth in a sample (the management API's figures). */
+export function deadLetterDepth(sample: BacklogSample): number {
+  return Object.entries(sample.broker)
+    .filter(([queue]) => !isWorkQueue(queue))
+    .reduce((sum, [, depth]) => sum + depth, 0);
+}
+
 export class BacklogSampler {
   readonly samples: BacklogSample[] = [];
   private timer: NodeJS.Timeout | undefined;

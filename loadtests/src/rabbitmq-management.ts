@@ -14,6 +14,12 @@ export interface QueueDepth {
   readonly unacknowledged: number;
 }
 
+/** A message read with `peek`. */
+export interface PeekedMessage {
+  readonly payload: string;
+  readonly headers: Readonly<Record<string, unknown>>;
+}
+
 export class RabbitMqManagement {
   /** The API's base URL, without credentials. */
   readonly url: string;
@@ -89,10 +95,10 @@ export class RabbitMqManagement {
   }
 
   /**
-   * The payloads of up to `count` messages at the head of `queue`, as text; the messages stay in the
-   * queue (fetched and requeued by the broker).
+   * Up to `count` messages at the head of `queue`: payload as text and AMQP headers; the messages stay
+   * in the queue (fetched and requeued by the broker).
    */
-  async peek(vhost: string, queue: string, count: number): Promise<string[]> {
+  async peek(vhost: string, queue: string, count: number): Promise<PeekedMessage[]> {
     const response = await this.call(
       'POST',
       `/queues/${encodeURIComponent(vhost)}/${encodeURIComponent(queue)}/get`,
@@ -104,6 +110,13 @@ export class RabbitMqManagement {
       },
     );
     if (response.status === 404) return [];
-    return ((await response.json()) as { payload: string }[]).map((message) => message.payload);
+    const messages = (await response.json()) as {
+      payload: string;
+      properties?: { headers?: Record<string, unknown> };
+    }[];
+    return messages.map((message) => ({
+      payload: message.payload,
+      headers: message.properties?.headers ?? {},
+    }));
   }
 }

@@ -14,11 +14,12 @@
  * AMQP_URL (default amqp://guest:guest@127.0.0.1:5672) and RABBITMQ_MANAGEMENT_URL, both loopback only.
  */
 import { randomUUID } from 'node:crypto';
+import { Headers } from '@sluice/core';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BacklogSampler, backlogOf } from './backlog-sampler.js';
+import { BacklogSampler, backlogOf, deadLetterDepth } from './backlog-sampler.js';
 import { startDemoReplicas, type DemoReplica } from './demo-replicas.js';
 import { HandledTally } from './handled-tally.js';
 import { drive, percentile, type DriveTotals, type SecondStats } from './load-driver.js';
@@ -49,18 +50,27 @@ const vhost = `sluice-loadtest.${randomUUID().slice(0, 8)}`;
 const amqpUrl = Object.assign(new URL(amqpBase), { pathname: `/${encodeURIComponent(vhost)}` }).toString();
 const management = new RabbitMqManagement(amqpBase);
 
+interface DeadLetters {
+  /** Accepted orders with a message in a dead-letter queue. */
+  readonly orders: Set<string>;
+  /** Per `<queue>: <fault reason> (<error type>)`, the count of messages. */
+  readonly reasons: Record<string, number>;
+}
+
 /**
  * The accepted orders with a message in one of the vhost's dead-letter queues (their payloads carry the
- * order id), read from the broker.
+ * order id) and the fault reasons there, read from the broker.
  */
-async function deadLetteredOrders(orders: ReadonlyMap<string, number>): Promise<Set<string>> {
-  const found = new Set<string>();
+async function deadLetters(orders: ReadonlyMap<string, number>): Promise<DeadLetters> {
+  const found: DeadLetters = { orders: new Set(), reasons: {} };
   for (const queue of await management.queues(vhost)) {
     if (!queue.name.endsWith('.dlq') || queue.messages === 0) continue;
-    for (const payload of await management.peek(vhost, queue.name, queue.messages)) {
+    for (const { payload, headers } of await management.peek(vhost, queue.name, queue.messages)) {
+      const reason = `${queue.name}: ${String(headers[Headers.faultReason])} (${String(headers[Headers.faultErrorType])})`;
+      found.reasons[reason] = (found.reasons[reason] ?? 0) + 1;
       try {
         const { orderId } = JSON.parse(payload) as { orderId?: unknown };
-        if (typeof orderId === 'string' && orders.has(orderId)) found.add(orderId);
+        if (typeof orderId === 'string' && orders.has(orderId)) found.orders.add(orderId);
       } catch {
         // not an order's message
       }
@@ -107,27 +117,20 @@ async function run() {
 
     // Drained: every accepted order handled by all its handlers, as their records say, or (with the
     // work queues empty) given up on into a dead-letter queue, where it stays visible with its reason.
+    // The dead-letter queues' contents are read once, at the end: every read counts as a delivery on a
+    // quorum queue, and one with a delivery limit drops a message read too often.
     let handled = 0;
-    let deadLettered = new Set<string>();
     let drainS: number | undefined;
-    let lastPeek = 0;
     while ((performance.now() - loadEnded) / 1000 < drainTimeoutS) {
       tally.poll();
       handled = tally.completed(result.orders);
       const latest = sampler.latest;
+      const inDeadLetterQueues = latest === undefined ? 0 : deadLetterDepth(latest);
       progress(
-        `draining ${((performance.now() - loadEnded) / 1000).toFixed(0)} s  handled ${number(handled)}/${number(result.accepted)}  dead-lettered ${deadLettered.size}  backlog ${latest === undefined ? 'n/a' : number(backlogOf(latest))}`,
+        `draining ${((performance.now() - loadEnded) / 1000).toFixed(0)} s  handled ${number(handled)}/${number(result.accepted)}  dead-lettered ${number(inDeadLetterQueues)}  backlog ${latest === undefined ? 'n/a' : number(backlogOf(latest))}`,
       );
-      if (
-        handled < result.accepted &&
-        latest !== undefined &&
-        backlogOf(latest) === 0 &&
-        performance.now() - lastPeek > 2_000
-      ) {
-        lastPeek = performance.now();
-        deadLettered = await deadLetteredOrders(result.orders);
-      }
-      if (handled + deadLettered.size >= result.accepted) {
+      const settled = handled === result.accepted || (latest !== undefined && backlogOf(latest) === 0);
+      if (settled && handled + inDeadLetterQueues >= result.accepted) {
         drainS = (performance.now() - loadEnded) / 1000;
         break;
       }
@@ -140,9 +143,9 @@ async function run() {
     replicas = [];
     tally.poll();
     handled = tally.completed(result.orders);
-    deadLettered = await deadLetteredOrders(result.orders);
+    const dead = await deadLetters(result.orders);
     const notHandled = tally.missing(result.orders, Number.POSITIVE_INFINITY);
-    const lost = notHandled.filter(({ orderId }) => !deadLettered.has(orderId)).length;
+    const lost = notHandled.filter(({ orderId }) => !dead.orders.has(orderId)).length;
 
     const peaks = sampler.peaks();
     const backlogPeak = Math.max(0, ...sampler.samples.map(backlogOf));
@@ -179,10 +182,9 @@ async function run() {
       latencyMs: latency,
       thresholds: verdicts,
       backlog: { peak: backlogPeak, peakPerQueue: peaks.broker, peakPerQueueFromMetrics: peaks.metrics },
-      deadLetteredMessages: Object.entries(finalSample.broker)
-        .filter(([queue]) => queue.endsWith('.dlq'))
-        .reduce((sum, [, depth]) => sum + depth, 0),
-      deadLetteredOrders: [...deadLettered],
+      deadLetteredMessages: deadLetterDepth(finalSample),
+      deadLetteredOrders: [...dead.orders],
+      deadLetterReasons: dead.reasons,
       drainS: drainS ?? null,
       handled,
       lost,
@@ -204,9 +206,12 @@ async function run() {
         `Orders demo spike on RabbitMQ: ${number(scenario.startRps)} -> ${number(peakOf(scenario))} req/s, ${replicaCount} replicas`,
         [
           {
-            title: 'Requests sent per second',
+            title: 'Requests per second (dropped: due while 4,000 were open)',
             unit: '/s',
-            series: [{ label: 'sent', colour: '#1f77b4', points: result.seconds.map((s) => [s.t, s.sent]) }],
+            series: [
+              { label: 'sent', colour: '#1f77b4', points: result.seconds.map((s) => [s.t, s.sent]) },
+              { label: 'dropped', colour: '#ff7f0e', points: result.seconds.map((s) => [s.t, s.dropped]) },
+            ],
           },
           {
             title: 'HTTP latency of the requests issued each second',
@@ -247,8 +252,10 @@ async function run() {
       `| time to drain after the load (s) | ${drainS === undefined ? `not drained in ${drainTimeoutS} s` : drainS.toFixed(1)} |`,
     );
     console.log(
-      `| orders handled by every handler / dead-lettered (in a DLQ with its reason) / lost | ${number(handled)} / ${number(deadLettered.size)} / ${number(lost)} |`,
+      `| orders handled by every handler / dead-lettered (in a DLQ with its reason) / lost | ${number(handled)} / ${number(dead.orders.size)} / ${number(lost)} |`,
     );
+    for (const [reason, count] of Object.entries(dead.reasons))
+      console.log(`| dead-lettered ${reason} | ${number(count)} |`);
     for (const [name, verdict] of Object.entries(verdicts)) {
       console.log(
         `| threshold ${name} < ${verdict.limit} | ${verdict.pass ? 'PASS' : 'FAIL'} (${typeof verdict.value === 'number' ? verdict.value.toFixed(name === 'errorRate' ? 4 : 1) : 'n/a'}) |`,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InMemoryBroker, InMemoryTransport } from '@sluice/core';
+import { ConsumerHost, defineCommand, ErrorCodes, InMemoryBroker, InMemoryTransport } from '@sluice/core';
 import { DeliveryCollector, describeTransportConformance } from '@sluice/testing';
 import { rawMessage } from './support.js';
 
@@ -36,5 +36,24 @@ describe('in-memory transport, as RabbitMQ behaves beyond the contract', () => {
     const got = await collector.waitForCount(4, 2_000);
     expect(got.map((d) => d.message.messageId)).toEqual(['a', 'b', 'c', 'a']);
     await transport.close();
+  });
+});
+
+describe('a bus used before its host started', () => {
+  it('says the transport is not connected yet, not that the message is unroutable', async () => {
+    const Ping = defineCommand<{ n: number }>('test.ping-early.v1');
+    const host = new ConsumerHost({
+      serviceName: 'early',
+      transport: new InMemoryTransport(),
+      handleSignals: false,
+    });
+    const error = (await host.bus.send(Ping, { n: 1 }).catch((e: unknown) => e)) as {
+      code?: string;
+      message: string;
+    };
+    expect(error.code).toBe(ErrorCodes.CLOSED);
+    expect(error.message).toContain(
+      'not connected yet: call connect() first (a ConsumerHost connects in start())',
+    );
   });
 });

@@ -49,12 +49,12 @@ export class InMemoryTransport implements Transport {
   }
 
   async publish(messages: readonly OutgoingMessage[]): Promise<void> {
-    this.assertOpen();
+    this.assertConnected();
     for (const message of messages) this.broker.publish(message);
   }
 
   async subscribe(endpoint: EndpointSpec, onDelivery: DeliveryHandler): Promise<Subscription> {
-    this.assertOpen();
+    this.assertConnected();
     const { broker } = this;
     broker.declareQueue(endpoint.queue, endpoint.options);
     for (const topic of endpoint.topics) broker.bind(topic, endpoint.queue, endpoint.filter);
@@ -84,6 +84,17 @@ export class InMemoryTransport implements Transport {
     for (const slot of this.slots) this.broker.detach(slot);
     this.slots.clear();
     if (this.ownsBroker) this.broker.dispose();
+  }
+
+  /** `publish` and `subscribe` before `connect` (a host's bus used before `host.start()`) say so. */
+  private assertConnected(): void {
+    this.assertOpen();
+    if (this.state === 'new') {
+      throw new SluiceError(
+        ErrorCodes.CLOSED,
+        'in-memory transport is not connected yet: call connect() first (a ConsumerHost connects in start())',
+      );
+    }
   }
 
   private assertOpen(): void {

@@ -1,0 +1,12 @@
+export { redactUrl } from './connection.js';
+export type { PostgresOptions, TableNames } from './connection.js';
+export { migrate } from './migrate.js';
+export { OutboxRelay } from './outbox-relay.js';
+export type { OutboxRelayOptions } from './outbox-relay.js';
+export { PostgresIdempotencyStore } from './postgres-idempotency-store.js';
+export type { PostgresIdempotencyStoreOptions } from './postgres-idempotency-store.js';
+export { PostgresInbox } from './postgres-inbox.js';
+export type { PostgresInboxOptions } from './postgres-inbox.js';
+export { AggregateHeader, PostgresOutbox } from './postgres-outbox.js';
+export type { PostgresOutboxOptions } from './postgres-outbox.js';
+export { currentTransactionClient, PostgresUnitOfWork } from './unit-of-work.js';

@@ -1,0 +1,163 @@
+/**
+ * The outbox on the real PostgreSQL and RabbitMQ: what a transaction sends is published only once it
+ * committed, exactly once even with two relays at once, in order per aggregate.
+ */
+import { randomUUID } from 'node:crypto';
+import { Bus, Consumer, defineCommand, silentLogger, type MessageContext } from '@sluice/core';
+import { migrate, OutboxRelay, PostgresOutbox, PostgresUnitOfWork } from '@sluice/postgres';
+import { RabbitMqTransport } from '@sluice/rabbitmq';
+import { TestHarness } from '@sluice/testing';
+import pg from 'pg';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { eventually, TestVhost } from '../../rabbitmq/test/support/broker.js';
+import { TestSchema } from './support/database.js';
+
+const Placed = defineCommand<{ aggregate: string; seq: number }>(
+  `pgtest.placed-${randomUUID().slice(0, 8)}.v1`,
+);
+
+describe('the transactional outbox', () => {
+  let schema: TestSchema;
+  let vhost: TestVhost;
+  let cleanups: (() => Promise<unknown>)[];
+  let received: { messageId: string; aggregate: string; seq: number }[];
+
+  beforeEach(async () => {
+    cleanups = [];
+    received = [];
+    schema = await TestSchema.create('outbox');
+    vhost = await TestVhost.create('sluice-pg-outbox');
+    await migrate({ pool: schema.pool, schema: schema.name });
+  });
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+    await vhost.delete();
+    await schema.drop();
+  });
+
+  /** A consumer of `Placed` that records every delivery, in arrival order, one at a time. */
+  async function startConsumer(): Promise<TestHarness> {
+    @Consumer({ queue: 'pgtest.placed', message: Placed, prefetch: 1 })
+    class Recorder {
+      handle(payload: { aggregate: string; seq: number }, ctx: MessageContext) {
+        received.push({ messageId: ctx.messageId, ...payload });
+      }
+    }
+    const harness = await TestHarness.start({
+      serviceName: 'pgtest',
+      transport: new RabbitMqTransport({ url: vhost.url, logger: silentLogger }),
+      consumers: [Recorder],
+      logger: silentLogger,
+    });
+    cleanups.push(() => harness.stop());
+    return harness;
+  }
+
+  /** The producer's side: a bus whose sends inside a transaction go to the outbox. */
+  function producer() {
+    const transport = new RabbitMqTransport({ url: vhost.url, logger: silentLogger });
+    const outbox = new PostgresOutbox({ pool: schema.pool, schema: schema.name, transport });
+    cleanups.push(() => outbox.close());
+    return { bus: new Bus(outbox), unitOfWork: new PostgresUnitOfWork(schema.pool) };
+  }
+
+  /** A relay with a pool and a broker connection of its own, as on another replica. */
+  async function startRelay(batchSize = 100): Promise<OutboxRelay> {
+    const pool = new pg.Pool({ connectionString: schema.url, max: 3 });
+    const transport = new RabbitMqTransport({ url: vhost.url, logger: silentLogger });
+    const relay = new OutboxRelay({ pool, schema: schema.name, transport, batchSize, logger: silentLogger });
+    await relay.start();
+    cleanups.push(async () => {
+      await relay.stop();
+      await transport.close();
+      await pool.end();
+    });
+    return relay;
+  }
+
+  async function outboxRows(): Promise<{ pending: number; sent: number }> {
+    const { rows } = await schema.pool.query<{ pending: string; sent: string }>(
+      `SELECT count(*) FILTER (WHERE published_at IS NULL) AS pending,
+              count(*) FILTER (WHERE published_at IS NOT NULL) AS sent
+       FROM "${schema.name}".sluice_outbox`,
+    );
+    return { pending: Number(rows[0]?.pending), sent: Number(rows[0]?.sent) };
+  }
+
+  it('publishes nothing from a transaction that rolls back, and what commits exactly once', async () => {
+    const harness = await startConsumer();
+    const { bus, unitOfWork } = producer();
+    await schema.pool.query(`CREATE TABLE "${schema.name}".orders (id text PRIMARY KEY)`);
+    const relay = await startRelay();
+
+    await expect(
+      unitOfWork.run(async (client) => {
+        await client.query(`INSERT INTO "${schema.name}".orders VALUES ('rolled-back')`);
+        await bus.send(Placed, { aggregate: 'rolled-back', seq: 1 }, { messageId: 'rolled-back' });
+        throw new Error('a business rule refused the order');
+      }),
+    ).rejects.toThrow('a business rule refused the order');
+    expect(await outboxRows()).toEqual({ pending: 0, sent: 0 });
+
+    await unitOfWork.run(async (client) => {
+      await client.query(`INSERT INTO "${schema.name}".orders VALUES ('committed')`);
+      await bus.send(Placed, { aggregate: 'committed', seq: 1 }, { messageId: 'committed' });
+    });
+    await harness.waitForHandled('committed', 'Recorder', 15_000);
+    // Published once: a later message through the same relay arrives alone after it.
+    await unitOfWork.run(() => bus.send(Placed, { aggregate: 'marker', seq: 1 }, { messageId: 'marker' }));
+    await harness.waitForHandled('marker', 'Recorder', 15_000);
+    expect(received.map((r) => r.messageId)).toEqual(['committed', 'marker']);
+    // The consumer may see a message before the relay committed its mark.
+    await eventually(async () => (await outboxRows()).sent === 2, 10_000, 'both rows marked sent');
+    expect(await outboxRows()).toEqual({ pending: 0, sent: 2 });
+    await eventually(() => relay.publishedCount === 2, 10_000, 'the relay to count both');
+    const orders = await schema.pool.query(`SELECT id FROM "${schema.name}".orders`);
+    expect(orders.rows).toEqual([{ id: 'committed' }]);
+  });
+
+  it('publishes each message once with two relays at once, in order per aggregate', async () => {
+    const harness = await startConsumer();
+    const { bus, unitOfWork } = producer();
+    const aggregates = Array.from({ length: 20 }, (_, i) => `order-${i}`);
+    const perAggregate = 10;
+    // Interleaved: every transaction writes the next event of every aggregate, plus unordered ones.
+    for (let seq = 1; seq <= perAggregate; seq++) {
+      await unitOfWork.run(async () => {
+        for (const aggregate of aggregates) {
+          await bus.send(Placed, { aggregate, seq }, { headers: { 'aggregate-id': aggregate } });
+        }
+        for (let i = 0; i < 30; i++) await bus.send(Placed, { aggregate: 'none', seq });
+      });
+    }
+    const total = perAggregate * (aggregates.length + 30);
+    expect(await outboxRows()).toEqual({ pending: total, sent: 0 });
+
+    const relays = [await startRelay(25), await startRelay(25)];
+    await harness.waitForCount({ consumer: 'Recorder', outcome: 'handled' }, total, 60_000);
+
+    expect(new Set(received.map((r) => r.messageId)).size).toBe(total);
+    expect(received).toHaveLength(total);
+    await eventually(
+      () => relays.map((r) => r.publishedCount).reduce((a, b) => a + b) === total,
+      10_000,
+      'the relays to count every row',
+    );
+    // Both took part: the rows were split between them, none published by both.
+    for (const relay of relays) expect(relay.publishedCount).toBeGreaterThan(0);
+    await eventually(
+      () => relays.map((r) => r.publishedCount).reduce((a, b) => a + b) === total,
+      10_000,
+      'the relays to count every row',
+    );
+    // Both took part: the rows were split between them, none published by both.
+    for (const relay of relays) expect(relay.publishedCount).toBeGreaterThan(0);
+    for (const aggregate of aggregates) {
+      const order = received.filter((r) => r.aggregate === aggregate).map((r) => r.seq);
+      expect(order, aggregate).toEqual(Array.from({ length: perAggregate }, (_, i) => i + 1));
+    }
+    await eventually(async () => (await outboxRows()).sent === total, 10_000, 'every row marked sent');
+    expect(await outboxRows()).toEqual({ pending: 0, sent: total });
+  });
+});

@@ -1,0 +1,22 @@
+import { ErrorCodes } from '@sluice/core';
+import { RedisIdempotencyStore } from '@sluice/redis';
+import { describe, expect, it } from 'vitest';
+
+describe('RedisIdempotencyStore options', () => {
+  it('names a bad option and never shows the password of a URL', () => {
+    const attempt = () => new RedisIdempotencyStore({ url: 'http://user:hunter2@example.test:6379' });
+    expect(attempt).toThrow(expect.objectContaining({ code: ErrorCodes.INVALID_OPTION }));
+    expect(attempt).toThrow(/RedisIdempotencyStore: option "url" must be a redis:\/\/ or rediss:\/\/ URL/);
+    expect(attempt).not.toThrow(/hunter2/);
+  });
+
+  it('wants exactly one of client and url, and knows its options', () => {
+    expect(() => new RedisIdempotencyStore({})).toThrow(/option "client" or "url" must be given/);
+    expect(() => new RedisIdempotencyStore({ url: 'redis://127.0.0.1', prefix: 'x' } as never)).toThrow(
+      /option "prefix" is not a known option/,
+    );
+    expect(() => new RedisIdempotencyStore({ url: 'redis://127.0.0.1', keyPrefix: 7 } as never)).toThrow(
+      /option "keyPrefix" must be a string/,
+    );
+  });
+});
