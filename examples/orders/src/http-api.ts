@@ -10,6 +10,7 @@ import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } f
 import { ErrorCodes, hasErrorCode, type BackgroundTaskQueue, type Bus, type Logger } from '@sluice/core';
 import { z } from 'zod';
 import { OrderPlaced, orderSchema } from './messages.js';
+import type { OrderStore } from './orders-database.js';
 
 const maxBodyBytes = 64 * 1024;
 
@@ -98,17 +99,21 @@ export interface ApiDependencies {
   readonly logger: Logger;
   /** False while the consumer host is starting or stopping: requests get 503. */
   readonly isReady: () => boolean;
+  /** Stores each order with its event in one transaction (DATABASE_URL). Default: publish only. */
+  readonly orders?: OrderStore | undefined;
 }
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => Promise<void>;
 
-export function createApi({ bus, uploads, logger, isReady }: ApiDependencies): Server {
+export function createApi({ bus, uploads, logger, isReady, orders }: ApiDependencies): Server {
   async function placeOrder(request: IncomingMessage, response: ServerResponse) {
     const order = {
       orderId: randomUUID(),
       ...parseOrRefuse(newOrderSchema, await readJson(request), 'order'),
     };
-    await bus.publish(OrderPlaced, order, { messageId: order.orderId });
+    const publish = (headers: Record<string, string> = {}) =>
+      bus.publish(OrderPlaced, order, { messageId: order.orderId, headers });
+    await (orders === undefined ? publish() : orders.place(order, publish));
     // The trace id lets a caller open this order's trace in Jaeger: <jaeger>/trace/<traceId>.
     const traceId = trace.getActiveSpan()?.spanContext().traceId;
     logger.info(

@@ -3,6 +3,9 @@
  * RabbitMQ, unchanged. API on PORT (default 3000), health and metrics on METRICS_PORT (default 9464).
  * With OTEL_EXPORTER_OTLP_ENDPOINT set, traces go there (Jaeger: http://<host>:4318). With
  * HANDLED_RECORD set to a file path, every finished handler call appends `<consumer> <orderId>` to it.
+ * With DATABASE_URL set, orders and charges are stored in PostgreSQL (schema DATABASE_SCHEMA, default
+ * `orders`) with exactly-once effects: the order and its OrderPlaced event commit in one transaction
+ * (the outbox), the charge and its message's "handled" record in another (the inbox).
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,7 +15,8 @@ import { openHandledRecord } from './handled-record.js';
 import { createLogger } from './logging.js';
 import { OrderPlaced, type Order } from './messages.js';
 import { createOrdersApp } from './orders-app.js';
-import { createTransport } from './transport.js';
+import { openOrdersDatabase } from './orders-database.js';
+import { createRelayTransport, createTransport } from './transport.js';
 
 const env = process.env;
 const logger = createLogger(env);
@@ -52,21 +56,38 @@ const telemetry = env.OTEL_EXPORTER_OTLP_ENDPOINT
     })
   : undefined;
 
-const transport = await createTransport(env, logger);
+const broker = await createTransport(env, logger);
+let database: Awaited<ReturnType<typeof openOrdersDatabase>> | undefined;
+try {
+  database = env.DATABASE_URL
+    ? await openOrdersDatabase(env.DATABASE_URL, env.DATABASE_SCHEMA ?? 'orders', logger)
+    : undefined;
+} catch (error) {
+  logger.error(startFailure(error), 'orders demo could not start: the database (DATABASE_URL) failed');
+  process.exit(1);
+}
+const transport = database?.outbox(broker) ?? broker;
 const handledRecord = env.HANDLED_RECORD ? openHandledRecord(env.HANDLED_RECORD) : undefined;
 const { host, api } = createOrdersApp({
   transport,
   logger,
   metricsPort: Number(env.METRICS_PORT ?? 9464),
   middleware: handledRecord === undefined ? [] : [handledRecord.middleware],
-  // Spans still buffered are exported, and the handled record is flushed, before the process exits.
-  shutdownHooks: [async () => telemetry?.shutdown(), async () => handledRecord?.close()],
+  database,
+  // Spans still buffered are exported, the handled record is flushed and the outbox relay stopped
+  // before the process exits.
+  shutdownHooks: [
+    async () => telemetry?.shutdown(),
+    async () => handledRecord?.close(),
+    async () => database?.close(),
+  ],
 });
 
 try {
   // The API port first: a port in use stops the demo before it consumes anything.
   await listen(api, Number(env.PORT ?? 3000), 'PORT');
   await host.start();
+  await database?.startRelay(await createRelayTransport(env, logger, broker));
 } catch (error) {
   logger.error(startFailure(error), 'orders demo could not start');
   api.close();
@@ -79,6 +100,7 @@ logger.info(
     api: `http://localhost:${(api.address() as AddressInfo).port}`,
     metrics: `http://localhost:${host.httpPort}/metrics`,
     transport: transport.name,
+    database: database === undefined ? 'none' : 'postgres (outbox and inbox)',
   },
   'orders demo ready',
 );
@@ -113,10 +135,9 @@ const seedOrders: Omit<Order, 'orderId'>[] = [
 ];
 if (env.SEED_ORDERS !== '0') {
   for (const [i, order] of seedOrders.entries()) {
-    await host.bus.publish(
-      OrderPlaced,
-      { orderId: `seed-${i + 1}`, ...order },
-      { messageId: `seed-${i + 1}` },
-    );
+    const seeded = { orderId: `seed-${i + 1}`, ...order };
+    const publish = (headers: Record<string, string> = {}) =>
+      host.bus.publish(OrderPlaced, seeded, { messageId: seeded.orderId, headers });
+    await (database === undefined ? publish() : database.orders.place(seeded, publish));
   }
 }

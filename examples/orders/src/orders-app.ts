@@ -20,7 +20,8 @@ import { ReserveInventory } from './handlers/reserve-inventory.js';
 import { SendConfirmationEmail } from './handlers/send-confirmation-email.js';
 import { createApi } from './http-api.js';
 import { PendingWorkReporter, ReporterTokens } from './pending-work-reporter.js';
-import { FlakyPaymentGateway, Inventory, Mailer, ServiceTokens } from './services.js';
+import type { OrdersDatabase } from './orders-database.js';
+import { FlakyPaymentGateway, InMemoryChargeLedger, Inventory, Mailer, ServiceTokens } from './services.js';
 
 export interface OrdersAppOptions {
   readonly transport: Transport;
@@ -35,6 +36,12 @@ export interface OrdersAppOptions {
   readonly gatewayFailEvery?: number;
   /** Host middleware around every handler call (the demo's `HANDLED_RECORD`). Default none. */
   readonly middleware?: readonly Middleware[];
+  /**
+   * The DATABASE_URL mode: orders stored with their event through the outbox (`transport` should be
+   * the database's outbox), charges recorded through the inbox, a shared idempotency store. Default:
+   * none, everything in memory.
+   */
+  readonly database?: OrdersDatabase;
 }
 
 export interface OrdersApp {
@@ -67,6 +74,9 @@ export function ordersHostOptions(options: OrdersAppOptions): {
     .toConstantValue(new FlakyPaymentGateway(options.gatewayFailEvery));
   container.bind(ServiceTokens.Inventory).toConstantValue(new Inventory());
   container.bind(ServiceTokens.Mailer).toConstantValue(new Mailer());
+  container
+    .bind(ServiceTokens.ChargeLedger)
+    .toConstantValue(options.database?.ledger ?? new InMemoryChargeLedger());
   container.bind(ReporterTokens.Transport).toConstantValue(transport);
   container.bind(ReporterTokens.Uploads).toConstantValue(uploads);
 
@@ -87,7 +97,11 @@ export function ordersHostOptions(options: OrdersAppOptions): {
     backgroundQueues: [uploads],
     http: options.metricsPort === false ? false : { port: options.metricsPort },
     handleSignals: options.handleSignals ?? true,
-    middleware: options.middleware ?? [],
+    middleware: [
+      ...(options.middleware ?? []),
+      ...(options.database ? [options.database.inbox.middleware] : []),
+    ],
+    ...(options.database ? { idempotencyStore: options.database.idempotencyStore } : {}),
     shutdownHooks: options.shutdownHooks ?? [],
     // KEDA may run up to 10 replicas of this service (scaling hints of every consumer start here).
     defaults: { scaling: { max: 10 } },
@@ -99,7 +113,13 @@ export function createOrdersApp(options: OrdersAppOptions): OrdersApp {
   const { options: hostOptions, uploads } = ordersHostOptions(options);
   const host = new ConsumerHost(hostOptions);
   const { logger } = options;
-  const api = createApi({ bus: host.bus, uploads, logger, isReady: () => host.isReady() });
+  const api = createApi({
+    bus: host.bus,
+    uploads,
+    logger,
+    isReady: () => host.isReady(),
+    orders: options.database?.orders,
+  });
   host.on('stopping', () => api.close());
   return { host, api, uploads };
 }

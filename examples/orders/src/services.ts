@@ -4,6 +4,7 @@ export const ServiceTokens = {
   Inventory: Symbol.for('orders.Inventory'),
   Mailer: Symbol.for('orders.Mailer'),
   Logger: Symbol.for('orders.Logger'),
+  ChargeLedger: Symbol.for('orders.ChargeLedger'),
 } as const;
 
 export class TransientGatewayError extends Error {
@@ -55,5 +56,20 @@ export class Mailer {
   /** Records the e-mail (a real mailer would send it). */
   send(to: string, subject: string): void {
     this.sent.push(`${to}: ${subject}`);
+  }
+}
+
+/** Where charges are recorded: in memory by default, in PostgreSQL (through the inbox) with DATABASE_URL. */
+export interface ChargeLedger {
+  /** Records the charge of an order; resolves once it is stored. */
+  record(orderId: string, chargeId: string, amount: number): Promise<void>;
+}
+
+export class InMemoryChargeLedger implements ChargeLedger {
+  readonly charges = new Map<string, { chargeId: string; amount: number }>();
+
+  record(orderId: string, chargeId: string, amount: number): Promise<void> {
+    this.charges.set(orderId, { chargeId, amount });
+    return Promise.resolve();
   }
 }

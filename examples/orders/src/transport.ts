@@ -15,3 +15,19 @@ export async function createTransport(env: NodeJS.ProcessEnv, logger: Logger): P
   }
   return new InMemoryTransport();
 }
+
+/**
+ * A second transport to the same broker as `host`, for the outbox relay: a connection of its own on
+ * RabbitMQ, the same in-memory broker otherwise.
+ */
+export async function createRelayTransport(
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+  host: Transport,
+): Promise<Transport> {
+  if (env.AMQP_URL) {
+    const { RabbitMqTransport } = await import('@sluice/rabbitmq');
+    return new RabbitMqTransport({ url: env.AMQP_URL, logger, connectionName: 'orders-outbox-relay' });
+  }
+  return new InMemoryTransport({ broker: (host as InMemoryTransport).broker });
+}
