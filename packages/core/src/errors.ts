@@ -37,6 +37,12 @@ export const ErrorCodes = {
   PUBLISH_REFUSED: 'SLUICE_PUBLISH_REFUSED',
   /** The transport lost its broker connection and could not complete the operation. */
   CONNECTION_LOST: 'SLUICE_CONNECTION_LOST',
+  /**
+   * The broker took a delivery back: its lock ran out or could not be renewed (Service Bus peek-lock).
+   * The delivery's signal (and so the handler's `ctx.signal`) aborts with it, settling it rejects with
+   * it, and the broker redelivers the message.
+   */
+  LOCK_LOST: 'SLUICE_LOCK_LOST',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -68,32 +68,60 @@ export interface Fault {
 }
 
 /**
- * One delivered message. Exactly one settlement call wins; later calls are ignored. Settlement after
- * the transport closed rejects with `SLUICE_CLOSED` and the broker redelivers the message.
+ * One delivered message. The first settlement call wins: a later call (of any method) has no effect
+ * and resolves at once. Every settlement rejects, and the broker redelivers the message, with:
+ * `SLUICE_CLOSED` when the transport closed first; `SLUICE_CONNECTION_LOST` when the connection or
+ * link the delivery came on is gone and the broker no longer takes its settlement;
+ * `SLUICE_LOCK_LOST` when the broker took the delivery back (its lock ran out, where
+ * `capabilities.locks`); `SLUICE_DEADLINE_EXCEEDED` when the transport's close deadline passed while
+ * the settlement waited on the broker. `retry` and `deadLetter` also reject with what the copy's
+ * publish rejects with (`SLUICE_PUBLISH_REFUSED`, ...), leaving the original unsettled.
  */
 export interface Delivery {
   readonly message: TransportMessage;
   /** Queue it was consumed from. */
   readonly queue: string;
   /**
-   * 1 on first delivery; one more for each `retry()` and, where the broker reports it, for each
-   * redelivery after a consumer was lost.
+   * 1 on first delivery; one more for each `retry()` and, where `capabilities.brokerDeliveryCount`,
+   * for each time the message came back to its queue unsettled (a consumer lost, a lock run out).
+   * `release()` never counts.
    */
   readonly attempt: number;
-  /** Removes the message. Resolves when the broker accepted the ack. */
+  /**
+   * Where deliveries hold a lock the broker can take back (`capabilities.locks`): aborts, with a
+   * `SluiceError` of code `SLUICE_LOCK_LOST` as its reason, when the lock is lost; the broker then
+   * redelivers the message and every settlement rejects with that code. The host aborts the
+   * handler's `ctx.signal` with it. Undefined on transports without locks.
+   */
+  readonly signal?: AbortSignal | undefined;
+  /**
+   * Removes the message. Resolves when the transport has done what its broker allows to make the
+   * removal stick: in-memory at once; RabbitMQ once the ack is written to the connection (AMQP 0-9-1
+   * does not confirm acks, so a connection lost just after may still redeliver it); Service Bus once
+   * the broker confirmed the completion.
+   */
   ack(): Promise<void>;
   /**
    * Redelivers the message with `attempt + 1`, no earlier than `delayMs` from now when
-   * `capabilities.delayedRedelivery`, else at once. The message is never lost in between.
+   * `capabilities.delayedRedelivery`, else at once. The copy is accepted by the broker before the
+   * original is removed: a crash in between gives a duplicate, never a loss.
    */
   retry(delayMs: number): Promise<void>;
   /**
-   * Moves the message, unchanged but for the fault headers, to the queue's dead-letter queue.
-   * Resolves only after the copy is durable and the original removed (a crash in between gives a
-   * duplicate in the dead-letter queue, never a loss).
+   * Moves the message, unchanged but for the fault headers (an earlier fault's are replaced whole), to
+   * the queue's dead-letter queue ({@link Transport.deadLetterQueue}). Resolves only after the copy is
+   * durable and the original removed (a crash in between gives a duplicate in the dead-letter queue,
+   * never a loss); where `capabilities.nativeDeadLetterQueue` the broker moves it in one step.
    */
   deadLetter(fault: Fault): Promise<void>;
-  /** Returns the message to its queue at once without counting an attempt (used when stopping). */
+  /**
+   * Returns the message to its queue at once, as the host does with work it stops before finishing.
+   * `attempt` does not count it on any transport. What the broker does: in-memory puts it at the back
+   * of the queue; RabbitMQ publishes a copy carrying the current attempt, waits for the confirm, then
+   * acks the original (so quorum queues' delivery limit does not count it); Service Bus abandons it,
+   * which the broker counts as a delivery (`DeliveryCount` + 1, moved to the dead-letter queue at the
+   * queue's `MaxDeliveryCount`): each stop that returns a message costs it one of those.
+   */
   release(): Promise<void>;
 }
 
@@ -128,26 +156,74 @@ export interface EndpointSpec {
 /** A running consumer of one queue. */
 export interface Subscription {
   readonly queue: string;
-  /** Stops handing out new deliveries; in-flight ones can still be settled. Idempotent. */
+  /**
+   * Stops handing out new deliveries; in-flight ones can still be settled. Resolves once no new
+   * delivery will start. Idempotent.
+   */
   pause(): Promise<void>;
   /** Resumes after {@link pause}. Idempotent. */
   resume(): Promise<void>;
-  /** Stops consuming for good; in-flight deliveries can still be settled until the transport closes. */
+  /**
+   * Stops consuming for good; resolves once no new delivery will start. Deliveries in flight can still
+   * be settled until the transport closes (the transport's close returns those left unsettled).
+   * Idempotent.
+   */
   close(): Promise<void>;
 }
 
-/** What a transport can do; the host and the conformance suite adapt to it. */
+/**
+ * What a transport can do; the host and the conformance suite adapt to it (each member names what
+ * reads it).
+ */
 export interface TransportCapabilities {
-  /** `retry(delayMs)` waits on the broker side rather than redelivering at once. */
+  /**
+   * `retry(delayMs)` waits on the broker side rather than redelivering at once. Read by the
+   * conformance suite (the retry-delay case); a host on a transport without it warns at start when a
+   * consumer asks for redelivery delays.
+   */
   readonly delayedRedelivery: boolean;
-  /** `OutgoingMessage.notBefore` is honoured. */
+  /** `OutgoingMessage.notBefore` is honoured. Read by `Bus` (a delayed send fails without it) and the suite. */
   readonly scheduledSend: boolean;
-  /** `OutgoingMessage.ttlMs` and `QueueOptions.messageTtlMs` are honoured. */
+  /** `OutgoingMessage.ttlMs` and `QueueOptions.messageTtlMs` are honoured. Read by the suite. */
   readonly messageTtl: boolean;
-  /** Messages survive a broker restart. */
+  /**
+   * Messages survive a broker restart. Nothing here can restart a broker, so the suite cannot check
+   * it; a host on a transport without it says in its start-up log line that queued messages end with
+   * the process.
+   */
   readonly durable: boolean;
-  /** Per-queue order of first deliveries matches publish order. */
+  /**
+   * Per-queue order of first deliveries matches publish order (one publisher, one consumer). Read by
+   * the suite: without it, the cases compare sets of messages, not sequences.
+   */
   readonly ordered: boolean;
+  /** `QueueOptions.maxLength` is honoured (`publish` rejects with `SLUICE_QUEUE_FULL`). Read by the suite. */
+  readonly maxLength: boolean;
+  /**
+   * `EndpointSpec.filter` is applied by the broker: a message that fails it never reaches the queue.
+   * Without it the queue receives every message of its topics and the host skips those that fail
+   * (the host checks the filter either way). Read by the suite.
+   */
+  readonly brokerFilters: boolean;
+  /**
+   * The dead-letter queue is the broker's own (Service Bus `<entity>/$DeadLetterQueue`): the broker
+   * moves messages there in one step, also by itself (delivery limit, expiry), and nothing can be
+   * published to it. Without it, `deadLetter` publishes a copy there and acks the original. Read by
+   * the telemetry: a native dead-lettering is one settle span, with no PRODUCER span for a copy.
+   */
+  readonly nativeDeadLetterQueue: boolean;
+  /**
+   * The broker counts deliveries that come back unsettled (consumer lost, lock run out), and
+   * `Delivery.attempt` includes them. Read by the suite.
+   */
+  readonly brokerDeliveryCount: boolean;
+  /**
+   * A delivery is held under a lock the broker takes back when it runs out (Service Bus peek-lock).
+   * The transport renews it while the delivery is unsettled (up to a maximum it documents); a lost
+   * lock aborts `Delivery.signal` with `SLUICE_LOCK_LOST` and the broker redelivers. Without it, a
+   * delivery stays the consumer's until settled or its connection is lost. Read by the suite.
+   */
+  readonly locks: boolean;
 }
 
 /** Settlement and send operations, named per broker in {@link TransportTelemetry.operationNames}. */
@@ -187,7 +263,12 @@ export interface Transport {
   readonly capabilities: TransportCapabilities;
   /** OpenTelemetry description; without it spans say `messaging.system` = the transport's name. */
   readonly telemetry?: TransportTelemetry;
-  /** Connects to the broker. Idempotent. */
+  /**
+   * Connects to the broker. Idempotent: later calls share the first successful connect. Rejects with
+   * `SLUICE_CONNECTION_LOST` when no connection was made within the transport's connect timeout (the
+   * broker unreachable, or refusing the credentials: the error's `cause` says which) and with
+   * `SLUICE_CLOSED` after `close`.
+   */
   connect(): Promise<void>;
   /**
    * Publishes messages; resolves when the broker has accepted every one of them (confirmed, where the
@@ -195,19 +276,35 @@ export interface Transport {
    * to every bound queue that has room; when one of them is at its `maxLength` the publish rejects with
    * `SLUICE_QUEUE_FULL` and the queues with room keep their copy (publishing it again duplicates it
    * there). Other rejections: `SLUICE_UNROUTABLE` (mandatory, or to a queue, and no queue took it),
-   * `SLUICE_CLOSED` (the transport closed first).
+   * `SLUICE_PUBLISH_REFUSED` (the broker refused this message itself: its size, a property; sending it
+   * again fails the same way), `SLUICE_INVALID_OPTION` (`notBefore` without
+   * `capabilities.scheduledSend`), `SLUICE_CONNECTION_LOST` (no connection came back within the
+   * transport's publish timeout), `SLUICE_DEADLINE_EXCEEDED` (the broker did not answer within it),
+   * `SLUICE_CLOSED` (the transport closed first). After a rejection other than the first two, a
+   * message may still have reached the broker.
    */
   publish(messages: readonly OutgoingMessage[]): Promise<void>;
-  /** Declares the endpoint (idempotent) and starts consuming it. */
+  /**
+   * Declares the endpoint (idempotent) and starts consuming it; resolves once the consumer is
+   * attached. `onDelivery` is called for at most `prefetch` unsettled deliveries at once. Rejects with
+   * `SLUICE_INVALID_OPTION` when the broker refuses the declaration (a queue declared before with
+   * other settings, a name it does not allow), `SLUICE_CONNECTION_LOST` when no connection is up
+   * within the connect timeout, `SLUICE_CLOSED` after `close`. Once attached, the consumer survives
+   * connection and consumer loss by itself; `isConnected` is false while it is down.
+   */
   subscribe(endpoint: EndpointSpec, onDelivery: DeliveryHandler): Promise<Subscription>;
-  /** Messages ready for delivery in `queue` (not counting in-flight or delayed ones). */
+  /**
+   * Messages ready for delivery in `queue` (not counting in-flight or delayed ones); 0 for a queue
+   * that does not exist. Rejects with `SLUICE_CONNECTION_LOST` when the broker cannot be asked and
+   * `SLUICE_CLOSED` after `close`.
+   */
   queueDepth(queue: string): Promise<number>;
-  /** True while the broker connection is up. */
+  /** True while the broker connection is up and every subscription is attached (the host's `/readyz`). */
   isConnected(): boolean;
   /**
    * The queue where {@link Delivery.deadLetter} puts the messages of `queue`; subscribing to it reads
    * them. The same name for the same queue every time, before or after `connect`. In-memory and
-   * RabbitMQ: `<queue>.dlq` (`deadLetterQueueName`).
+   * RabbitMQ: `<queue>.dlq` (`deadLetterQueueName`); Service Bus: `<queue>/$DeadLetterQueue`.
    */
   deadLetterQueue(queue: string): string;
   /**

@@ -143,9 +143,10 @@ export interface MessageContext {
   /** The consumer's name (its class name). */
   readonly consumer: string;
   /**
-   * Aborted when the handler's `timeoutMs` passed or the host's drain deadline did. Pass it to what the
-   * handler awaits (`fetch`, database calls): a handler that ignores it keeps running and keeps its
-   * concurrency slot.
+   * Aborted when the handler's `timeoutMs` passed, the host's drain deadline did, or the broker took
+   * the delivery back (its lock was lost: the reason's code is `SLUICE_LOCK_LOST`, and the broker
+   * redelivers the message). Pass it to what the handler awaits (`fetch`, database calls): a handler
+   * that ignores it keeps running and keeps its concurrency slot.
    */
   readonly signal: AbortSignal;
   /** A child of the host logger bound to this message's id, type and consumer. */

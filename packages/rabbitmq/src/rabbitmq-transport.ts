@@ -62,6 +62,11 @@ export class RabbitMqTransport implements Transport {
     messageTtl: true,
     durable: true,
     ordered: true,
+    maxLength: true,
+    brokerFilters: false,
+    nativeDeadLetterQueue: false,
+    brokerDeliveryCount: true,
+    locks: false,
   };
   /** OpenTelemetry description: `messaging.system` `rabbitmq`, server address, destination names. */
   readonly telemetry: RabbitMqTelemetry;

@@ -1,7 +1,8 @@
 import type { DeliveryHandler, EndpointSpec, Subscription } from '@sluice/core';
 import { RabbitMqTransport } from '@sluice/rabbitmq';
 import { describeTransportConformance } from '@sluice/testing';
-import { BrokerAdmin, brokerUrl } from './support/broker.js';
+import { afterAll, beforeAll } from 'vitest';
+import { BrokerAdmin, TestVhost } from './support/broker.js';
 
 /** Remembers the retry delays each queue was declared with, so cleanup can delete its retry queues. */
 const retryDelays = new Map<string, Set<number>>();
@@ -15,6 +16,15 @@ class RecordingTransport extends RabbitMqTransport {
   }
 }
 
+// A vhost of its own, so the connection-drop case closes only this file's connections.
+let vhost: TestVhost;
+beforeAll(async () => {
+  vhost = await TestVhost.create('sluice-conformance');
+});
+afterAll(async () => {
+  await vhost?.delete();
+});
+
 async function cleanup({
   queues,
   topics,
@@ -22,7 +32,7 @@ async function cleanup({
   readonly queues: readonly string[];
   readonly topics: readonly string[];
 }) {
-  const admin = await BrokerAdmin.connect();
+  const admin = await BrokerAdmin.connect(vhost.url);
   try {
     for (const queue of queues) await admin.deleteEndpoint(queue, [...(retryDelays.get(queue) ?? [])]);
     await admin.deleteExchanges(topics);
@@ -31,17 +41,21 @@ async function cleanup({
   }
 }
 
+const faults = { dropConnections: () => vhost.closeAllConnections() };
+
 describeTransportConformance('rabbitmq (quorum queues)', {
-  createTransport: () => new RecordingTransport({ url: brokerUrl, connectionName: 'sluice-conformance' }),
+  createTransport: () => new RecordingTransport({ url: vhost.url, connectionName: 'sluice-conformance' }),
   cleanup,
+  faults,
 });
 
 describeTransportConformance('rabbitmq (classic queues)', {
   createTransport: () =>
     new RecordingTransport({
-      url: brokerUrl,
+      url: vhost.url,
       connectionName: 'sluice-conformance-classic',
       queueType: 'classic',
     }),
   cleanup,
+  faults,
 });

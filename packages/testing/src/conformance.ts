@@ -1,7 +1,7 @@
 /**
  * The transport conformance suite. Every transport runs it; the in-memory transport (the reference)
- * runs it in every CI run. Tests that need an optional capability run only where the transport
- * declares it.
+ * runs it in every CI run. Cases that need an optional capability run only where the transport
+ * declares it, and cases that need a broker fault only where the test gives a hook for it.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -29,6 +29,16 @@ export interface ConformanceOptions {
   }): Promise<void>;
   /** Multiplies every wait, for slow brokers. Default 1. */
   readonly timeScale?: number;
+  /**
+   * Broker faults the suite may cause, where the test can cause them (RabbitMQ: close the vhost's
+   * connections; Service Bus: the stand-in's hooks). A case whose hook is missing is skipped, saying so.
+   */
+  readonly faults?: {
+    /** Breaks every client connection to the broker now, as a network fault or an operator would. */
+    dropConnections?(): Promise<void>;
+    /** Ends the locks held on the deliveries of `queue` now, as if they had run out. */
+    expireLocks?(queue: string): Promise<void>;
+  };
 }
 
 interface Fixture {
@@ -180,9 +190,10 @@ export function describeTransportConformance(name: string, options: ConformanceO
       await fx.subscribe(transport, { queue: other.queue, topics: [one.topic] }, collectors[1]);
       const sent = Array.from({ length: 5 }, () => message(one.topic));
       await transport.publish(sent);
+      const order = (ids: string[]) => (transport.capabilities.ordered ? ids : ids.sort());
       for (const collector of collectors) {
         const got = await collector.waitForCount(5, t(5_000));
-        expect(got.map((d) => d.message.messageId)).toEqual(sent.map((m) => m.messageId));
+        expect(order(got.map((d) => d.message.messageId))).toEqual(order(sent.map((m) => m.messageId)));
       }
     });
 
@@ -291,8 +302,11 @@ export function describeTransportConformance(name: string, options: ConformanceO
       expect(copy.message.headers['x-test']).toBe('kept');
     });
 
-    it('fans out to the bound queues with room and rejects the publish a full queue refused', async () => {
+    it('fans out to the bound queues with room and rejects the publish a full queue refused', async ({
+      skip,
+    }) => {
       const transport = await fx.open();
+      if (!transport.capabilities.maxLength) skip('transport has no queue max length');
       const full = fx.names();
       const roomy = fx.names();
       const maxLength = 2;
@@ -411,6 +425,10 @@ export function describeTransportConformance(name: string, options: ConformanceO
         t(10_000),
         'the delivery that was in flight at close',
       );
+      if (second.capabilities.brokerDeliveryCount) {
+        const again = rescued.deliveries.find((d) => d.message.messageId === sent.messageId);
+        expect(again?.attempt).toBe(2);
+      }
     }
 
     it('closes idempotently with handlers in flight, losing nothing', async () => {
@@ -481,6 +499,171 @@ export function describeTransportConformance(name: string, options: ConformanceO
       const [copy] = (await dead.waitForCount(1, t(5_000))) as [Delivery];
       expect(copy.message.messageId).toBe(sent.messageId);
       expect(work.deliveries).toHaveLength(0);
+    });
+
+    it('settles once: the first settlement wins and later ones resolve without effect', async () => {
+      const transport = await fx.open();
+      const { queue, topic } = fx.names();
+      const fault: Fault = {
+        reason: 'unrecoverable',
+        errorType: 'UnrecoverableError',
+        errorMessage: 'must not be dead-lettered',
+        attempts: 1,
+        consumer: 'ConformanceConsumer',
+        queue,
+        time: new Date(),
+      };
+      const acked = message(topic);
+      const retried = message(topic);
+      const later: Promise<void>[] = [];
+      const collector = new DeliveryCollector(async (d) => {
+        if (d.message.messageId === acked.messageId) {
+          await d.ack();
+          later.push(d.retry(0), d.deadLetter(fault), d.release(), d.ack());
+        } else if (d.attempt === 1) {
+          await d.retry(0);
+          later.push(d.ack(), d.deadLetter(fault));
+        } else {
+          await d.ack();
+        }
+      });
+      await fx.subscribe(transport, { queue, topics: [topic], retryDelaysMs: [0] }, collector);
+      const dead = new DeliveryCollector();
+      await fx.subscribe(transport, { queue: transport.deadLetterQueue(queue) }, dead);
+      await transport.publish([acked, retried]);
+      await collector.waitFor(
+        (ds) => ds.some((d) => d.message.messageId === retried.messageId && d.attempt === 2),
+        t(10_000),
+        'the retried message again',
+      );
+      await collector.waitFor(() => later.length === 6, t(5_000), 'the later settlement calls');
+      await expect(Promise.all(later)).resolves.toHaveLength(6);
+      // A settlement that wrongly took effect would have redelivered or dead-lettered by now, or soon.
+      await new Promise((resolve) => setTimeout(resolve, t(300)));
+      const ids = collector.deliveries.map((d) => `${d.message.messageId}:${d.attempt}`).sort();
+      expect(ids).toEqual(
+        [`${acked.messageId}:1`, `${retried.messageId}:1`, `${retried.messageId}:2`].sort(),
+      );
+      expect(dead.deliveries).toHaveLength(0);
+    });
+
+    it('closes a subscription with deliveries in flight: they still settle, nothing new arrives', async () => {
+      const transport = await fx.open();
+      const { queue, topic } = fx.names();
+      const held = gate();
+      const settlements: Promise<void>[] = [];
+      const first = new DeliveryCollector(async (d) => {
+        await held.promise;
+        const acked = d.ack();
+        settlements.push(acked);
+        await acked;
+      });
+      const subscription = await fx.subscribe(transport, { queue, topics: [topic], prefetch: 2 }, first);
+      const sent = Array.from({ length: 6 }, () => message(topic));
+      await transport.publish(sent);
+      await first.waitForCount(2, t(5_000));
+      await subscription.close();
+      await subscription.close();
+      held.open();
+      await first.waitFor(() => settlements.length === 2, t(5_000), 'both settlements');
+      await expect(Promise.all(settlements)).resolves.toHaveLength(2);
+      const rest = new DeliveryCollector();
+      await fx.subscribe(transport, { queue, topics: [topic], prefetch: 10 }, rest);
+      await rest.waitForCount(4, t(10_000));
+      // Give a subscription that still delivers after close the chance to show it.
+      await new Promise((resolve) => setTimeout(resolve, t(300)));
+      expect(first.deliveries).toHaveLength(2);
+      const seen = [...first.deliveries, ...rest.deliveries].map((d) => d.message.messageId);
+      expect(seen.sort()).toEqual(sent.map((m) => m.messageId).sort());
+    });
+
+    it('filters on the broker: a message that fails the filter never reaches the queue', async ({ skip }) => {
+      const transport = await fx.open();
+      if (!transport.capabilities.brokerFilters) skip('transport does not filter on the broker');
+      const { queue, topic } = fx.names();
+      const collector = new DeliveryCollector();
+      const filter = {
+        all: [
+          { property: 'amount', gt: 1000 },
+          { property: 'tier', in: ['gold', 'vip'] },
+        ],
+      };
+      await fx.subscribe(transport, { queue, topics: [topic], filter }, collector);
+      const withHeaders = (headers: Record<string, string>) => message(topic, { headers, mandatory: false });
+      const wanted = [
+        withHeaders({ amount: '1500', tier: 'gold' }),
+        withHeaders({ amount: '1000.5', tier: 'vip' }),
+      ];
+      const unwanted = [
+        withHeaders({ amount: '1000', tier: 'gold' }),
+        withHeaders({ amount: '99999', tier: 'bronze' }),
+        withHeaders({ tier: 'vip' }),
+        withHeaders({ amount: 'lots', tier: 'gold' }),
+      ];
+      await transport.publish([...unwanted, ...wanted]);
+      await collector.waitForCount(2, t(5_000));
+      await new Promise((resolve) => setTimeout(resolve, t(300)));
+      expect(collector.deliveries.map((d) => d.message.messageId).sort()).toEqual(
+        wanted.map((m) => m.messageId).sort(),
+      );
+      await expect.poll(() => transport.queueDepth(queue), { timeout: t(5_000) }).toBe(0);
+    });
+
+    it('loses nothing when the broker connection drops mid-stream', async ({ skip }) => {
+      const dropConnections = options.faults?.dropConnections;
+      if (dropConnections === undefined) return skip('no connection fault hook for this transport');
+      const transport = await fx.open();
+      const { queue, topic } = fx.names();
+      const collector = new DeliveryCollector();
+      await fx.subscribe(transport, { queue, topics: [topic], prefetch: 20 }, collector);
+      const sent = Array.from({ length: 400 }, () => message(topic));
+      for (let i = 0; i < sent.length; i += 100) await transport.publish(sent.slice(i, i + 100));
+      await collector.waitForCount(100, t(20_000));
+      await dropConnections();
+      const expected = new Set(sent.map((m) => m.messageId));
+      await collector.waitFor(
+        (ds) => new Set(ds.map((d) => d.message.messageId)).size === expected.size,
+        t(60_000),
+        `all ${expected.size} messages after the drop`,
+      );
+      expect(new Set(collector.deliveries.map((d) => d.message.messageId))).toEqual(expected);
+      await expect.poll(() => transport.isConnected(), { timeout: t(20_000) }).toBe(true);
+    });
+
+    it('aborts the signal of a delivery whose lock was lost, refuses its settlement and redelivers it', async ({
+      skip,
+    }) => {
+      const expireLocks = options.faults?.expireLocks;
+      const transport = await fx.open();
+      if (!transport.capabilities.locks) skip('transport holds no locks');
+      if (expireLocks === undefined) return skip('no lock fault hook for this transport');
+      const { queue, topic } = fx.names();
+      const changed = new ChangeSignal();
+      const held = gate();
+      let settlement: Promise<void> | undefined;
+      const collector = new DeliveryCollector(async (d) => {
+        if (d.attempt > 1) return d.ack();
+        d.signal?.addEventListener('abort', () => changed.notify());
+        await held.promise;
+        settlement = d.ack();
+        await settlement.catch(() => undefined);
+      }, changed);
+      await fx.subscribe(transport, { queue, topics: [topic], prefetch: 1 }, collector);
+      const sent = message(topic);
+      await transport.publish([sent]);
+      const [first] = (await collector.waitForCount(1, t(5_000))) as [Delivery];
+      await expireLocks(queue);
+      await changed.until(
+        () => (first.signal?.aborted === true ? true : undefined),
+        t(10_000),
+        'the lock lost',
+      );
+      expect(first.signal?.reason).toMatchObject({ code: ErrorCodes.LOCK_LOST });
+      held.open();
+      const [, again] = (await collector.waitForCount(2, t(10_000))) as [Delivery, Delivery];
+      expect(again.message.messageId).toBe(sent.messageId);
+      expect(again.attempt).toBe(2);
+      await expect(settlement).rejects.toMatchObject({ code: ErrorCodes.LOCK_LOST });
     });
   });
 }

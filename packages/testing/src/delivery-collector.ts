@@ -55,6 +55,7 @@ export class DeliveryCollector {
       message: delivery.message,
       queue: delivery.queue,
       attempt: delivery.attempt,
+      signal: delivery.signal,
       ack: settling(() => delivery.ack()),
       retry: settling((delayMs: number) => delivery.retry(delayMs)),
       deadLetter: settling((fault: Fault) => delivery.deadLetter(fault)),

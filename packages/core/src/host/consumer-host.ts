@@ -197,9 +197,15 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
       process.on('SIGINT', this.signalHandler);
     }
     this.state = 'running';
+    const { durable } = options.transport.capabilities;
     this.logger.info(
-      { transport: options.transport.name, consumers: this.runners.length, httpPort: this.boundPort },
-      'consumer host started',
+      {
+        transport: options.transport.name,
+        durable,
+        consumers: this.runners.length,
+        httpPort: this.boundPort,
+      },
+      durable ? 'consumer host started' : 'consumer host started; queued messages end with this process',
     );
     this.emit('started');
   }
@@ -282,6 +288,14 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
         `${decorator} on ${config.name}`,
         container,
       );
+    }
+    if (!options.transport.capabilities.delayedRedelivery) {
+      for (const config of configs.filter((c) => c.retryDelaysMs.some((delay) => delay > 0))) {
+        this.logger.warn(
+          { consumer: config.name, retryDelaysMs: config.retryDelaysMs },
+          `transport ${options.transport.name} cannot delay redeliveries: ${config.name} gets its retries at once`,
+        );
+      }
     }
     this.workers = (options.workers ?? []).map((w) => new PeriodicWorkerRunner(w, container, this.logger));
     for (const cls of [...configs.map((c) => c.handlerClass), ...(options.workers ?? [])]) {

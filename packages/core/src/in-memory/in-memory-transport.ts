@@ -27,6 +27,11 @@ export class InMemoryTransport implements Transport {
     messageTtl: true,
     durable: false,
     ordered: true,
+    maxLength: true,
+    brokerFilters: true,
+    nativeDeadLetterQueue: false,
+    brokerDeliveryCount: true,
+    locks: false,
   };
   readonly broker: InMemoryBroker;
   private readonly ownsBroker: boolean;

@@ -19,7 +19,8 @@ const overdueGraceMs = 1_000;
  * idempotency claim, and no retry of the same delivery starts. A call still running
  * `min(timeoutMs, 1 s)` after its timeout is reported to `overdue`. `deadline` (the host's drain
  * deadline) aborts every running call's signal too. One listener on it serves all calls:
- * `AbortSignal.any` per message would cost a weak reference each.
+ * `AbortSignal.any` per message would cost a weak reference each. A delivery whose lock can be lost
+ * (`Delivery.signal`) aborts its call's signal with the lock's reason (`SLUICE_LOCK_LOST`).
  */
 export function timeoutMiddleware(
   timeoutMs: number,
@@ -39,6 +40,10 @@ export function timeoutMiddleware(
     const outer = invocation.signal;
     const controller = new AbortController();
     if (deadline.aborted) controller.abort(deadline.reason);
+    const lock = invocation.delivery.signal;
+    const onLockLost = () => controller.abort(lock?.reason);
+    if (lock?.aborted === true) onLockLost();
+    else lock?.addEventListener('abort', onLockLost, { once: true });
     running.add(controller);
     invocation.signal = controller.signal;
     const started = performance.now();
@@ -62,6 +67,7 @@ export function timeoutMiddleware(
       if (timedOut === undefined) throw error;
     } finally {
       clearTimeout(timer);
+      lock?.removeEventListener('abort', onLockLost);
       running.delete(controller);
       invocation.signal = outer;
       if (late) overdue.ended(invocation, performance.now() - started);

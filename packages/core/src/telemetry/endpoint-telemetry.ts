@@ -47,7 +47,9 @@ export interface EndpointTelemetry {
   /**
    * Dead-letters inside a settle span with a child PRODUCER span for the copy, named as the transport
    * names its sends and its dead-letter queue; the copy gets that span's trace context and keeps the
-   * original `traceparent` in its own header.
+   * original `traceparent` in its own header. Where the broker moves dead letters itself
+   * (`capabilities.nativeDeadLetterQueue`) nothing is sent: no PRODUCER span, and the dead letter gets
+   * the settle span's trace context.
    */
   deadLetter(process: ProcessTrace, fault: Fault, run: (fault: Fault) => Promise<void>): Promise<void>;
 }
@@ -159,6 +161,12 @@ export class ConsumerTelemetry implements EndpointTelemetry {
     return this.settleSpan(process, 'deadLetter', OperationType.settle, extra, async (settle) => {
       const original = { ...fault, originalTraceparent: process.traceparent };
       if (!ownsSpans) return run(original);
+      if (description.nativeDeadLetterQueue) {
+        // The broker moves the message itself: the settle span is the last hop of its trace.
+        const traceHeaders: Record<string, string> = {};
+        description.inject(trace.setSpan(process.context, settle), traceHeaders);
+        return run({ ...original, traceHeaders });
+      }
       const dlq = description.deadLetterDestination(this.endpoint.queue);
       const operation = description.operationNames.send;
       const sendContext = trace.setSpan(process.context, settle);

@@ -36,6 +36,8 @@ export class TransportDescription {
   readonly operationNames: Record<MessagingOperation, string>;
   readonly serverAddress: string | undefined;
   readonly serverPort: number | undefined;
+  /** The broker moves dead letters itself (`capabilities.nativeDeadLetterQueue`): nothing is sent. */
+  readonly nativeDeadLetterQueue: boolean;
   private readonly aliases: readonly string[];
   private readonly getter: TextMapGetter<Headers>;
 
@@ -45,6 +47,7 @@ export class TransportDescription {
     this.operationNames = { ...defaultOperationNames, ...described?.operationNames };
     this.serverAddress = described?.serverAddress;
     this.serverPort = described?.serverPort;
+    this.nativeDeadLetterQueue = transport.capabilities.nativeDeadLetterQueue;
     this.aliases = described?.traceparentAliases ?? [];
     this.getter = headerGetter(this.aliases);
   }
