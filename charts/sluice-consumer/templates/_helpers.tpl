@@ -76,6 +76,9 @@ mid-message. Computed when unset; a given value that is not above the deadline f
 {{- if eq (int $keda.minReplicaCount) 0 }}
 {{- fail "keda.brokerTriggers is false with keda.minReplicaCount 0: the prometheus trigger alone cannot wake a host at zero replicas (it exposes no metrics); set minReplicaCount >= 1 or keep the broker triggers" }}
 {{- end }}
+{{- if and (not (kindIs "invalid" $keda.idleReplicaCount)) (eq (int $keda.idleReplicaCount) 0) }}
+{{- fail "keda.brokerTriggers is false with keda.idleReplicaCount 0: the prometheus trigger alone cannot wake a host at zero replicas (it exposes no metrics); unset idleReplicaCount or keep the broker triggers" }}
+{{- end }}
 {{- end }}
 {{- if and $keda.enabled (empty .Values.consumers) }}
 {{- fail "consumers is empty: KEDA needs one trigger per consumed queue (generate the values with `sluice manifests`)" }}

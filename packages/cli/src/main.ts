@@ -24,12 +24,13 @@ ${Object.entries(commands)
   .map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
   .join('\n')}
 
-sluice <command> --help shows a command's options.`;
+sluice <command> --help (or sluice help <command>) shows a command's options.`;
 }
 
 /** Runs the command line `argv` (without `node` and the script); resolves with the exit code. */
 export async function run(argv: readonly string[], out: Output): Promise<number> {
   const [name, ...args] = argv;
+  if (name === 'help' && args[0] !== undefined) return run([args[0], '--help'], out);
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     out.stdout.write(`${overview()}\n`);
     return name === undefined ? 2 : 0;

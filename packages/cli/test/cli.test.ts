@@ -40,7 +40,10 @@ describe('sluice usage', () => {
       'sluice: simulate: --messages must be a positive integer (got "lots")',
     ],
     [['dlq', 'list'], 'sluice: dlq: expected <list|inspect|replay> <queue>'],
-    [['dlq', 'purge', 'payments'], 'sluice: dlq: unknown command "purge" (known: list, inspect, replay)'],
+    [
+      ['dlq', 'purge', 'payments'],
+      'sluice: dlq: unknown command "purge" (known: list, inspect, replay, help)',
+    ],
     [['dlq', 'inspect', 'payments'], 'sluice: dlq inspect: needs exactly one --id'],
     [['dlq', 'replay', 'payments'], 'sluice: dlq replay: needs --all or at least one --id (not both)'],
     [

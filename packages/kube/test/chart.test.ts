@@ -223,6 +223,22 @@ describe('bad values', () => {
     [['--set', 'host.stopTimeoutSeconds=soon'], "at '/host/stopTimeoutSeconds': got string, want integer"],
     [['--set', 'consumers[0].queue=bad queue'], "at '/consumers/0/queue'"],
     [['--set', 'kedaa.enabled=true'], "additional properties 'kedaa' not allowed"],
+    [
+      ['--set', 'keda.behavior.scaleDown.selectPolicy=Most'],
+      "at '/keda/behavior/scaleDown/selectPolicy': value must be one of 'Max', 'Min', 'Disabled'",
+    ],
+    [
+      ['--set', 'keda.behavior.scaleUp.policies[0].type=Pod'],
+      "at '/keda/behavior/scaleUp/policies/0': missing properties 'value', 'periodSeconds'",
+    ],
+    [
+      ['--set', 'keda.behavior.scaleUp.stabilizationWindowSeconds=-5'],
+      "at '/keda/behavior/scaleUp/stabilizationWindowSeconds': minimum: got -5, want 0",
+    ],
+    [['--set', 'keda.behavior.scaleDown.window=60'], "additional properties 'window' not allowed"],
+    [['--set', 'podDisruptionBudget.maxUnavailable=-1'], "at '/podDisruptionBudget/maxUnavailable'"],
+    [['--set', 'resources.limits.memory=lots'], "at '/resources/limits/memory': 'lots' does not match"],
+    [['--set', 'prometheusRule.extraSelector=}'], "at '/prometheusRule/extraSelector': '}' does not match"],
   ])('%j fails with a message naming the value', async (args, message) => {
     await expect(renderChart(args)).rejects.toThrow(message);
   });
@@ -237,10 +253,46 @@ describe('bad values', () => {
       ['--set', 'keda.brokerTriggers=false', '--set', 'keda.prometheus.enabled=true'],
       'the prometheus trigger alone cannot wake a host at zero replicas',
     ],
+    [
+      [
+        '--set',
+        'keda.brokerTriggers=false',
+        '--set',
+        'keda.prometheus.enabled=true',
+        '--set',
+        'keda.minReplicaCount=1',
+        '--set',
+        'keda.idleReplicaCount=0',
+      ],
+      'keda.brokerTriggers is false with keda.idleReplicaCount 0: the prometheus trigger alone cannot wake a host at zero replicas',
+    ],
     [['--set', 'keda.brokerTriggers=false'], 'the ScaledObject would have no trigger'],
     [['--set', 'consumers=null'], 'consumers is empty'],
   ])('%j fails a cross-value check with a message naming it', async (args, message) => {
     await expect(renderChart(args)).rejects.toThrow(message);
+  });
+
+  it('accepts the values the schema must not refuse: full behaviour rules, a percentage budget, numeric quantities', async () => {
+    const objects = await renderChart([
+      '--set',
+      'keda.behavior.scaleUp.selectPolicy=Min',
+      '--set',
+      'keda.behavior.scaleUp.policies[0].type=Percent,keda.behavior.scaleUp.policies[0].value=50,keda.behavior.scaleUp.policies[0].periodSeconds=60',
+      '--set-string',
+      'keda.behavior.scaleDown.tolerance=0.05',
+      '--set',
+      'podDisruptionBudget.maxUnavailable=50%',
+      '--set',
+      'resources.limits.cpu=0.5',
+      '--set',
+      'prometheusRule.enabled=true,prometheusRule.extraSelector=namespace="shop"\\, job!~"x.*"',
+    ]);
+    for (const object of objects) validateObject(object);
+    const spec = only(objects, 'ScaledObject').spec as unknown as ScaledObjectSpec;
+    expect(spec.advanced?.horizontalPodAutoscalerConfig.behavior).toEqual({
+      scaleUp: { selectPolicy: 'Min', policies: [{ type: 'Percent', value: 50, periodSeconds: 60 }] },
+      scaleDown: { tolerance: '0.05' },
+    });
   });
 
   it('keeps a given termination grace above the drain deadline', async () => {

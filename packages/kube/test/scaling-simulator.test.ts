@@ -4,7 +4,14 @@
  * every 30 s and runs first; the HPA syncs every 15 s.
  */
 import { describe, expect, it } from 'vitest';
-import { replay, simulateWorkload, type ReplayScenario, type ScaledObjectSpec } from '../src/index.js';
+import {
+  replay,
+  resolveScalingModel,
+  ScalingSimulator,
+  simulateWorkload,
+  type ReplayScenario,
+  type ScaledObjectSpec,
+} from '../src/index.js';
 
 const rabbit = (value: number, activation = 0) => ({
   type: 'rabbitmq',
@@ -198,6 +205,27 @@ describe('behaviour policies and stabilisation windows', () => {
       [120, 1],
     ]);
   });
+  it("takes the controller's downscale stabilisation when behavior.scaleDown sets no window", () => {
+    // behavior { scaleUp: {} } (API defaults: scaleDown keeps no window of its own); the controller runs
+    // with --horizontal-pod-autoscaler-downscale-stabilization 60 s. R=4, T=10; M=40 until t=10, then
+    // 10 (-> 1). t=15..45: {4,0} and {4,0} are after t - 60 -> 4. t=60: none after 0 is above 1; the
+    // default policy (Percent 100 / 15 s) allows trunc(4 x 0) = 0 -> max(1, min 1) = 1.
+    const model = resolveScalingModel({
+      minReplicaCount: 1,
+      triggers: [rabbit(10)],
+      advanced: { horizontalPodAutoscalerConfig: { behavior: { scaleUp: {} } } },
+    });
+    const simulator = new ScalingSimulator(model, 4, { downscaleStabilizationSeconds: 60 });
+    const series: [number, number][] = [];
+    for (let t = 0; t <= 90; t = simulator.nextDue(t)) {
+      const replicas = simulator.step(t, [t < 10 ? 40 : 10]);
+      if (series.at(-1)?.[1] !== replicas) series.push([t, replicas]);
+    }
+    expect(series).toEqual([
+      [0, 4],
+      [60, 1],
+    ]);
+  });
 });
 
 describe('KEDA cooldown', () => {
@@ -264,13 +292,15 @@ describe('idle replicas', () => {
 });
 
 describe('fallback', () => {
-  it('KEDA scales to fallback.replicas when no trigger is active and a scaler fails', () => {
-    // min 1, fallback { failureThreshold 2, replicas 6 }, R=2. t=0: 20/20 = 1 -> 2. t=10: the scaler
-    // fails. t=15: HPA read fails (1 failure), all metrics invalid -> 2. t=30: KEDA: error, nothing
-    // active -> 6; HPA read fails (2, not above 2) -> 6. t=45: 3 > 2 -> fed 10 x 6 = 60, 60/60 = 1 -> 6.
+  it('KEDA leaves the replicas alone while a scaler fails and none is active: the fallback comes through the HPA', () => {
+    // min 0, fallback { failureThreshold 2, replicas 6 }, R=2, T=10. t=0: KEDA active (20 > 0); HPA
+    // 20 / 20 = 1 -> 2. t=10: the scaler fails. t=15: HPA read fails (1 failure), every metric invalid
+    // -> 2. t=30: KEDA: error, nothing active, fallback set -> no change (and no scale to zero); HPA
+    // read fails (2, not above 2) -> 2. t=45: 3 > 2 -> fed 10 x 6 = 60, ceil(60 / 10) = 6, legacy limit
+    // max(4, 4) -> 4. t=60: 60 / 40 = 1.5 -> 6 (limit 8).
     const result = replay(
       scenario(
-        { minReplicaCount: 1, fallback: { failureThreshold: 2, replicas: 6 } },
+        { fallback: { failureThreshold: 2, replicas: 6 } },
         2,
         [
           [
@@ -278,12 +308,83 @@ describe('fallback', () => {
             [10, null],
           ],
         ],
-        45,
+        60,
       ),
     );
     expect(result.replicas).toEqual([
       [0, 2],
-      [30, 6],
+      [45, 4],
+      [60, 6],
+    ]);
+  });
+
+  it('without a fallback a failing scaler keeps the replicas: no scale to zero past the cooldown', () => {
+    // min 0, cooldown 60, R=2. t=0: active, lastActive 0; HPA: ceil(5 / 10) = 1, the window holds 2
+    // -> 2. From t=10 the scaler fails: KEDA (error, none active, no fallback) changes nothing, the HPA
+    // has no valid metric. At t=90 and later 0 + 60 < t, but an erroring ScaledObject is not scaled in.
+    const result = replay(
+      scenario(
+        { cooldownPeriod: 60 },
+        2,
+        [
+          [
+            [0, 5],
+            [10, null],
+          ],
+        ],
+        400,
+      ),
+    );
+    expect(result.replicas).toEqual([[0, 2]]);
+  });
+
+  it('an active trigger beside a failing one does not renew lastActive', () => {
+    // min 0, cooldown 60; A fails from t=10 to 70, B is 5 until 70, both 0 after. t=0: both active,
+    // R 0 -> 1, lastActive 0. t=30, 60: B active but A failing: no change, lastActive stays 0 (the HPA:
+    // B ceil(0.5) = 1, not below R -> 1). t=90: none active, no error: 0 + 60 < 90 -> 0.
+    const result = replay(
+      scenario(
+        { cooldownPeriod: 60, triggers: [rabbit(10), rabbit(10)] },
+        0,
+        [
+          [
+            [0, 5],
+            [10, null],
+            [70, 0],
+          ],
+          [
+            [0, 5],
+            [70, 0],
+          ],
+        ],
+        200,
+      ),
+    );
+    expect(result.replicas).toEqual([
+      [0, 1],
+      [90, 0],
+    ]);
+  });
+
+  it('a fallback with replicas 0 does not hold the replicas: a failing scaler is scaled in after the cooldown', () => {
+    // As the test before last but fallback { 2, 0 }: KEDA's fallback case needs replicas != 0, so the
+    // scale-to-zero case applies: t=90, 0 + 60 < 90 -> 0.
+    const result = replay(
+      scenario(
+        { cooldownPeriod: 60, fallback: { failureThreshold: 2, replicas: 0 } },
+        2,
+        [
+          [
+            [0, 5],
+            [10, null],
+          ],
+        ],
+        120,
+      ),
+    );
+    expect(result.replicas).toEqual([
+      [0, 2],
+      [90, 0],
     ]);
   });
 

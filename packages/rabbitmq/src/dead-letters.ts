@@ -95,6 +95,20 @@ export class DeadLetters {
     this.logger = (options.logger ?? defaultLogger).child({ tool: 'dead-letters' });
   }
 
+  /**
+   * The broker this tool reads, as resolved from `url` (else `AMQP_URL`, else the local default):
+   * host, port, vhost and user name, never the password. For messages that say where it looked.
+   */
+  get broker(): {
+    readonly host: string;
+    readonly port: number;
+    readonly vhost: string;
+    readonly user: string;
+  } {
+    const { connect, vhost, username } = this.settings;
+    return { host: connect.hostname ?? '', port: connect.port ?? 5672, vhost, user: username };
+  }
+
   /** The dead-letter queue of `queue` (`<queue>.dlq`); a dead-letter queue name is taken as it is. */
   static queueOf(queue: string): string {
     return isDeadLetterQueueName(queue) ? queue : deadLetterQueueName(queue);

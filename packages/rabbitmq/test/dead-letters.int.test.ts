@@ -3,9 +3,7 @@
  * (run as a child process on the built package) list and inspect without losing anything, and replay
  * messages to their source queue with the same id, a replay header and no fault headers.
  */
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { promisify } from 'node:util';
 import {
   deadLetterQueueName,
   Headers,
@@ -15,29 +13,17 @@ import {
   type Subscription,
 } from '@sluice/core';
 import { DeadLetters, RabbitMqTransport } from '@sluice/rabbitmq';
-import { DeliveryCollector } from '@sluice/testing';
+import { DeliveryCollector, runCommand, type CommandResult } from '@sluice/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BrokerAdmin, brokerUrl, eventually, repositoryRoot } from './support/broker.js';
 
-const run = promisify(execFile);
 /** `sluice dlq` (@sluice/cli), which runs this package's DeadLetters API. */
 const cli = new URL('packages/cli/bin/sluice.js', repositoryRoot).pathname;
 
-async function dlq(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cli, 'dlq', ...args], {
-      env: { ...process.env, AMQP_URL: brokerUrl },
-      timeout: 30_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: unknown; stdout?: string; stderr?: string };
-    return {
-      code: typeof failed.code === 'number' ? failed.code : -1,
-      stdout: failed.stdout ?? '',
-      stderr: failed.stderr ?? '',
-    };
-  }
+function dlq(...args: string[]): Promise<CommandResult> {
+  return runCommand(process.execPath, [cli, 'dlq', ...args], {
+    env: { ...process.env, AMQP_URL: brokerUrl },
+  });
 }
 
 describe('dead-letter tooling', () => {

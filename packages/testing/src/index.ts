@@ -6,6 +6,8 @@ export type { IdempotencyStoreConformanceOptions } from './idempotency-store-con
 export { RecordingLogger } from './recording-logger.js';
 export { ChangeSignal } from './signal.js';
 export { TestHarness } from './test-harness.js';
+export { runCommand } from './run-command.js';
+export type { CommandResult } from './run-command.js';
 export { startWatchedProcess } from './watched-process.js';
 export type { WatchedProcess } from './watched-process.js';
 export type { OutcomeQuery } from './test-harness.js';

@@ -1,6 +1,7 @@
-import { DeadLetters } from '@sluice/rabbitmq';
-import { parse, positiveInt, UsageError, type Command } from '../usage.js';
-import { detail, table } from './dead-letter-view.js';
+import type { DeadLetterSource } from '../dlq/dead-letter-source.js';
+import { detail, table } from '../dlq/dead-letter-view.js';
+import { rabbitMqSource } from '../dlq/rabbitmq-source.js';
+import { parse, positiveInt, UsageError, type Command, type Output } from '../usage.js';
 
 interface DlqArgs {
   id?: string[];
@@ -20,16 +21,64 @@ only after the broker confirmed the copy.
   sluice dlq list <queue> [--limit <n>] [--json]     the first n dead letters (default 100), a table or JSON
   sluice dlq inspect <queue> --id <message-id>       one dead letter as JSON: fault, deaths, headers, body
   sluice dlq replay <queue> (--id <message-id>... | --all)
+  sluice dlq help                                    this help
 
 Options:
-  --url <amqp-url>     the broker (default: AMQP_URL); its password is never printed
+  --url <amqp-url>     the broker and vhost (default: AMQP_URL, else amqp://guest:guest@localhost:5672
+                       on vhost "/", which sluice dlq then says it fell back to); its password is never
+                       printed
   --id <message-id>    a message (repeatable for replay)
   --all                replay every dead letter of the queue
   --limit <n>          list at most n (default 100)
   --json               list as JSON
   -h, --help           this help
 
-Exit codes: 0 done, 1 failed (a message not found or not replayed), 2 bad usage.`;
+Every failure is one line naming the broker, port and vhost it looked at.
+Exit codes: 0 done, 1 failed (no such queue, a message not found or not replayed), 2 bad usage.`;
+
+/** The broker to read: RabbitMQ, the one with dead-letter tooling so far. */
+function openDeadLetterSource(values: DlqArgs): DeadLetterSource {
+  return rabbitMqSource(values.url, process.env);
+}
+
+/** " on <location>", and the fallback notice when nobody chose the broker. */
+function where(source: DeadLetterSource): string {
+  const notice = source.defaultNotice === undefined ? '' : ` (${source.defaultNotice})`;
+  return ` on ${source.location}${notice}`;
+}
+
+async function perform(
+  source: DeadLetterSource,
+  action: string,
+  queue: string,
+  values: DlqArgs,
+  out: Output,
+): Promise<number> {
+  const dlq = source.deadLetterQueueOf(queue);
+  const ids = values.id ?? [];
+  if (action === 'list') {
+    const letters = await source.list(queue, positiveInt('dlq list', 'limit', values.limit, 100));
+    out.stdout.write(`${values.json ? JSON.stringify(letters.map(detail), null, 2) : table(letters)}\n`);
+    if (source.defaultNotice !== undefined) out.stderr.write(`sluice dlq: read ${dlq}${where(source)}\n`);
+    return 0;
+  }
+  if (action === 'inspect') {
+    const letter = await source.inspect(queue, ids[0] as string);
+    if (letter === undefined) {
+      out.stderr.write(`sluice dlq: no dead letter with id ${ids[0]} in ${dlq}${where(source)}\n`);
+      return 1;
+    }
+    out.stdout.write(`${JSON.stringify(detail(letter), null, 2)}\n`);
+    return 0;
+  }
+  const result = await source.replay(queue, values.all ? { all: true } : { messageIds: ids });
+  out.stdout.write(`replayed ${result.replayed.length} message(s) from ${dlq}${where(source)}\n`);
+  for (const id of result.replayed) out.stdout.write(`  ${id}\n`);
+  for (const { messageId, error } of result.failed)
+    out.stderr.write(`sluice dlq: not replayed ${messageId}: ${error}\n`);
+  if (result.notFound.length > 0) out.stderr.write(`sluice dlq: not found: ${result.notFound.join(', ')}\n`);
+  return result.notFound.length > 0 || result.failed.length > 0 ? 1 : 0;
+}
 
 export const dlq: Command = {
   summary: 'list, inspect and replay dead-lettered messages (RabbitMQ)',
@@ -48,43 +97,29 @@ export const dlq: Command = {
       2,
     );
     const [action, queue] = positionals;
+    if (action === 'help' && queue === undefined) {
+      out.stdout.write(`${usage}\n`);
+      return 0;
+    }
     if (action === undefined || queue === undefined)
       throw new UsageError('dlq: expected <list|inspect|replay> <queue>');
     if (!['list', 'inspect', 'replay'].includes(action)) {
-      throw new UsageError(`dlq: unknown command "${action}" (known: list, inspect, replay)`);
+      throw new UsageError(`dlq: unknown command "${action}" (known: list, inspect, replay, help)`);
     }
     const ids = values.id ?? [];
-    const limit = positiveInt('dlq list', 'limit', values.limit, 100);
+    positiveInt('dlq list', 'limit', values.limit, 100);
     if (action === 'inspect' && ids.length !== 1) throw new UsageError('dlq inspect: needs exactly one --id');
     if (action === 'replay' && (values.all ?? false) === ids.length > 0) {
       throw new UsageError('dlq replay: needs --all or at least one --id (not both)');
     }
-    const tool = new DeadLetters({ url: values.url });
+    const source = openDeadLetterSource(values);
     try {
-      if (action === 'list') {
-        const letters = await tool.list(queue, { limit });
-        out.stdout.write(`${values.json ? JSON.stringify(letters.map(detail), null, 2) : table(letters)}\n`);
-        return 0;
-      }
-      if (action === 'inspect') {
-        const letter = await tool.inspect(queue, ids[0] as string);
-        if (letter === undefined) {
-          out.stderr.write(`sluice dlq: no dead letter with id ${ids[0]} in ${DeadLetters.queueOf(queue)}\n`);
-          return 1;
-        }
-        out.stdout.write(`${JSON.stringify(detail(letter), null, 2)}\n`);
-        return 0;
-      }
-      const result = await tool.replay(queue, values.all ? { all: true } : { messageIds: ids });
-      out.stdout.write(`replayed ${result.replayed.length} message(s) from ${DeadLetters.queueOf(queue)}\n`);
-      for (const id of result.replayed) out.stdout.write(`  ${id}\n`);
-      for (const { messageId, error } of result.failed)
-        out.stderr.write(`sluice dlq: not replayed ${messageId}: ${error}\n`);
-      if (result.notFound.length > 0)
-        out.stderr.write(`sluice dlq: not found: ${result.notFound.join(', ')}\n`);
-      return result.notFound.length > 0 || result.failed.length > 0 ? 1 : 0;
+      return await perform(source, action, queue, values, out);
+    } catch (error) {
+      const message = (error as Error).message.split('\n')[0] ?? String(error);
+      throw new Error(`${message}; looked${where(source)}`, { cause: error });
     } finally {
-      await tool.close();
+      await source.close();
     }
   },
 };

@@ -20,7 +20,10 @@ interface ScaleEvent {
 
 /** Options of the controller itself (kube-controller-manager flags). */
 export interface HpaControllerOptions {
-  /** `--horizontal-pod-autoscaler-downscale-stabilization`, used when `behavior` is nil. Default 300 s. */
+  /**
+   * `--horizontal-pod-autoscaler-downscale-stabilization`: the scale-down stabilisation window when
+   * `behavior` is nil, or when its `scaleDown` sets no `stabilizationWindowSeconds`. Default 300 s.
+   */
   readonly downscaleStabilizationSeconds?: number;
 }
 
@@ -126,8 +129,8 @@ export class HpaController {
     behavior: { scaleUp: ResolvedRules; scaleDown: ResolvedRules },
   ): number {
     const recommendations = this.recommendations ?? [];
-    const upCutoff = t - behavior.scaleUp.stabilizationWindowSeconds;
-    const downCutoff = t - behavior.scaleDown.stabilizationWindowSeconds;
+    const upCutoff = t - (behavior.scaleUp.stabilizationWindowSeconds ?? 0);
+    const downCutoff = t - (behavior.scaleDown.stabilizationWindowSeconds ?? this.downscaleWindow);
     let up = proposal;
     let down = proposal;
     let old = -1;

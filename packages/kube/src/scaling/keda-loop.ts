@@ -18,21 +18,31 @@ export class KedaLoop {
     private readonly createdAt = 0,
   ) {}
 
-  /** The replica count after the poll at time `t` (seconds), given `replicas` now and the readings. */
+  /**
+   * The replica count after the poll at time `t` (seconds), given `replicas` now and the readings,
+   * case by case as KEDA's `RequestScale`:
+   * - some trigger active: from zero (or from idle below min) to max(min, 1), `lastActive` := t; else,
+   *   when another trigger failed, nothing changes (`lastActive` is not renewed); else `lastActive` := t;
+   * - none active and some failed: nothing changes, with `fallback` or without (the fallback reaches
+   *   the replicas only through the HPA, see {@link MetricsAdapter}); only a `fallback` with
+   *   `replicas` 0 lets the cases below apply;
+   * - none active: above idle, or above zero with min 0, down to idle (else 0) once the cooldown
+   *   passed; below min without idle, up to min.
+   */
   poll(t: number, replicas: number, readings: readonly Reading[]): number {
     const { model } = this;
     const isError = readings.some((r) => r === undefined);
     const isActive = readings.some((r, i) => r !== undefined && r > (model.triggers[i]?.activation ?? 0));
     const idle = model.idleReplicaCount;
     if (isActive) {
-      this.lastActive = t;
       if ((idle !== undefined && replicas < model.minReplicaCount) || replicas === 0) {
+        this.lastActive = t;
         return model.minReplicaCount > 0 ? model.minReplicaCount : 1;
       }
+      if (!isError) this.lastActive = t;
       return replicas;
     }
-    if (isError && model.fallback !== undefined && model.fallback.replicas !== 0)
-      return model.fallback.replicas;
+    if (isError && (model.fallback === undefined || model.fallback.replicas !== 0)) return replicas;
     if ((idle !== undefined && replicas > idle) || (replicas > 0 && model.minReplicaCount === 0)) {
       const cooledDown =
         this.lastActive === undefined

@@ -62,7 +62,11 @@ export interface TriggerModel {
 
 /** Scaling rules with the autoscaling/v2 defaults filled in. */
 export interface ResolvedRules {
-  readonly stabilizationWindowSeconds: number;
+  /**
+   * undefined only for scale-down rules that set none: the API leaves it unset and the controller uses
+   * its `--horizontal-pod-autoscaler-downscale-stabilization` (300 s by default).
+   */
+  readonly stabilizationWindowSeconds: number | undefined;
   readonly selectPolicy: 'Max' | 'Min' | 'Disabled';
   readonly policies: readonly ScalingPolicy[];
   readonly tolerance: number;
@@ -162,7 +166,7 @@ const upDefaults: ResolvedRules = {
   tolerance: defaultTolerance,
 };
 const downDefaults: ResolvedRules = {
-  stabilizationWindowSeconds: 300,
+  stabilizationWindowSeconds: undefined,
   selectPolicy: 'Max',
   policies: [{ type: 'Percent', value: 100, periodSeconds: 15 }],
   tolerance: defaultTolerance,
@@ -186,12 +190,10 @@ function resolveRules(
       ? defaults.tolerance
       : check.number(`${option}.tolerance`, Number(rules.tolerance), 0, 1);
   return {
-    stabilizationWindowSeconds: check.int(
-      `${option}.stabilizationWindowSeconds`,
-      rules.stabilizationWindowSeconds ?? defaults.stabilizationWindowSeconds,
-      0,
-      3600,
-    ),
+    stabilizationWindowSeconds:
+      rules.stabilizationWindowSeconds === undefined
+        ? defaults.stabilizationWindowSeconds
+        : check.int(`${option}.stabilizationWindowSeconds`, rules.stabilizationWindowSeconds, 0, 3600),
     selectPolicy: check.oneOf(`${option}.selectPolicy`, rules.selectPolicy ?? 'Max', [
       'Max',
       'Min',

@@ -1,5 +1,5 @@
 /** How `sluice dlq` shows dead letters: a table, or JSON with the body and every header. */
-import type { DeadLetter } from '@sluice/rabbitmq';
+import type { DeadLetterRecord } from './dead-letter-source.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -17,10 +17,11 @@ function isoOf(date: Date | undefined): string | undefined {
 }
 
 /** The fields of the table (and the start of the JSON). */
-export function summary(letter: DeadLetter): Record<string, unknown> {
+export function summary(letter: DeadLetterRecord): Record<string, unknown> {
   return {
     messageId: letter.messageId,
     type: letter.type,
+    correlationId: letter.correlationId,
     reason: letter.fault?.reason ?? letter.deaths[0]?.reason ?? 'unknown',
     attempts: letter.fault?.attempts,
     failedAt: isoOf(letter.fault?.time),
@@ -30,11 +31,10 @@ export function summary(letter: DeadLetter): Record<string, unknown> {
 }
 
 /** Everything about one dead letter, the body as UTF-8 text or else base64. */
-export function detail(letter: DeadLetter): Record<string, unknown> {
+export function detail(letter: DeadLetterRecord): Record<string, unknown> {
   const body = bodyText(letter.body);
   return {
     ...summary(letter),
-    correlationId: letter.correlationId,
     sentAt: isoOf(letter.sentAt),
     contentType: letter.contentType,
     fault: letter.fault,
@@ -46,14 +46,22 @@ export function detail(letter: DeadLetter): Record<string, unknown> {
   };
 }
 
-/** One row per dead letter: id, type, reason, attempts, failure time, error (cells cut at 60). */
-export function table(letters: readonly DeadLetter[]): string {
+/** One row per dead letter: id, type, correlation id, reason, attempts, failure time, error (cells cut at 60). */
+export function table(letters: readonly DeadLetterRecord[]): string {
   if (letters.length === 0) return '(no dead letters)';
   const rows = letters.map((letter) => {
     const s = summary(letter);
-    return [s.messageId, s.type, s.reason, s.attempts ?? '', s.failedAt ?? '', s.error ?? ''].map(String);
+    return [
+      s.messageId,
+      s.type,
+      s.correlationId ?? '',
+      s.reason,
+      s.attempts ?? '',
+      s.failedAt ?? '',
+      s.error ?? '',
+    ].map(String);
   });
-  const header = ['MESSAGE ID', 'TYPE', 'REASON', 'ATTEMPTS', 'FAILED AT', 'ERROR'];
+  const header = ['MESSAGE ID', 'TYPE', 'CORRELATION ID', 'REASON', 'ATTEMPTS', 'FAILED AT', 'ERROR'];
   const widths = header.map((h, i) =>
     Math.max(h.length, ...rows.map((r) => Math.min((r[i] ?? '').length, 60))),
   );
