@@ -106,7 +106,10 @@ describe('the published packages', () => {
       }
       for (const js of files.filter((f) => f.startsWith('dist/') && f.endsWith('.js'))) {
         const source = js.replace(/^dist\//, 'src/').replace(/\.js$/, '.ts');
-        expect(files, `${manifest.name}: ${js} has no source (stale build output?)`).toContain(source);
+        expect(
+          files,
+          `${manifest.name}: ${js} has no source: stale build output of a removed file (npm run build:clean)`,
+        ).toContain(source);
       }
     }
   });
