@@ -23,7 +23,13 @@ import {
   type Transport,
   type TransportCapabilities,
 } from '@sluice/core';
-import { createClients, resolveBackoff, resolveConnection, resolveRetry, type ResolvedConnection } from './connection.js';
+import {
+  createClients,
+  resolveBackoff,
+  resolveConnection,
+  resolveRetry,
+  type ResolvedConnection,
+} from './connection.js';
 import { toServiceBusMessage } from './envelope.js';
 import { toSluiceError } from './errors.js';
 import { Publisher } from './publisher.js';
@@ -102,11 +108,18 @@ export class AzureServiceBusTransport implements Transport {
   private topology: Topology | undefined;
   private publisher: Publisher | undefined;
   private readonly subscriptions = new Set<ServiceBusSubscription>();
-  private readonly depths = new Map<string, { at: number; read: Promise<{ active: number; dead: number }> }>();
+  private readonly depths = new Map<
+    string,
+    { at: number; read: Promise<{ active: number; dead: number }> }
+  >();
 
   /** Validates every option (throws `SLUICE_INVALID_OPTION` naming it, never showing a key); connects only in {@link connect}. */
   constructor(options: AzureServiceBusTransportOptions) {
-    const given = new OptionChecker('AzureServiceBusTransport').object('options', options, knownOptions) as AzureServiceBusTransportOptions;
+    const given = new OptionChecker('AzureServiceBusTransport').object(
+      'options',
+      options,
+      knownOptions,
+    ) as AzureServiceBusTransportOptions;
     const preliminary = new OptionChecker('AzureServiceBusTransport');
     this.connection = resolveConnection(preliminary, given);
     const check = new OptionChecker('AzureServiceBusTransport', this.connection.redact);
@@ -175,7 +188,10 @@ export class AzureServiceBusTransport implements Transport {
           if (!(error instanceof SluiceError) || error.code !== ErrorCodes.UNROUTABLE) throw error;
           const mustArrive = group.some((m) => m.mandatory || 'queue' in m.destination);
           if (mustArrive) {
-            throw new SluiceError(ErrorCodes.UNROUTABLE, `no queue for ${entity}: Service Bus has no such topic or queue (nothing subscribes to it yet)`);
+            throw new SluiceError(
+              ErrorCodes.UNROUTABLE,
+              `no queue for ${entity}: Service Bus has no such topic or queue (nothing subscribes to it yet)`,
+            );
           }
         }
       }),
@@ -192,7 +208,10 @@ export class AzureServiceBusTransport implements Transport {
     const dlqOf = entityOfDeadLetterSubQueue(endpoint.queue);
     const entity = dlqOf ?? endpoint.queue;
     if (dlqOf !== undefined && endpoint.topics.length > 0) {
-      throw new SluiceError(ErrorCodes.INVALID_OPTION, `${endpoint.queue} is a dead-letter queue: it cannot be bound to topics`);
+      throw new SluiceError(
+        ErrorCodes.INVALID_OPTION,
+        `${endpoint.queue} is a dead-letter queue: it cannot be bound to topics`,
+      );
     }
     const declaring = { ...endpoint, queue: entity, topics: dlqOf === undefined ? endpoint.topics : [] };
     topology.settingsOf(declaring);
@@ -217,12 +236,13 @@ export class AzureServiceBusTransport implements Transport {
       onDelivery,
       copyTarget: dlqOf === undefined ? entity : undefined,
       sendCopy: (target, copy, describe) => this.openPublisher().send(target, [copy], () => describe),
-      redeclare: this.options.provision && dlqOf === undefined
-        ? async () => {
-            topology.forget(entity);
-            await declare();
-          }
-        : undefined,
+      redeclare:
+        this.options.provision && dlqOf === undefined
+          ? async () => {
+              topology.forget(entity);
+              await declare();
+            }
+          : undefined,
       maxLockRenewalMs: this.options.maxLockRenewalMs,
       reconnect: this.options.reconnect,
       closing: () => this.state === 'closing' || this.state === 'closed',
@@ -294,17 +314,29 @@ export class AzureServiceBusTransport implements Transport {
     this.client = client;
     this.admin = admin;
     this.topology = new Topology(admin, this.options, this.logger);
-    this.publisher = new Publisher(client, this.options.publishTimeoutMs, this.connection.redact, this.logger);
+    this.publisher = new Publisher(
+      client,
+      this.options.publishTimeoutMs,
+      this.connection.redact,
+      this.logger,
+    );
     if (this.options.provision) {
       await this.withinConnectTimeout(
         admin.getNamespaceProperties().catch((error: unknown) => {
-          throw toSluiceError(error, `cannot reach the Service Bus namespace ${this.connection.describe}`, this.connection.redact);
+          throw toSluiceError(
+            error,
+            `cannot reach the Service Bus namespace ${this.connection.describe}`,
+            this.connection.redact,
+          );
         }),
         `reaching ${this.connection.describe}`,
       );
     }
     this.state = 'open';
-    this.logger.info({ namespace: this.connection.describe, provision: this.options.provision }, 'Service Bus transport connected');
+    this.logger.info(
+      { namespace: this.connection.describe, provision: this.options.provision },
+      'Service Bus transport connected',
+    );
   }
 
   private async shutDown(deadline: AbortSignal): Promise<void> {
@@ -324,7 +356,12 @@ export class AzureServiceBusTransport implements Transport {
     const clients = (async () => {
       await publisher?.close();
       await this.client?.close();
-    })().catch((error: unknown) => this.logger.debug({ err: this.connection.redact(String(error)) }, 'closing the Service Bus client failed'));
+    })().catch((error: unknown) =>
+      this.logger.debug(
+        { err: this.connection.redact(String(error)) },
+        'closing the Service Bus client failed',
+      ),
+    );
     await untilAborted(clients, deadline);
     this.subscriptions.clear();
     this.state = 'closed';
@@ -332,16 +369,23 @@ export class AzureServiceBusTransport implements Transport {
   }
 
   private opened(): { client: ServiceBusClient; admin: ServiceBusAdministrationClient; topology: Topology } {
-    if (this.state === 'closing' || this.state === 'closed') throw new SluiceError(ErrorCodes.CLOSED, 'Service Bus transport is closed');
+    if (this.state === 'closing' || this.state === 'closed')
+      throw new SluiceError(ErrorCodes.CLOSED, 'Service Bus transport is closed');
     if (this.client === undefined || this.admin === undefined || this.topology === undefined) {
-      throw new SluiceError(ErrorCodes.CONNECTION_LOST, 'Service Bus transport is not connected: call connect() first');
+      throw new SluiceError(
+        ErrorCodes.CONNECTION_LOST,
+        'Service Bus transport is not connected: call connect() first',
+      );
     }
     return { client: this.client, admin: this.admin, topology: this.topology };
   }
 
   private openPublisher(): Publisher {
     if (this.state === 'new' || this.publisher === undefined) {
-      throw new SluiceError(ErrorCodes.CONNECTION_LOST, 'Service Bus transport is not connected: call connect() first');
+      throw new SluiceError(
+        ErrorCodes.CONNECTION_LOST,
+        'Service Bus transport is not connected: call connect() first',
+      );
     }
     if (this.state !== 'open') throw new SluiceError(ErrorCodes.CLOSED, 'Service Bus transport is closed');
     return this.publisher;
@@ -351,7 +395,13 @@ export class AzureServiceBusTransport implements Transport {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new SluiceError(ErrorCodes.CONNECTION_LOST, `${what}: no answer from Service Bus within ${this.options.connectTimeoutMs} ms`)),
+        () =>
+          reject(
+            new SluiceError(
+              ErrorCodes.CONNECTION_LOST,
+              `${what}: no answer from Service Bus within ${this.options.connectTimeoutMs} ms`,
+            ),
+          ),
         this.options.connectTimeoutMs,
       );
     });

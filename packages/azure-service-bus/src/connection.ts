@@ -10,7 +10,7 @@ import {
   type RetryOptions,
   type ServiceBusClientOptions,
 } from '@azure/service-bus';
-import { ErrorCodes, OptionChecker, SluiceError, type Backoff } from '@sluice/core';
+import { ErrorCodes, type OptionChecker, SluiceError, type Backoff } from '@sluice/core';
 import type { ServiceBusConnectionOptions, ServiceBusCredential, ServiceBusRetryOptions } from './types.js';
 
 /** Where the namespace is, as read from the options; `describe` never holds a secret. */
@@ -47,7 +47,10 @@ function fieldsOf(connectionString: string): Map<string, string> {
   for (const part of connectionString.split(';')) {
     const at = part.indexOf('=');
     if (part.trim() === '') continue;
-    fields.set((at < 0 ? part : part.slice(0, at)).trim().toLowerCase(), at < 0 ? '' : part.slice(at + 1).trim());
+    fields.set(
+      (at < 0 ? part : part.slice(0, at)).trim().toLowerCase(),
+      at < 0 ? '' : part.slice(at + 1).trim(),
+    );
   }
   return fields;
 }
@@ -56,7 +59,10 @@ function fieldsOf(connectionString: string): Map<string, string> {
  * Checks the connection options; throws `SLUICE_INVALID_OPTION` naming the option, with any key in
  * the value shown as `***`.
  */
-export function resolveConnection(check: OptionChecker, options: ServiceBusConnectionOptions): ResolvedConnection {
+export function resolveConnection(
+  check: OptionChecker,
+  options: ServiceBusConnectionOptions,
+): ResolvedConnection {
   const { connectionString, namespace, credential, tlsCa } = options;
   if (tlsCa !== undefined && (typeof tlsCa !== 'string' || !tlsCa.includes('BEGIN CERTIFICATE'))) {
     check.fail('tlsCa', 'must be PEM text (-----BEGIN CERTIFICATE-----)', '(not shown)');
@@ -65,7 +71,8 @@ export function resolveConnection(check: OptionChecker, options: ServiceBusConne
     check.fail('connectionString', 'or namespace (with a credential) must be given, not both', '(not shown)');
   }
   if (connectionString !== undefined) {
-    if (typeof connectionString !== 'string') check.fail('connectionString', 'must be a string', typeof connectionString);
+    if (typeof connectionString !== 'string')
+      check.fail('connectionString', 'must be a string', typeof connectionString);
     const fields = fieldsOf(connectionString);
     const secrets = [fields.get('sharedaccesskey') ?? '', fields.get('sharedaccesssignature') ?? ''];
     const redact = redactor(secrets);
@@ -74,8 +81,15 @@ export function resolveConnection(check: OptionChecker, options: ServiceBusConne
     if (endpoint === null) {
       check.fail('connectionString', 'must start Endpoint=sb://<namespace>/', shown);
     }
-    if (!fields.has('sharedaccesssignature') && (!fields.get('sharedaccesskeyname') || !fields.get('sharedaccesskey'))) {
-      check.fail('connectionString', 'must hold SharedAccessKeyName and SharedAccessKey (or SharedAccessSignature)', shown);
+    if (
+      !fields.has('sharedaccesssignature') &&
+      (!fields.get('sharedaccesskeyname') || !fields.get('sharedaccesskey'))
+    ) {
+      check.fail(
+        'connectionString',
+        'must hold SharedAccessKeyName and SharedAccessKey (or SharedAccessSignature)',
+        shown,
+      );
     }
     if (fields.has('entitypath')) {
       check.fail('connectionString', 'must name the namespace, not an entity (no EntityPath)', shown);
@@ -86,7 +100,11 @@ export function resolveConnection(check: OptionChecker, options: ServiceBusConne
     return { host, port, source: { connectionString }, tlsCa, describe: `sb://${host}:${port}`, redact };
   }
   if (typeof namespace !== 'string' || !/^[A-Za-z0-9.-]+(:\d+)?$/.test(namespace)) {
-    check.fail('namespace', 'must be a fully qualified namespace such as my-ns.servicebus.windows.net', namespace);
+    check.fail(
+      'namespace',
+      'must be a fully qualified namespace such as my-ns.servicebus.windows.net',
+      namespace,
+    );
   }
   const [host, port] = namespace.split(':') as [string, string | undefined];
   return {
@@ -101,7 +119,14 @@ export function resolveConnection(check: OptionChecker, options: ServiceBusConne
 
 /** The SDK's retry options from ours, checked. */
 export function resolveRetry(check: OptionChecker, retry: ServiceBusRetryOptions | undefined): RetryOptions {
-  const given = retry === undefined ? {} : (check.object('retry', retry, new Set(['maxRetries', 'delayMs', 'maxDelayMs', 'timeoutMs'])) as ServiceBusRetryOptions);
+  const given =
+    retry === undefined
+      ? {}
+      : (check.object(
+          'retry',
+          retry,
+          new Set(['maxRetries', 'delayMs', 'maxDelayMs', 'timeoutMs']),
+        ) as ServiceBusRetryOptions);
   return {
     maxRetries: check.int('retry.maxRetries', given.maxRetries ?? 3, 0, 100),
     retryDelayInMs: check.int('retry.delayMs', given.delayMs ?? 1_000, 1, 600_000),
@@ -112,8 +137,18 @@ export function resolveRetry(check: OptionChecker, retry: ServiceBusRetryOptions
 }
 
 /** A backoff from partial settings over `defaults`, checked. */
-export function resolveBackoff(check: OptionChecker, option: string, value: Partial<Backoff> | undefined, defaults: Backoff): Backoff {
-  const merged = { ...defaults, ...(value === undefined ? {} : check.object(option, value, new Set(['initialMs', 'factor', 'maxMs', 'jitter']))) } as Backoff;
+export function resolveBackoff(
+  check: OptionChecker,
+  option: string,
+  value: Partial<Backoff> | undefined,
+  defaults: Backoff,
+): Backoff {
+  const merged = {
+    ...defaults,
+    ...(value === undefined
+      ? {}
+      : check.object(option, value, new Set(['initialMs', 'factor', 'maxMs', 'jitter']))),
+  } as Backoff;
   return {
     initialMs: check.int(`${option}.initialMs`, merged.initialMs, 1, 600_000),
     factor: check.number(`${option}.factor`, merged.factor, 1, 100),
@@ -144,7 +179,10 @@ async function defaultCredential(): Promise<ServiceBusCredential> {
 }
 
 /** Makes the SDK clients; nothing connects yet (the SDK opens connections on first use). */
-export async function createClients(connection: ResolvedConnection, retryOptions: RetryOptions): Promise<ServiceBusClients> {
+export async function createClients(
+  connection: ResolvedConnection,
+  retryOptions: RetryOptions,
+): Promise<ServiceBusClients> {
   const clientOptions: ServiceBusClientOptions = { retryOptions };
   const adminOptions = connection.tlsCa === undefined ? {} : { tlsOptions: { ca: connection.tlsCa } };
   const { source } = connection;

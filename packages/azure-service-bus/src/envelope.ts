@@ -50,7 +50,8 @@ export function toServiceBusMessage(
   copy = false,
 ): ServiceBusMessage {
   const applicationProperties: Record<string, PropertyValue> = {};
-  for (const [name, value] of Object.entries(message.headers)) applicationProperties[name] = propertyValue(value);
+  for (const [name, value] of Object.entries(message.headers))
+    applicationProperties[name] = propertyValue(value);
   applicationProperties[Headers.sentAt] = message.sentAt.getTime();
   if (message.causationId !== undefined) applicationProperties[Headers.causationId] = message.causationId;
   if (copy) applicationProperties[Properties.messageId] = message.messageId;
@@ -74,7 +75,8 @@ export function toServiceBusMessage(
 function headerText(value: unknown): string | undefined {
   if (value === null || value === undefined) return undefined;
   if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+    return String(value);
   if (value instanceof Date) return Number.isFinite(value.getTime()) ? value.toISOString() : String(value);
   if (Buffer.isBuffer(value)) return value.toString('base64');
   if (typeof (value as { toString?: unknown }).toString === 'function') return String(value);
@@ -99,7 +101,9 @@ function sentAtOf(value: unknown, fallback: Date | undefined, problems: string[]
               ? Date.parse(value)
               : Number.NaN;
     if (Number.isFinite(ms) && Math.abs(ms) <= 8.64e15) return new Date(ms);
-    problems.push(`property ${Headers.sentAt} (${JSON.stringify(headerText(value)?.slice(0, 64))}) is not a time`);
+    problems.push(
+      `property ${Headers.sentAt} (${JSON.stringify(headerText(value)?.slice(0, 64))}) is not a time`,
+    );
   }
   return fallback !== undefined && Number.isFinite(fallback.getTime()) ? fallback : new Date();
 }
@@ -135,14 +139,19 @@ export function fromServiceBusMessage(received: ServiceBusReceivedMessage): Enve
   if (Buffer.isBuffer(raw) || raw instanceof Uint8Array) body = raw;
   else {
     body = new Uint8Array(0);
-    problems.push(`the body is ${raw === undefined || raw === null ? 'empty' : `an AMQP ${received._rawAmqpMessage?.bodyType ?? 'value'} section`}, not bytes (a data section)`);
+    problems.push(
+      `the body is ${raw === undefined || raw === null ? 'empty' : `an AMQP ${received._rawAmqpMessage?.bodyType ?? 'value'} section`}, not bytes (a data section)`,
+    );
   }
   const causation = headerText(properties[Headers.causationId]);
   const message: TransportMessage = {
     // Without an id every delivery would look like one message to deduplication.
     messageId: idText(properties[Properties.messageId]) ?? idText(received.messageId) ?? randomUUID(),
     type: typeof received.subject === 'string' ? received.subject : '',
-    contentType: typeof received.contentType === 'string' && received.contentType !== '' ? received.contentType : 'application/octet-stream',
+    contentType:
+      typeof received.contentType === 'string' && received.contentType !== ''
+        ? received.contentType
+        : 'application/octet-stream',
     correlationId: idText(received.correlationId),
     causationId: causation,
     sentAt: sentAtOf(properties[Headers.sentAt], received.enqueuedTimeUtc, problems),

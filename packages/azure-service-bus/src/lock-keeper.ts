@@ -62,7 +62,8 @@ export class LockKeeper {
   private async tick(): Promise<void> {
     if (this.stopped) return;
     const now = Date.now();
-    if (now >= this.lock.lockedUntil()) return this.lose(`its lock ran out (renewed until ${new Date(this.renewUntil).toISOString()} at most)`);
+    if (now >= this.lock.lockedUntil())
+      return this.lose(`its lock ran out (renewed until ${new Date(this.renewUntil).toISOString()} at most)`);
     if (now > this.renewUntil) return this.schedule();
     try {
       await this.lock.renew();
@@ -76,6 +77,8 @@ export class LockKeeper {
   private lose(why: string): void {
     if (this.stopped) return;
     this.stop();
-    this.controller.abort(new SluiceError(ErrorCodes.LOCK_LOST, `${this.describe}: ${why}; Service Bus redelivers it`));
+    this.controller.abort(
+      new SluiceError(ErrorCodes.LOCK_LOST, `${this.describe}: ${why}; Service Bus redelivers it`),
+    );
   }
 }

@@ -4,13 +4,20 @@
  * alone is refused before anything is sent, naming its size and the limit. Every send is bounded by
  * the publish timeout, and by the transport's close deadline.
  */
-import type { ServiceBusClient, ServiceBusMessage, ServiceBusMessageBatch, ServiceBusSender } from '@azure/service-bus';
+import type {
+  ServiceBusClient,
+  ServiceBusMessage,
+  ServiceBusMessageBatch,
+  ServiceBusSender,
+} from '@azure/service-bus';
 import { ErrorCodes, IdleLatch, SluiceError, type Logger } from '@sluice/core';
 import { toSluiceError } from './errors.js';
 
 /** About how many bytes `message` takes encoded (body, ids and properties; AMQP framing aside). */
 function approximateSize(message: ServiceBusMessage): number {
-  let size = Buffer.isBuffer(message.body) ? message.body.length : Buffer.byteLength(JSON.stringify(message.body ?? null));
+  let size = Buffer.isBuffer(message.body)
+    ? message.body.length
+    : Buffer.byteLength(JSON.stringify(message.body ?? null));
   for (const field of [message.messageId, message.contentType, message.correlationId, message.subject]) {
     if (field !== undefined) size += Buffer.byteLength(String(field));
   }
@@ -45,11 +52,21 @@ export class Publisher {
    * `SLUICE_PUBLISH_REFUSED` for a message over the limit and `SLUICE_DEADLINE_EXCEEDED` after the
    * publish timeout. Batches sent before a failure stay sent.
    */
-  async send(entity: string, messages: readonly ServiceBusMessage[], describe: (index: number) => string): Promise<void> {
+  async send(
+    entity: string,
+    messages: readonly ServiceBusMessage[],
+    describe: (index: number) => string,
+  ): Promise<void> {
     if (this.closing !== undefined) throw this.closing;
     const controller = new AbortController();
     const timer = setTimeout(
-      () => controller.abort(new SluiceError(ErrorCodes.DEADLINE_EXCEEDED, `Service Bus did not accept the message within ${this.publishTimeoutMs} ms`)),
+      () =>
+        controller.abort(
+          new SluiceError(
+            ErrorCodes.DEADLINE_EXCEEDED,
+            `Service Bus did not accept the message within ${this.publishTimeoutMs} ms`,
+          ),
+        ),
       this.publishTimeoutMs,
     );
     this.inFlight.add(controller);
@@ -61,20 +78,15 @@ export class Publisher {
       for (const [index, message] of messages.entries()) {
         batch ??= await sender.createMessageBatch(options);
         if (batch.tryAddMessage(message)) continue;
-        if (batch.count === 0) {
-          throw new SluiceError(
+        const tooLarge = () =>
+          new SluiceError(
             ErrorCodes.PUBLISH_REFUSED,
-            `${describe(index)} is about ${approximateSize(message)} bytes encoded, over the ${batch.maxSizeInBytes}-byte limit of one Service Bus message to ${entity}`,
+            `${describe(index)} is about ${approximateSize(message)} bytes encoded, over the ${batch?.maxSizeInBytes}-byte limit of one Service Bus message to ${entity}`,
           );
-        }
+        if (batch.count === 0) throw tooLarge();
         await sender.sendMessages(batch, options);
         batch = await sender.createMessageBatch(options);
-        if (!batch.tryAddMessage(message)) {
-          throw new SluiceError(
-            ErrorCodes.PUBLISH_REFUSED,
-            `${describe(index)} is about ${approximateSize(message)} bytes encoded, over the ${batch.maxSizeInBytes}-byte limit of one Service Bus message to ${entity}`,
-          );
-        }
+        if (!batch.tryAddMessage(message)) throw tooLarge();
       }
       if (batch !== undefined && batch.count > 0) await sender.sendMessages(batch, options);
     } catch (error) {
@@ -105,9 +117,11 @@ export class Publisher {
     this.senders.clear();
     await Promise.all(
       senders.map((sender) =>
-        sender.close().catch((error: unknown) =>
-          this.logger.debug({ err: this.redact(String(error)) }, 'could not close a Service Bus sender'),
-        ),
+        sender
+          .close()
+          .catch((error: unknown) =>
+            this.logger.debug({ err: this.redact(String(error)) }, 'could not close a Service Bus sender'),
+          ),
       ),
     );
   }

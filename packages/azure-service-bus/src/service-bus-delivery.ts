@@ -8,7 +8,15 @@
  * transport or a failed settlement reject with their codes.
  */
 import type { ServiceBusMessage, ServiceBusReceivedMessage, ServiceBusReceiver } from '@azure/service-bus';
-import { ErrorCodes, faultHeaders, Headers, SluiceError, type Delivery, type Fault, type TransportMessage } from '@sluice/core';
+import {
+  ErrorCodes,
+  faultHeaders,
+  Headers,
+  SluiceError,
+  type Delivery,
+  type Fault,
+  type TransportMessage,
+} from '@sluice/core';
 import { Properties, toServiceBusMessage, type Envelope } from './envelope.js';
 import { toSluiceError } from './errors.js';
 import type { LockKeeper } from './lock-keeper.js';
@@ -70,11 +78,15 @@ export class ServiceBusDelivery implements Delivery {
     return this.settle('retry', async () => {
       const target = this.owner.copyTarget;
       if (target === undefined) {
-        throw new SluiceError(ErrorCodes.INVALID_OPTION, `cannot retry into ${this.queue}: a dead-letter queue takes no messages (replay it)`);
+        throw new SluiceError(
+          ErrorCodes.INVALID_OPTION,
+          `cannot retry into ${this.queue}: a dead-letter queue takes no messages (replay it)`,
+        );
       }
       const copy = toServiceBusMessage(this.message, { [Headers.attempt]: this.attempt + 1 }, true);
       if (delayMs > 0) copy.scheduledEnqueueTimeUtc = new Date(Date.now() + delayMs);
-      if (this.raw.timeToLive !== undefined && this.raw.timeToLive > 0 && this.raw.timeToLive < 2 ** 31) copy.timeToLive = this.raw.timeToLive;
+      if (this.raw.timeToLive !== undefined && this.raw.timeToLive > 0 && this.raw.timeToLive < 2 ** 31)
+        copy.timeToLive = this.raw.timeToLive;
       await this.owner.sendCopy(target, copy, `retry copy of message ${this.message.messageId}`);
       await this.owner.receiver.completeMessage(this.raw);
     });
@@ -85,14 +97,18 @@ export class ServiceBusDelivery implements Delivery {
       const properties: Record<string, string | null> = {};
       // Properties cannot be removed on a settlement, only set: an earlier fault's are set to null.
       for (const name of Object.keys(this.raw.applicationProperties ?? {})) {
-        if (name.startsWith('sluice-fault-') || name === Headers.attempt || name === Properties.released) properties[name] = null;
+        if (name.startsWith('sluice-fault-') || name === Headers.attempt || name === Properties.released)
+          properties[name] = null;
       }
       Object.assign(properties, faultHeaders(fault));
       const description = `${fault.errorType}: ${fault.errorMessage}`;
       return this.owner.receiver.deadLetterMessage(this.raw, {
         ...properties,
         deadLetterReason: fault.reason,
-        deadLetterErrorDescription: description.length <= maxDescription ? description : `${description.slice(0, maxDescription - 3)}...`,
+        deadLetterErrorDescription:
+          description.length <= maxDescription
+            ? description
+            : `${description.slice(0, maxDescription - 3)}...`,
       });
     });
   }
@@ -144,7 +160,12 @@ export class ServiceBusDelivery implements Delivery {
       await settlement;
     } catch (error) {
       if (this.signal.aborted) throw this.signal.reason as SluiceError;
-      throw toSluiceError(error, `could not ${what} message ${this.message.messageId}`, this.owner.redact, this.owner.closing());
+      throw toSluiceError(
+        error,
+        `could not ${what} message ${this.message.messageId}`,
+        this.owner.redact,
+        this.owner.closing(),
+      );
     } finally {
       this.state = 'settled';
       this.lock.stop();

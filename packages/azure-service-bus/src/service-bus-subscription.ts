@@ -126,7 +126,10 @@ export class ServiceBusSubscription implements Subscription {
     await untilAborted(Promise.allSettled([...this.settling]), deadline);
     await untilAborted(Promise.all([...this.unsettled].map((delivery) => delivery.handBack())), deadline);
     for (const delivery of this.unsettled) delivery.orphan();
-    await untilAborted(this.deps.receiver.close().catch(() => undefined), deadline);
+    await untilAborted(
+      this.deps.receiver.close().catch(() => undefined),
+      deadline,
+    );
   }
 
   private serial(step: () => Promise<void>): Promise<void> {
@@ -140,7 +143,11 @@ export class ServiceBusSubscription implements Subscription {
         processMessage: (message) => this.onMessage(message),
         processError: async ({ error, errorSource }) => {
           if (errorSource === 'receive') this.onReceiverFailed(error);
-          else this.logger.debug({ errorSource, err: this.deps.redact(String(error)) }, 'Service Bus receiver reported an error');
+          else
+            this.logger.debug(
+              { errorSource, err: this.deps.redact(String(error)) },
+              'Service Bus receiver reported an error',
+            );
         },
       },
       { autoCompleteMessages: false, maxConcurrentCalls: this.deps.prefetch },
@@ -170,14 +177,24 @@ export class ServiceBusSubscription implements Subscription {
         this.deps.maxLockRenewalMs,
         describe,
         isLockLost,
-        (error) => this.logger.debug({ messageId: envelope.message.messageId, err: this.deps.redact(String(error)) }, 'lock renewal failed; trying again'),
+        (error) =>
+          this.logger.debug(
+            { messageId: envelope.message.messageId, err: this.deps.redact(String(error)) },
+            'lock renewal failed; trying again',
+          ),
       );
       delivery = new ServiceBusDelivery(this.owner, raw, envelope, this.queue, lock);
       if (envelope.problems.length > 0) {
-        refusal = new SluiceError(ErrorCodes.DECODE_FAILED, `cannot read the Service Bus message: ${envelope.problems.join('; ')}`);
+        refusal = new SluiceError(
+          ErrorCodes.DECODE_FAILED,
+          `cannot read the Service Bus message: ${envelope.problems.join('; ')}`,
+        );
       }
     } catch (error) {
-      this.logger.error({ err: toError(error) }, 'could not read a delivered message; Service Bus redelivers it when its lock runs out');
+      this.logger.error(
+        { err: toError(error) },
+        'could not read a delivered message; Service Bus redelivers it when its lock runs out',
+      );
       return;
     }
     this.unsettled.add(delivery);
@@ -188,7 +205,10 @@ export class ServiceBusSubscription implements Subscription {
     try {
       await this.deps.onDelivery(delivery);
     } catch (error) {
-      this.logger.error({ err: toError(error), messageId: delivery.message.messageId }, 'delivery handler threw');
+      this.logger.error(
+        { err: toError(error), messageId: delivery.message.messageId },
+        'delivery handler threw',
+      );
     }
   }
 
@@ -204,7 +224,10 @@ export class ServiceBusSubscription implements Subscription {
       queue: this.queue,
       time: new Date(),
     };
-    this.logger.warn({ messageId: delivery.message.messageId, reason, error: error.message }, 'dead-lettering a message without handing it to the consumer');
+    this.logger.warn(
+      { messageId: delivery.message.messageId, reason, error: error.message },
+      'dead-lettering a message without handing it to the consumer',
+    );
     await delivery.deadLetter(fault).catch((settleError: unknown) => {
       this.logger.warn(
         { messageId: delivery.message.messageId, err: this.deps.redact(String(settleError)) },
@@ -215,7 +238,10 @@ export class ServiceBusSubscription implements Subscription {
 
   private onReceiverFailed(error: Error): void {
     this.up = false;
-    this.logger.warn({ err: this.deps.redact(`${error.name}: ${error.message}`) }, 'Service Bus receiver failed; restarting it');
+    this.logger.warn(
+      { err: this.deps.redact(`${error.name}: ${error.message}`) },
+      'Service Bus receiver failed; restarting it',
+    );
     if (this.restarting || this.mode !== 'active') return;
     this.restarting = true;
     void this.restart(isEntityNotFound(error)).finally(() => {
@@ -237,7 +263,10 @@ export class ServiceBusSubscription implements Subscription {
         return;
       } catch (error) {
         vanished ||= isEntityNotFound(error);
-        this.logger.warn({ attempt, err: this.deps.redact(String(error)) }, 'Service Bus receiver restart failed; trying again');
+        this.logger.warn(
+          { attempt, err: this.deps.redact(String(error)) },
+          'Service Bus receiver restart failed; trying again',
+        );
       }
     }
   }

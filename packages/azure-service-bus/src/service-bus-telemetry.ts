@@ -27,7 +27,8 @@ export class ServiceBusTelemetry implements TransportTelemetry {
       'messaging.servicebus.message.delivery_count': delivery.deliveryCount,
     };
     const enqueued = delivery.raw.enqueuedTimeUtc?.getTime();
-    if (enqueued !== undefined && Number.isFinite(enqueued)) attributes['messaging.servicebus.message.enqueued_time'] = enqueued;
+    if (enqueued !== undefined && Number.isFinite(enqueued))
+      attributes['messaging.servicebus.message.enqueued_time'] = enqueued;
     return attributes;
   }
 }

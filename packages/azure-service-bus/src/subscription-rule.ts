@@ -30,7 +30,8 @@ function sql(filter: MessageFilter): string {
   const p = property(filter.property);
   if ('exists' in filter) return `${p} IS ${filter.exists ? 'NOT ' : ''}NULL`;
   if ('equals' in filter) return `${p} = ${literal(filter.equals)}`;
-  if ('in' in filter) return filter.in.length === 0 ? '1=0' : `${p} IN (${filter.in.map(literal).join(', ')})`;
+  if ('in' in filter)
+    return filter.in.length === 0 ? '1=0' : `${p} IN (${filter.in.map(literal).join(', ')})`;
   if ('gt' in filter) return `${p} > ${filter.gt}`;
   if ('gte' in filter) return `${p} >= ${filter.gte}`;
   if ('lt' in filter) return `${p} < ${filter.lt}`;
@@ -60,7 +61,16 @@ export function sameFilter(a: RuleFilter, b: RuleFilter): boolean {
   if ('sqlExpression' in a || 'sqlExpression' in b) {
     return 'sqlExpression' in a && 'sqlExpression' in b && a.sqlExpression.trim() === b.sqlExpression.trim();
   }
-  const fields = ['correlationId', 'messageId', 'to', 'replyTo', 'subject', 'sessionId', 'replyToSessionId', 'contentType'] as const;
+  const fields = [
+    'correlationId',
+    'messageId',
+    'to',
+    'replyTo',
+    'subject',
+    'sessionId',
+    'replyToSessionId',
+    'contentType',
+  ] as const;
   if (fields.some((field) => (a[field] ?? undefined) !== (b[field] ?? undefined))) return false;
   const left = Object.entries(a.applicationProperties ?? {});
   const right = b.applicationProperties ?? {};

@@ -38,7 +38,9 @@ export function durationMs(iso: string | undefined): number {
   const match = /^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$/.exec(iso ?? '');
   if (match === null) return Number.NaN;
   const [, d, h, m, s] = match;
-  return Math.round(((Number(d ?? 0) * 24 + Number(h ?? 0)) * 60 + Number(m ?? 0)) * 60_000 + Number(s ?? 0) * 1000);
+  return Math.round(
+    ((Number(d ?? 0) * 24 + Number(h ?? 0)) * 60 + Number(m ?? 0)) * 60_000 + Number(s ?? 0) * 1000,
+  );
 }
 
 function statusOf(error: unknown): number | undefined {
@@ -87,19 +89,39 @@ export class Topology {
       check.fail('queue', "must be letters, digits, '.', '_' or '-' on Service Bus (no ':')", endpoint.queue);
     }
     if (endpoint.topics.length > 0 && endpoint.queue.length > maxSubscriptionName) {
-      check.fail('queue', `must be at most ${maxSubscriptionName} characters: it names the endpoint's topic subscriptions`, endpoint.queue);
+      check.fail(
+        'queue',
+        `must be at most ${maxSubscriptionName} characters: it names the endpoint's topic subscriptions`,
+        endpoint.queue,
+      );
     }
     for (const topic of endpoint.topics) {
-      if (!entityNamePattern.test(topic)) check.fail('topics', "must be letters, digits, '.', '_' or '-'", topic);
+      if (!entityNamePattern.test(topic))
+        check.fail('topics', "must be letters, digits, '.', '_' or '-'", topic);
     }
-    const broker = endpoint.options?.broker === undefined ? {} : check.object('options.broker', endpoint.options.broker, brokerOptions);
+    const broker =
+      endpoint.options?.broker === undefined
+        ? {}
+        : check.object('options.broker', endpoint.options.broker, brokerOptions);
     const ttl = endpoint.options?.messageTtlMs;
     return {
-      lockDurationMs: check.int('options.broker.lockDurationMs', broker.lockDurationMs ?? this.defaults.lockDurationMs, 100, 300_000),
-      maxDeliveryCount: check.int('options.broker.maxDeliveryCount', broker.maxDeliveryCount ?? this.defaults.maxDeliveryCount, 1, 2_000),
+      lockDurationMs: check.int(
+        'options.broker.lockDurationMs',
+        broker.lockDurationMs ?? this.defaults.lockDurationMs,
+        100,
+        300_000,
+      ),
+      maxDeliveryCount: check.int(
+        'options.broker.maxDeliveryCount',
+        broker.maxDeliveryCount ?? this.defaults.maxDeliveryCount,
+        1,
+        2_000,
+      ),
       messageTtlMs: ttl === undefined ? undefined : check.int('options.messageTtlMs', ttl, 1, 2 ** 31 - 1),
       maxSizeInMegabytes:
-        broker.maxSizeInMegabytes === undefined ? undefined : check.int('options.broker.maxSizeInMegabytes', broker.maxSizeInMegabytes, 1, 81_920),
+        broker.maxSizeInMegabytes === undefined
+          ? undefined
+          : check.int('options.broker.maxSizeInMegabytes', broker.maxSizeInMegabytes, 1, 81_920),
     };
   }
 
@@ -135,7 +157,8 @@ export class Topology {
       maxDeliveryCount: settings.maxDeliveryCount,
       deadLetteringOnMessageExpiration: true,
     };
-    if (settings.messageTtlMs !== undefined) wanted.defaultMessageTimeToLive = isoDuration(settings.messageTtlMs);
+    if (settings.messageTtlMs !== undefined)
+      wanted.defaultMessageTimeToLive = isoDuration(settings.messageTtlMs);
     if (settings.maxSizeInMegabytes !== undefined) wanted.maxSizeInMegabytes = settings.maxSizeInMegabytes;
     const current = await existing(() => this.admin.getQueue(name));
     if (current === undefined && (await createUnlessExists(() => this.admin.createQueue(name, wanted)))) {
@@ -161,10 +184,16 @@ export class Topology {
     const current = await existing(() => this.admin.getSubscription(topic, queue));
     if (current === undefined) {
       const created = await createUnlessExists(() =>
-        this.admin.createSubscription(topic, queue, { ...wanted, defaultRuleOptions: { name: ruleName, filter } }),
+        this.admin.createSubscription(topic, queue, {
+          ...wanted,
+          defaultRuleOptions: { name: ruleName, filter },
+        }),
       );
       if (created) {
-        this.logger.info({ topic, subscription: queue, forwardTo: queue }, 'Service Bus subscription created');
+        this.logger.info(
+          { topic, subscription: queue, forwardTo: queue },
+          'Service Bus subscription created',
+        );
         return;
       }
     } else if (!forwardsTo(current, queue) || current.deadLetteringOnFilterEvaluationExceptions) {
@@ -187,7 +216,10 @@ export class Topology {
     const others = rules.filter((rule) => rule.name !== ruleName);
     for (const rule of others) await this.admin.deleteRule(topic, subscription, rule.name);
     if (own === undefined || others.length > 0 || !sameFilter(own.filter as RuleFilter, filter)) {
-      this.logger.info({ topic, subscription, rule: ruleName, removed: others.map((r) => r.name) }, 'Service Bus subscription rule updated');
+      this.logger.info(
+        { topic, subscription, rule: ruleName, removed: others.map((r) => r.name) },
+        'Service Bus subscription rule updated',
+      );
     }
   }
 }
@@ -203,19 +235,30 @@ function queueDifferences(queue: QueueProperties, wanted: CreateQueueOptions): s
   if (durationMs(queue.lockDuration) !== durationMs(wanted.lockDuration)) differs.push('lockDuration');
   if (queue.maxDeliveryCount !== wanted.maxDeliveryCount) differs.push('maxDeliveryCount');
   if (queue.deadLetteringOnMessageExpiration !== true) differs.push('deadLetteringOnMessageExpiration');
-  if (wanted.defaultMessageTimeToLive !== undefined && durationMs(queue.defaultMessageTimeToLive) !== durationMs(wanted.defaultMessageTimeToLive)) {
+  if (
+    wanted.defaultMessageTimeToLive !== undefined &&
+    durationMs(queue.defaultMessageTimeToLive) !== durationMs(wanted.defaultMessageTimeToLive)
+  ) {
     differs.push('defaultMessageTimeToLive');
   }
-  if (wanted.maxSizeInMegabytes !== undefined && queue.maxSizeInMegabytes !== wanted.maxSizeInMegabytes) differs.push('maxSizeInMegabytes');
+  if (wanted.maxSizeInMegabytes !== undefined && queue.maxSizeInMegabytes !== wanted.maxSizeInMegabytes)
+    differs.push('maxSizeInMegabytes');
   return differs;
 }
 
 /** Turns an administration error into a Sluice one (a 401/403 or 400 is the options' fault). */
-export function provisioningError(error: unknown, what: string, redact: (text: string) => string): SluiceError {
+export function provisioningError(
+  error: unknown,
+  what: string,
+  redact: (text: string) => string,
+): SluiceError {
   const status = statusOf(error);
   const text = redact(error instanceof Error ? error.message : String(error));
   if (status === 400 || status === 401 || status === 403) {
-    return new SluiceError(ErrorCodes.INVALID_OPTION, `Service Bus refused to declare ${what} (HTTP ${status}): ${text}`);
+    return new SluiceError(
+      ErrorCodes.INVALID_OPTION,
+      `Service Bus refused to declare ${what} (HTTP ${status}): ${text}`,
+    );
   }
   return new SluiceError(ErrorCodes.CONNECTION_LOST, `could not declare ${what} on Service Bus: ${text}`);
 }

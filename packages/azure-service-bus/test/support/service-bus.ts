@@ -10,7 +10,7 @@ import { deadLetterSubQueueName, silentLogger } from '@sluice/core';
 import { startServiceBusStandIn, type ServiceBusStandIn } from '@sluice/service-bus-standin';
 
 /** Short SDK retries and reconnects, so a test that goes wrong fails in seconds. */
-export const quickRetry = { maxRetries: 2, delayMs: 100, maxDelayMs: 1_000, timeoutMs: 10_000 } as const;
+export const quickRetry = { maxRetries: 3, delayMs: 100, maxDelayMs: 1_000, timeoutMs: 3_000 } as const;
 export const quickReconnect = { initialMs: 100, maxMs: 1_000 } as const;
 
 export interface ServiceBusUnderTest {
