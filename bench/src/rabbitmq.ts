@@ -703,7 +703,7 @@ async function latency(raw: RawClient, rawPublisher: RawClient, broker: BrokerCp
     [1, 'added p99, transport -> transport'],
   ] as const) {
     const added = addedOf(runs[i] ?? []);
-    verdicts.push(`${label} ${added.toFixed(2)} ms (required <= 1.00 ms): ${verdict(added <= 1)}`);
+    verdicts.push(`${label} ${added.toFixed(2)} ms (required <= 0.50 ms): ${verdict(added <= 0.5)}`);
   }
   return verdicts;
 }
