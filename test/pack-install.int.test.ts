@@ -64,7 +64,14 @@ afterAll(async () => {
 describe('the published packages', () => {
   it('packs every public package', () => {
     expect(packed.map((p) => p.manifest.name)).toEqual(
-      expect.arrayContaining(['@sluice/core', '@sluice/rabbitmq', '@sluice/otel', '@sluice/testing']),
+      expect.arrayContaining([
+        '@sluice/core',
+        '@sluice/rabbitmq',
+        '@sluice/otel',
+        '@sluice/testing',
+        '@sluice/postgres',
+        '@sluice/redis',
+      ]),
     );
   });
 
