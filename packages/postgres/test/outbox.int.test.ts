@@ -226,4 +226,32 @@ describe('the transactional outbox', () => {
       'the sent row to be pruned',
     );
   });
+
+  it('keeps relaying, by polling and then listening again, after PostgreSQL killed its listening connection', async () => {
+    const harness = await startConsumer();
+    const { bus, unitOfWork } = producer();
+    await startRelay(100, { pollIntervalMs: 300 });
+    const listen = `LISTEN "${schema.name}.sluice_outbox"`;
+    const listeners = async () =>
+      (
+        await schema.pool.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE query = $1', [
+          listen,
+        ])
+      ).rows;
+    await eventually(async () => (await listeners()).length === 1, 10_000, 'the relay to listen');
+    const [killed] = await listeners();
+    await schema.pool.query('SELECT pg_terminate_backend($1)', [killed?.pid]);
+
+    await unitOfWork.run(() => bus.send(Placed, { aggregate: 'p', seq: 1 }, { messageId: 'after-kill' }));
+    await harness.waitForHandled('after-kill', 'Recorder', 15_000);
+    await eventually(
+      async () => (await listeners()).some((row) => row.pid !== killed?.pid),
+      10_000,
+      'the relay to listen again on a new connection',
+    );
+    await unitOfWork.run(() =>
+      bus.send(Placed, { aggregate: 'p', seq: 2 }, { messageId: 'listening-again' }),
+    );
+    await harness.waitForHandled('listening-again', 'Recorder', 15_000);
+  });
 });
