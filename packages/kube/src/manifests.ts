@@ -3,7 +3,7 @@
  * so the chart stays the one renderer of every object (`sluice manifests` prints them, `sluice apply`
  * applies them).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,8 +11,20 @@ import { parseAllDocuments, stringify } from 'yaml';
 import type { ChartValues } from './chart-values.js';
 import { runHelm } from './helm.js';
 
-/** The chart of this repository (`charts/sluice-consumer`). */
-export const defaultChartDir = fileURLToPath(new URL('../../../charts/sluice-consumer/', import.meta.url));
+/**
+ * The chart `sluice manifests` renders by default: the copy of `charts/sluice-consumer` the published
+ * package holds (`chart/`, copied when it is packed), else the repository's own, when this module runs
+ * from the Sluice repository.
+ */
+export function chartDirOf(moduleUrl: string | URL): string {
+  const packaged = fileURLToPath(new URL('../chart/', moduleUrl));
+  return existsSync(join(packaged, 'Chart.yaml'))
+    ? packaged
+    : fileURLToPath(new URL('../../../charts/sluice-consumer/', moduleUrl));
+}
+
+/** {@link chartDirOf} this module. */
+export const defaultChartDir = chartDirOf(import.meta.url);
 
 /** A rendered object, as the Kubernetes API takes it. */
 export interface ManifestObject {
