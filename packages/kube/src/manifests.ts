@@ -3,24 +3,23 @@
  * so the chart stays the one renderer of every object (`sluice manifests` prints them, `sluice apply`
  * applies them).
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { ChartValues } from './chart-values.js';
 import { runHelm } from './helm.js';
 
 /**
- * The chart `sluice manifests` renders by default: the copy of `charts/sluice-consumer` the published
- * package holds (`chart/`, copied when it is packed), else the repository's own, when this module runs
- * from the Sluice repository.
+ * The chart `sluice manifests` renders by default for the module at `moduleUrl` (this package's
+ * `src/` or `dist/`): in the Sluice repository (`packages/kube`) its `charts/sluice-consumer`; in an
+ * installed package the copy it ships in `chart/` (copied when it is packed).
  */
 export function chartDirOf(moduleUrl: string | URL): string {
-  const packaged = fileURLToPath(new URL('../chart/', moduleUrl));
-  return existsSync(join(packaged, 'Chart.yaml'))
-    ? packaged
-    : fileURLToPath(new URL('../../../charts/sluice-consumer/', moduleUrl));
+  const packageDir = fileURLToPath(new URL('../', moduleUrl));
+  const inRepository = basename(dirname(packageDir)) === 'packages' && basename(packageDir) === 'kube';
+  return fileURLToPath(new URL(inRepository ? '../../../charts/sluice-consumer/' : '../chart/', moduleUrl));
 }
 
 /** {@link chartDirOf} this module. */
