@@ -65,7 +65,14 @@ afterAll(async () => {
 describe('the published packages', () => {
   it('packs every public package', () => {
     expect(packed.map((p) => p.manifest.name)).toEqual(
-      expect.arrayContaining(['@sluice/core', '@sluice/rabbitmq', '@sluice/otel', '@sluice/testing']),
+      expect.arrayContaining([
+        '@sluice/core',
+        '@sluice/rabbitmq',
+        '@sluice/otel',
+        '@sluice/testing',
+        '@sluice/postgres',
+        '@sluice/redis',
+      ]),
     );
   });
 
@@ -107,7 +114,10 @@ describe('the published packages', () => {
       }
       for (const js of files.filter((f) => f.startsWith('dist/') && f.endsWith('.js'))) {
         const source = js.replace(/^dist\//, 'src/').replace(/\.js$/, '.ts');
-        expect(files, `${manifest.name}: ${js} has no source (stale build output?)`).toContain(source);
+        expect(
+          files,
+          `${manifest.name}: ${js} has no source: stale build output of a removed file (npm run build:clean)`,
+        ).toContain(source);
       }
     }
   });

@@ -4,7 +4,9 @@ import {
   ConsumerHost,
   type EndpointOptions,
   type HandlerClass,
+  type IdempotencyStore,
   type MessageDefinition,
+  type Middleware,
   type Transport,
 } from '@sluice/core';
 
@@ -14,6 +16,10 @@ export interface NoOpHostOptions {
   readonly message: MessageDefinition;
   /** Decorator options over the defaults (prefetch 100, one attempt). */
   readonly consumer?: EndpointOptions;
+  /** The host's idempotency store (for `idempotency: true`). Default: the host's in-memory one. */
+  readonly idempotencyStore?: IdempotencyStore;
+  /** Host middleware around the handler. Default none. */
+  readonly middleware?: readonly Middleware[];
   /** Called after each handled message with the count so far. */
   readonly onHandled: (handled: number) => void;
 }
@@ -37,6 +43,8 @@ export function noOpHost(options: NoOpHostOptions): ConsumerHost {
     transport: options.transport,
     consumers: [NoOp as HandlerClass<never>],
     handleSignals: false,
+    ...(options.idempotencyStore ? { idempotencyStore: options.idempotencyStore } : {}),
+    middleware: options.middleware ?? [],
   });
 }
 

@@ -188,7 +188,7 @@ describe('the RabbitMQ-with-Prometheus variant', () => {
 });
 
 describe('the Service Bus variant', () => {
-  it('renders a queue trigger per command consumer and a topic subscription trigger per event handler', async () => {
+  it('renders one queue trigger per consumer: event handlers read the queue their subscriptions forward to', async () => {
     const objects = await renderChart(['-f', `${chartDir}/ci/servicebus-values.yaml`]);
     const triggers = triggersOf(objects);
     expect(triggers.every((t) => t.type === 'azure-servicebus')).toBe(true);
@@ -198,9 +198,8 @@ describe('the Service Bus variant', () => {
       activationMessageCount: '0',
       namespace: 'sluice-demo',
     });
-    expect(triggers.find((t) => t.metadata.subscriptionName === 'orders.email')?.metadata).toEqual({
-      topicName: 'orders.order-placed.v1',
-      subscriptionName: 'orders.email',
+    expect(triggers.find((t) => t.metadata.queueName === 'orders.email')?.metadata).toEqual({
+      queueName: 'orders.email',
       messageCount: '20',
       activationMessageCount: '0',
       namespace: 'sluice-demo',

@@ -204,7 +204,10 @@ export class OutboxRelay {
       }
       // At most one row per aggregate is in a batch, so the rows are independent: publish them all
       // at once, each in its own call so one refused message does not hold back the others.
-      const results = await Promise.allSettled(rows.map((row) => this.transport.publish([toMessage(row)])));
+      // An odd row (or a transport that throws at once) fails alone, as a rejection.
+      const results = await Promise.allSettled(
+        rows.map(async (row) => this.transport.publish([toMessage(row)])),
+      );
       const sent: string[] = [];
       const failed: { id: string; error: string; delayMs: number }[] = [];
       results.forEach((result, i) => {
@@ -213,7 +216,9 @@ export class OutboxRelay {
         else {
           const error = toError(result.reason);
           const delayMs = backoffDelay(this.retry, row.attempts + 1);
-          failed.push({ id: row.id, error: `${error.name}: ${error.message}`.slice(0, 1_000), delayMs });
+          const code = (error as { code?: unknown }).code;
+          const summary = `${error.name}${typeof code === 'string' ? ` ${code}` : ''}: ${error.message}`;
+          failed.push({ id: row.id, error: summary.slice(0, 1_000), delayMs });
           this.logger.warn(
             {
               messageId: row.message_id,
