@@ -178,6 +178,15 @@ describe('the RabbitMQ-with-Prometheus variant', () => {
     ]);
   });
 
+  it('adds keda.prometheus.extraSelector to the trigger queries, so another service queue of the same name is not read', async () => {
+    const objects = await renderChart([...args, '--set', 'keda.prometheus.extraSelector=namespace="shop"']);
+    const queries = triggersOf(objects)
+      .filter((t) => t.type === 'prometheus')
+      .map((t) => t.metadata.query);
+    expect(queries).toContain('max(sluice_queue_depth{queue="payments", namespace="shop"})');
+    expect(queries.every((q) => q?.endsWith(', namespace="shop"})'))).toBe(true);
+  });
+
   it('adds prometheusRule.extraSelector to every alert query', async () => {
     const objects = await renderChart([...args, '--set', 'prometheusRule.extraSelector=namespace="shop"']);
     const rules = (only(objects, 'PrometheusRule').spec as { groups: { rules: { expr: string }[] }[] })
@@ -238,6 +247,7 @@ describe('bad values', () => {
     [['--set', 'podDisruptionBudget.maxUnavailable=-1'], "at '/podDisruptionBudget/maxUnavailable'"],
     [['--set', 'resources.limits.memory=lots'], "at '/resources/limits/memory': 'lots' does not match"],
     [['--set', 'prometheusRule.extraSelector=}'], "at '/prometheusRule/extraSelector': '}' does not match"],
+    [['--set', 'keda.prometheus.extraSelector=}'], "at '/keda/prometheus/extraSelector': '}' does not match"],
   ])('%j fails with a message naming the value', async (args, message) => {
     await expect(renderChart(args)).rejects.toThrow(message);
   });
