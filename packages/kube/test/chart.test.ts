@@ -178,6 +178,15 @@ describe('the RabbitMQ-with-Prometheus variant', () => {
     ]);
   });
 
+  it('adds keda.prometheus.extraSelector to the trigger queries, so another service queue of the same name is not read', async () => {
+    const objects = await renderChart([...args, '--set', 'keda.prometheus.extraSelector=namespace="shop"']);
+    const queries = triggersOf(objects)
+      .filter((t) => t.type === 'prometheus')
+      .map((t) => t.metadata.query);
+    expect(queries).toContain('max(sluice_queue_depth{queue="payments", namespace="shop"})');
+    expect(queries.every((q) => q?.endsWith(', namespace="shop"})'))).toBe(true);
+  });
+
   it('adds prometheusRule.extraSelector to every alert query', async () => {
     const objects = await renderChart([...args, '--set', 'prometheusRule.extraSelector=namespace="shop"']);
     const rules = (only(objects, 'PrometheusRule').spec as { groups: { rules: { expr: string }[] }[] })
@@ -188,7 +197,7 @@ describe('the RabbitMQ-with-Prometheus variant', () => {
 });
 
 describe('the Service Bus variant', () => {
-  it('renders a queue trigger per command consumer and a topic subscription trigger per event handler', async () => {
+  it('renders one queue trigger per consumer: event handlers read the queue their subscriptions forward to', async () => {
     const objects = await renderChart(['-f', `${chartDir}/ci/servicebus-values.yaml`]);
     const triggers = triggersOf(objects);
     expect(triggers.every((t) => t.type === 'azure-servicebus')).toBe(true);
@@ -198,9 +207,8 @@ describe('the Service Bus variant', () => {
       activationMessageCount: '0',
       namespace: 'sluice-demo',
     });
-    expect(triggers.find((t) => t.metadata.subscriptionName === 'orders.email')?.metadata).toEqual({
-      topicName: 'orders.order-placed.v1',
-      subscriptionName: 'orders.email',
+    expect(triggers.find((t) => t.metadata.queueName === 'orders.email')?.metadata).toEqual({
+      queueName: 'orders.email',
       messageCount: '20',
       activationMessageCount: '0',
       namespace: 'sluice-demo',
@@ -239,6 +247,7 @@ describe('bad values', () => {
     [['--set', 'podDisruptionBudget.maxUnavailable=-1'], "at '/podDisruptionBudget/maxUnavailable'"],
     [['--set', 'resources.limits.memory=lots'], "at '/resources/limits/memory': 'lots' does not match"],
     [['--set', 'prometheusRule.extraSelector=}'], "at '/prometheusRule/extraSelector': '}' does not match"],
+    [['--set', 'keda.prometheus.extraSelector=}'], "at '/keda/prometheus/extraSelector': '}' does not match"],
   ])('%j fails with a message naming the value', async (args, message) => {
     await expect(renderChart(args)).rejects.toThrow(message);
   });

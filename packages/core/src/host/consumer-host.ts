@@ -325,11 +325,15 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
         }),
     );
     this.metrics.addCollector(async () => {
-      if (!options.transport.isConnected()) return;
-      await Promise.all(
-        configs.map(async ({ queue }) =>
-          hostMetrics.queueDepth.set({ queue }, await options.transport.queueDepth(queue)),
-        ),
+      const { transport } = options;
+      if (!transport.isConnected()) return;
+      const sample = async (gauge: typeof hostMetrics.queueDepth, queue: string, of: string) =>
+        gauge.set({ queue }, await transport.queueDepth(of));
+      await Promise.allSettled(
+        configs.flatMap(({ queue }) => [
+          sample(hostMetrics.queueDepth, queue, queue),
+          sample(hostMetrics.deadLetterDepth, queue, transport.deadLetterQueue(queue)),
+        ]),
       );
     });
   }
