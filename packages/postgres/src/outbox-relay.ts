@@ -12,8 +12,9 @@
  * scheme, cannot collide, end with the transaction and lock exactly the rows being published.
  *
  * A relay wakes on the outbox's NOTIFY (sent by the table's trigger when a writing transaction
- * commits) and, should a notification be missed (its listening connection lost), polls every
- * `pollIntervalMs`: a committed row waits at most that long. Sent rows are kept `retainSentMs`, then
+ * commits; `migrate({ outboxNotify: false })` drops it) and, should a notification be missed (its
+ * listening connection lost) or never come, polls every `pollIntervalMs`: a committed row waits at
+ * most that long. Sent rows are kept `retainSentMs`, then
  * deleted.
  */
 import {

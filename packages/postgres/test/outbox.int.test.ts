@@ -281,4 +281,28 @@ describe('the transactional outbox', () => {
     );
     await harness.waitForHandled('listening-again', 'Recorder', 15_000);
   });
+
+  it('without the NOTIFY trigger (outboxNotify: false), publishes by polling within its interval', async () => {
+    const triggers = async () =>
+      Number(
+        (
+          await schema.pool.query(
+            `SELECT count(*) AS n FROM pg_trigger WHERE tgrelid = $1::regclass AND tgname = 'sluice_outbox_notify'`,
+            [`"${schema.name}".sluice_outbox`],
+          )
+        ).rows[0].n,
+      );
+    expect(await triggers()).toBe(1);
+    await migrate({ pool: schema.pool, schema: schema.name, outboxNotify: false });
+    expect(await triggers()).toBe(0);
+    const harness = await startConsumer();
+    const { bus, unitOfWork } = producer();
+    await startRelay(100, { pollIntervalMs: 200 });
+    for (const messageId of ['polled-1', 'polled-2']) {
+      await unitOfWork.run(() => bus.send(Placed, { aggregate: 'q', seq: 1 }, { messageId }));
+      await harness.waitForHandled(messageId, 'Recorder', 15_000);
+    }
+    await migrate({ pool: schema.pool, schema: schema.name });
+    expect(await triggers()).toBe(1);
+  });
 });
