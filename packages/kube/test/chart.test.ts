@@ -121,11 +121,23 @@ describe('the default variant', () => {
     });
   });
 
-  it('has a helm test hook that checks /readyz through the Service', async () => {
+  it('has a helm test hook that checks /readyz through the Service, under the restricted standard too', async () => {
     const objects = await renderChart();
-    const test = only<K8sObject & { spec: { containers: { command: string[] }[] } }>(objects, 'Pod');
+    const test = only<
+      K8sObject & {
+        spec: { securityContext: unknown; containers: { command: string[]; securityContext: unknown }[] };
+      }
+    >(objects, 'Pod');
     expect(test.metadata.annotations?.['helm.sh/hook']).toBe('test');
     expect(test.spec.containers[0]?.command.at(-1)).toBe('http://shop-sluice-consumer:9464/readyz');
+    expect(test.spec.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(test.spec.containers[0]?.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    });
   });
 
   it('renders spec.replicas and no KEDA objects when KEDA is off', async () => {
