@@ -61,8 +61,15 @@ export function registerHostMetrics(registry: MetricsRegistry) {
     ['queue'],
   );
 
+  const deadLetterDepth = registry.gauge(
+    'sluice_dead_letter_depth',
+    "Messages in the queue's dead-letter queue (`Transport.deadLetterQueue`, sampled on scrape).",
+    ['queue'],
+  );
+
   return {
     queueDepth,
+    deadLetterDepth,
     forEndpoint(consumer: string, queue: string): EndpointMetrics {
       const bound = { consumer, queue };
       return {

@@ -57,6 +57,7 @@ describe('host lifecycle', () => {
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toContain('sluice_messages_handled_total{consumer="SlowWorker",queue="work"} 1');
     expect(metrics).toContain('sluice_queue_depth{queue="work"} 0');
+    expect(metrics).toContain('sluice_dead_letter_depth{queue="work"} 0');
     expect(metrics).toContain('sluice_messages_in_flight{consumer="SlowWorker",queue="work"} 0');
     const conventions =
       'messaging_system="in-memory",messaging_operation_name="process",messaging_destination_name="work",error_type=""';

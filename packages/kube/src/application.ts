@@ -31,7 +31,7 @@ export interface ConsumerScaling {
   readonly kind: 'command' | 'event';
   /** The queue the transport declares (core's naming module: `<service>.<subscription>` for events). */
   readonly queue: string;
-  /** Message types bound to the queue (Service Bus: one topic each for events). */
+  /** Message types bound to the queue (Service Bus: a topic each, whose subscription forwards to the queue). */
   readonly topics: readonly string[];
   readonly targetBacklogPerReplica: number;
   readonly activation: number;

@@ -33,7 +33,8 @@ export interface PostgresInboxOptions extends PostgresOptions {
   /**
    * How long a delivery waits for another delivery of the same message whose transaction is still
    * open (a redelivery racing the first attempt) before it fails with `SLUICE_IN_PROGRESS` and is
-   * retried later. Default 2,000.
+   * retried later. It is the transaction's `lock_timeout`, so the handler's own lock waits in it are
+   * bounded the same way (such a failure is retried like any other). Default 2,000.
    */
   readonly lockTimeoutMs?: number;
   /** Where a failing periodic cleanup is logged. Default `defaultLogger`. */

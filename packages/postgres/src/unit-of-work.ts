@@ -96,8 +96,8 @@ export class PostgresUnitOfWork {
     return client;
   }
 
-  /** A query in the current transaction (see `client`). */
-  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  /** A query in the current transaction (see `client`; rejects where that throws). */
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
     text: string,
     values?: readonly unknown[],
   ): Promise<pg.QueryResult<R>> {

@@ -275,7 +275,7 @@ function subscriptionRequest(
     return { status: 201, xml: subscriptionEntry(host, created) };
   }
   if (existing === undefined) throw entityNotFoundError(`${topic.name}/Subscriptions/${name}`);
-  ns.updateSettings(existing, subscriptionSettingsFrom(fields, existing.settings));
+  ns.updateSubscription(existing, subscriptionSettingsFrom(fields, existing.settings));
   return { status: 200, xml: subscriptionEntry(host, existing) };
 }
 

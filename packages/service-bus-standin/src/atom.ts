@@ -189,6 +189,7 @@ export function subscriptionDescription(subscription: SubscriptionEntity): strin
       ['MaxDeliveryCount', s.maxDeliveryCount],
       ['EnableBatchedOperations', s.enableBatchedOperations],
       ['Status', s.status],
+      ['ForwardTo', s.forwardTo],
       ['UserMetadata', s.userMetadata],
       ...timeFields(subscription.times),
     ]) +
@@ -298,6 +299,9 @@ export function queueSettingsFrom(
   base: QueueSettings,
 ): QueueSettings {
   refuseUnsupported(fields, ['RequiresSession', 'EnablePartitioning', 'EnableExpress']);
+  if (fields.ForwardTo !== undefined || fields.ForwardDeadLetteredMessagesTo !== undefined) {
+    throw badRequestError('Auto-forwarding from a queue is not implemented by the stand-in.');
+  }
   return {
     ...receivableSettingsFrom(fields, base),
     ...duplicateDetectionFrom(fields, base),
@@ -311,8 +315,13 @@ export function subscriptionSettingsFrom(
   base: SubscriptionSettings,
 ): SubscriptionSettings {
   refuseUnsupported(fields, ['RequiresSession']);
+  if (fields.ForwardDeadLetteredMessagesTo !== undefined) {
+    throw badRequestError('Forwarding dead-lettered messages is not implemented by the stand-in.');
+  }
+  const forwardTo = text(fields, 'ForwardTo');
   return {
     ...receivableSettingsFrom(fields, base),
+    forwardTo: forwardTo === '' ? undefined : (forwardTo ?? base.forwardTo),
     deadLetteringOnFilterEvaluationExceptions: flag(
       fields,
       'DeadLetteringOnFilterEvaluationExceptions',
@@ -370,9 +379,6 @@ function receivableSettingsFrom(
   fields: Readonly<Record<string, unknown>>,
   base: ReceivableSettings,
 ): ReceivableSettings {
-  if (fields.ForwardTo !== undefined || fields.ForwardDeadLetteredMessagesTo !== undefined) {
-    throw badRequestError('Auto-forwarding is not implemented by the stand-in.');
-  }
   return {
     lockDuration: text(fields, 'LockDuration') ?? base.lockDuration,
     maxDeliveryCount: integer(fields, 'MaxDeliveryCount', base.maxDeliveryCount),

@@ -37,6 +37,11 @@ export interface QueueSettings extends ReceivableSettings, DuplicateDetectionSet
 /** Subscription settings. */
 export interface SubscriptionSettings extends ReceivableSettings {
   deadLetteringOnFilterEvaluationExceptions: boolean;
+  /**
+   * Auto-forwarding: the queue each matching message is moved to instead of this subscription, as
+   * the client wrote it (the SDK writes `sb://<host>/<queue>`); undefined when it keeps them.
+   */
+  forwardTo: string | undefined;
 }
 
 /** Topic settings (reported; `defaultMessageTimeToLive` caps its subscriptions' messages too). */
@@ -73,6 +78,7 @@ export const queueDefaults: QueueSettings = {
 export const subscriptionDefaults: SubscriptionSettings = {
   ...receivableDefaults,
   deadLetteringOnFilterEvaluationExceptions: true,
+  forwardTo: undefined,
 };
 
 /** A new topic's settings where none are given. */
@@ -177,8 +183,8 @@ export class SubscriptionEntity {
 
 /**
  * A topic: a send target that copies each message to every subscription with a matching rule (a
- * message no subscription wants is dropped, as on Service Bus). Scheduled messages wait at the topic
- * and are copied when due.
+ * message no subscription wants is dropped, as on Service Bus); a subscription that auto-forwards
+ * hands its copy to its queue at once. Scheduled messages wait at the topic and are copied when due.
  */
 export class TopicEntity implements SendTarget {
   readonly times = new EntityTimes();
@@ -191,6 +197,8 @@ export class TopicEntity implements SendTarget {
   constructor(
     readonly name: string,
     public settings: TopicSettings,
+    /** The queue a subscription forwards to, by the name its `forwardTo` gives (undefined: gone). */
+    private readonly forwardTarget: (forwardTo: string) => QueueEntity | undefined,
   ) {}
 
   /** How many scheduled messages wait at the topic. */
@@ -228,7 +236,18 @@ export class TopicEntity implements SendTarget {
     const filterable = filterableMessage(message);
     for (const subscription of this.subscriptions.values()) {
       const rules = [...subscription.rules.values()];
-      if (rules.some((rule) => ruleMatches(rule, filterable))) subscription.messages.enqueue(message, size);
+      if (!rules.some((rule) => ruleMatches(rule, filterable))) continue;
+      const { forwardTo } = subscription.settings;
+      const target = forwardTo === undefined ? undefined : this.forwardTarget(forwardTo);
+      if (target !== undefined) target.accept(message, size);
+      else if (forwardTo === undefined) subscription.messages.enqueue(message, size);
+      else {
+        // The queue it forwards to was deleted since: Service Bus dead-letters in the source.
+        subscription.messages.enqueueDeadLetter(message, size, {
+          DeadLetterReason: 'ForwardingDestinationNotFound',
+          DeadLetterErrorDescription: `The auto-forwarding destination '${forwardTo}' does not exist.`,
+        });
+      }
     }
   }
 
@@ -308,7 +327,7 @@ export class Namespace {
   /** Creates a topic; throws 409 when the name is taken, 400 for a bad name. */
   createTopic(name: string, settings: TopicSettings): TopicEntity {
     this.assertFree(name);
-    const topic = new TopicEntity(name, settings);
+    const topic = new TopicEntity(name, settings, (forwardTo) => this.queue(forwardedName(forwardTo)));
     this.topics.set(name.toLowerCase(), topic);
     return topic;
   }
@@ -325,9 +344,19 @@ export class Namespace {
     assertValidName(name);
     if (topic.subscriptions.has(name.toLowerCase()))
       throw alreadyExists(`${topicName}/Subscriptions/${name}`);
-    const subscription = new SubscriptionEntity(topic, name, validated(settings), defaultRule);
+    const subscription = new SubscriptionEntity(
+      topic,
+      name,
+      this.forwardable(validated(settings)),
+      defaultRule,
+    );
     topic.subscriptions.set(name.toLowerCase(), subscription);
     return subscription;
+  }
+
+  /** Applies new settings to a subscription after checking them (its forwarding target included). */
+  updateSubscription(subscription: SubscriptionEntity, settings: SubscriptionSettings): void {
+    this.updateSettings(subscription, this.forwardable(settings));
   }
 
   /** Deletes a queue: its messages are dropped and its receivers detached; 404 when missing. */
@@ -413,6 +442,17 @@ export class Namespace {
     this.topics.clear();
   }
 
+  /** `settings` when their `forwardTo` names an existing queue (or nothing); else a 400. */
+  private forwardable(settings: SubscriptionSettings): SubscriptionSettings {
+    const { forwardTo } = settings;
+    if (forwardTo !== undefined && this.queue(forwardedName(forwardTo)) === undefined) {
+      throw badRequestError(
+        `The auto-forwarding destination '${forwardTo}' is not a queue of this namespace (the stand-in forwards to queues only).`,
+      );
+    }
+    return settings;
+  }
+
   private assertFree(name: string): void {
     assertValidName(name);
     if (this.queues.has(name.toLowerCase()) || this.topics.has(name.toLowerCase())) throw alreadyExists(name);
@@ -423,6 +463,12 @@ function assertValidName(name: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,259}$/.test(name)) {
     throw badRequestError(`'${name}' is not a valid entity name (letters, digits, '.', '_', '-').`);
   }
+}
+
+/** The entity name in a `forwardTo` value: the path of `sb://host/name` (or the bare name). */
+function forwardedName(forwardTo: string): string {
+  const match = /^[a-z]+:\/\/[^/]*\/(.*)$/i.exec(forwardTo);
+  return (match === null ? forwardTo : match[1]!).replace(/\/+$/, '');
 }
 
 function alreadyExists(path: string): BrokerError {

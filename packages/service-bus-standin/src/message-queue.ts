@@ -112,6 +112,11 @@ export class MessageQueue {
     return stored;
   }
 
+  /** Puts a message straight into the dead-letter sub-queue with `properties` (reason, description). */
+  enqueueDeadLetter(message: Message, size: number, properties: Record<string, unknown>): void {
+    this.deadLetterQueue?.enqueue(withProperties(message, properties), size);
+  }
+
   /** Adds a message that becomes available at `dueAt` (epoch ms); its sequence number. */
   schedule(message: Message, size: number, dueAt: number): number {
     const stored = this.store(message, size, 'scheduled', dueAt);
@@ -418,11 +423,14 @@ export class MessageQueue {
   }
 }
 
-/** `message` with `properties` merged into its application properties (undefined values skipped). */
+/**
+ * `message` with `properties` merged into its application properties: undefined values skipped, a
+ * null written as null (the property stays, without a value, as Service Bus keeps it).
+ */
 function withProperties(message: Message, properties: Record<string, unknown>): Message {
   const merged: Record<string, unknown> = { ...message.application_properties };
   for (const [name, value] of Object.entries(properties)) {
-    if (value !== undefined && value !== null) merged[name] = value;
+    if (value !== undefined) merged[name] = value;
   }
   return copyMessage(message, { application_properties: merged });
 }

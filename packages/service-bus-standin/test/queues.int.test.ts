@@ -91,8 +91,11 @@ describe('service bus stand-in: queues through the real SDK', () => {
       deliveryCount: 1,
       applicationProperties: { attempt: 'one' },
     });
+    await receiver.abandonMessage(second!, { attempt: null });
+    const [third] = await receiveUpTo(receiver, 1);
+    expect(third!.applicationProperties).toEqual({ attempt: null });
     expect(second!.sequenceNumber!.toNumber()).toBe(first!.sequenceNumber!.toNumber());
-    await receiver.completeMessage(second!);
+    await receiver.completeMessage(third!);
   });
 
   it('dead-letters with reason and description to the $DeadLetterQueue, keeping the properties', async () => {

@@ -50,6 +50,47 @@ describe('service bus stand-in: topics and subscription rules', () => {
     expect(await vip.peekMessages(10)).toEqual([]);
   });
 
+  it('auto-forwards what a subscription matches to its queue; the subscription keeps none', async () => {
+    const queue = await fx.queue();
+    const topic = await topicWith([]);
+    await fx.admin.createSubscription(topic, 'vip', {
+      forwardTo: queue,
+      defaultRuleOptions: { name: 'vip-orders', filter: { sqlExpression: 'totalAmount > 1000' } },
+    });
+    const described = await fx.admin.getSubscription(topic, 'vip');
+    expect(described.forwardTo?.toLowerCase()).toBe(`sb://${fx.standIn.endpoint}/${queue}`.toLowerCase());
+    await fx.client.createSender(topic).sendMessages([
+      { body: 'small', applicationProperties: { totalAmount: 20 } },
+      { body: 'big', applicationProperties: { totalAmount: 2400 } },
+    ]);
+    const receiver = fx.client.createReceiver(queue, { receiveMode: 'receiveAndDelete' });
+    expect(bodies(await receiveUpTo(receiver, 2, 1_500))).toEqual(['big']);
+    const runtime = await fx.admin.getSubscriptionRuntimeProperties(topic, 'vip');
+    expect(runtime.totalMessageCount).toBe(0);
+
+    await fx.admin.deleteQueue(queue);
+    await fx.client
+      .createSender(topic)
+      .sendMessages({ body: 'lost', applicationProperties: { totalAmount: 5000 } });
+    const dead = fx.client.createReceiver(topic, 'vip', {
+      subQueueType: 'deadLetter',
+      receiveMode: 'receiveAndDelete',
+    });
+    const [orphan] = await receiveUpTo(dead, 1);
+    expect(orphan).toMatchObject({ body: 'lost', deadLetterReason: 'ForwardingDestinationNotFound' });
+  });
+
+  it('refuses to forward to what is not a queue of the namespace', async () => {
+    const topic = await topicWith([]);
+    const refused = await fx.admin.createSubscription(topic, 'nowhere', { forwardTo: 'no-such-queue' }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(String((refused as Error | undefined)?.message)).toContain('no-such-queue');
+    const other = await topicWith([]);
+    await expect(fx.admin.createSubscription(topic, 'loop', { forwardTo: other })).rejects.toThrow(/queue/);
+  });
+
   it('filters with a correlation filter on system and application properties', async () => {
     const topic = await topicWith([]);
     await fx.admin.createSubscription(topic, 'eu-orders', {
