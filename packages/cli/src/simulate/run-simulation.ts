@@ -153,30 +153,34 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       (error: unknown) => (spikeError = error),
     );
 
-    // The controllers run on the model clock; a sample of the state every wall-clock second.
+    // The controllers run on the model clock; a sample of the state every wall-clock second, and one
+    // of the state the run ended in.
     let nextSample = 0;
     let lastHandled = 0;
     let lastSampleT = 0;
     let completed = false;
+    const takeSample = () => {
+      const now = elapsed();
+      const sample: Sample = {
+        t: Math.round(now * 10) / 10,
+        modelT: Math.round(now * options.compression),
+        sent,
+        backlog: deployment.backlog,
+        replicas: pool.count,
+        ready: pool.ready,
+        throughput: Math.round((handled - lastHandled) / Math.max(now - lastSampleT, 0.001)),
+        handled,
+        deadLettered: dead.size,
+      };
+      samples.push(sample);
+      options.onSample(sample);
+      lastHandled = handled;
+      lastSampleT = now;
+    };
     try {
       while (elapsed() < options.maxSeconds && spikeError === undefined) {
-        const now = elapsed();
-        if (now >= nextSample) {
-          const sample: Sample = {
-            t: Math.round(now * 10) / 10,
-            modelT: Math.round(now * options.compression),
-            sent,
-            backlog: deployment.backlog,
-            replicas: pool.count,
-            ready: pool.ready,
-            throughput: Math.round((handled - lastHandled) / Math.max(now - lastSampleT, 0.001)),
-            handled,
-            deadLettered: dead.size,
-          };
-          samples.push(sample);
-          options.onSample(sample);
-          lastHandled = handled;
-          lastSampleT = now;
+        if (elapsed() >= nextSample) {
+          takeSample();
           nextSample += 1;
         }
         // Drained: every message handled, or dead-lettered after its retries.
@@ -186,6 +190,7 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
         if (drainSeconds !== undefined && deployment.replicas === 0 && pool.alive === 0) {
           zeroSeconds = elapsed();
           completed = true;
+          takeSample();
           break;
         }
         await sleep(Math.max(10, Math.min(200, (nextSample - elapsed()) * 1000)));
