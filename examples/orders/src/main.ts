@@ -44,6 +44,7 @@ function startFailure(error: unknown): Record<string, unknown> {
   const expected =
     error instanceof Error &&
     (hasErrorCode(error, ErrorCodes.INVALID_OPTION) ||
+      hasErrorCode(error, ErrorCodes.CONNECTION_REFUSED) ||
       hasErrorCode(error, ErrorCodes.CONNECTION_LOST) ||
       error.message.includes('(PORT)'));
   return expected ? { reason: error.message } : { err: error };
@@ -58,7 +59,14 @@ const telemetry = env.OTEL_EXPORTER_OTLP_ENDPOINT
     })
   : undefined;
 
-const broker = await createTransport(env, logger);
+let broker: Awaited<ReturnType<typeof createTransport>>;
+try {
+  broker = await createTransport(env, logger);
+} catch (error) {
+  logger.error(startFailure(error), 'orders demo could not start');
+  await telemetry?.shutdown();
+  process.exit(1);
+}
 let database: Awaited<ReturnType<typeof openOrdersDatabase>> | undefined;
 try {
   database = env.DATABASE_URL

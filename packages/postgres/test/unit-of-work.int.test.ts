@@ -10,7 +10,7 @@ import {
   type TransportMessage,
 } from '@sluice/core';
 import { migrate, OutboxRelay, PostgresOutbox, PostgresUnitOfWork } from '@sluice/postgres';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TestSchema } from './support/database.js';
 
 const Happened = defineEvent<{ n: number }>(`pgtest.happened-${randomUUID().slice(0, 8)}.v1`);
@@ -21,7 +21,7 @@ describe('PostgresUnitOfWork', () => {
   let work: PostgresUnitOfWork;
   let broker: InMemoryTransport;
 
-  beforeAll(async () => {
+  beforeEach(async () => {
     schema = await TestSchema.create('unit_of_work');
     await migrate({ pool: schema.pool, schema: schema.name });
     broker = new InMemoryTransport();
@@ -30,7 +30,7 @@ describe('PostgresUnitOfWork', () => {
     work = new PostgresUnitOfWork(schema.pool);
   });
 
-  afterAll(async () => {
+  afterEach(async () => {
     await broker?.close();
     await schema?.drop();
   });
