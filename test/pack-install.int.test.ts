@@ -8,8 +8,9 @@ import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, normalize } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { chartDirOf, runHelm } from '@sluice/kube';
 import { freePort, startWatchedProcess } from '@sluice/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestVhost } from '../packages/rabbitmq/test/support/broker.js';
@@ -64,7 +65,14 @@ afterAll(async () => {
 describe('the published packages', () => {
   it('packs every public package', () => {
     expect(packed.map((p) => p.manifest.name)).toEqual(
-      expect.arrayContaining(['@sluice/core', '@sluice/rabbitmq', '@sluice/otel', '@sluice/testing']),
+      expect.arrayContaining([
+        '@sluice/core',
+        '@sluice/rabbitmq',
+        '@sluice/otel',
+        '@sluice/testing',
+        '@sluice/postgres',
+        '@sluice/redis',
+      ]),
     );
   });
 
@@ -112,6 +120,24 @@ describe('the published packages', () => {
         ).toContain(source);
       }
     }
+  });
+  it('@sluice/kube holds the chart that sluice manifests renders by default, as the repository has it', async () => {
+    const kube = packed.find((p) => p.manifest.name === '@sluice/kube');
+    expect(kube?.files).toEqual(
+      expect.arrayContaining([
+        'chart/Chart.yaml',
+        'chart/values.schema.json',
+        'chart/templates/scaledobject.yaml',
+      ]),
+    );
+    const extracted = kube?.extracted ?? '';
+    expect(chartDirOf(pathToFileURL(join(extracted, 'dist', 'manifests.js')))).toBe(
+      join(extracted, 'chart/'),
+    );
+    const fromPackage = await runHelm(['template', 'shop', join(extracted, 'chart')]);
+    const fromRepository = await runHelm(['template', 'shop', join(root, 'charts', 'sluice-consumer')]);
+    expect(fromPackage.ok).toBe(true);
+    expect(fromPackage.stdout).toBe(fromRepository.stdout);
   });
 });
 

@@ -78,7 +78,7 @@ for (const rate of [500, 2_000]) {
     BENCH_ROUNDS: rounds,
     BENCH_MESSAGES: messages,
     // The throughput scenarios once, with the first latency rate.
-    BENCH_ONLY: rate === 500 ? '^(consumeRaw|consumeHost|publishRaw|publishBus)$' : '^$',
+    BENCH_ONLY: rate === 500 ? '^quorum/(consume100/(raw|sluice)|publish/(raw|sluice-publish))$' : '^$',
   });
 }
 // Tracing twice: spans dropped after the batch processor (the SDK's own cost), then exported to Jaeger.
@@ -105,10 +105,10 @@ const need = <T>(value: T | undefined, what: string): T => {
   if (value === undefined) throw new Error(`no ${what} in the benchmark output`);
   return value;
 };
-const consume = need(throughput.consumeHost, 'consumeHost');
-const consumeRaw = need(throughput.consumeRaw, 'consumeRaw');
-const publish = need(throughput.publishBus, 'publishBus');
-const publishRaw = need(throughput.publishRaw, 'publishRaw');
+const consume = need(throughput['quorum/consume100/sluice'], 'quorum/consume100/sluice');
+const consumeRaw = need(throughput['quorum/consume100/raw'], 'quorum/consume100/raw');
+const publish = need(throughput['quorum/publish/sluice-publish'], 'quorum/publish/sluice-publish');
+const publishRaw = need(throughput['quorum/publish/raw'], 'quorum/publish/raw');
 const traced = need(tracing.tracing, 'tracing');
 const tracedDropped = need(tracingDropped.tracing, 'tracing (dropped)');
 const memory = need(rss.rss, 'rss');

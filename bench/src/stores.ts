@@ -7,7 +7,9 @@
  *   transaction per message: BEGIN, the record's INSERT, COMMIT);
  * - publish throughput on RabbitMQ (confirms), 20 concurrent writers: plain `bus.publish` (each
  *   awaiting its confirm) vs the outbox (each publish in a transaction of its own, committed; counted
- *   when the relay has published and marked every row, so it includes the relay's confirms).
+ *   when the relay has published and marked every row, so it includes the relay's confirms), with the
+ *   NOTIFY trigger (the default) and without it (`migrate({ outboxNotify: false })`, the relay polling
+ *   every 100 ms): notifying commits take one global lock in turn.
  * Each row is the best of BENCH_ROUNDS runs (the machine is shared); ratios are to the baseline.
  *
  *   npm run bench:stores        (from the repository root; builds first)
@@ -111,7 +113,8 @@ async function plainPublish(): Promise<number> {
   return elapsed;
 }
 
-async function outboxPublish(): Promise<number> {
+async function outboxPublish(notify: boolean): Promise<number> {
+  await migrate({ pool, schema, outboxNotify: notify });
   const broker = new RabbitMqTransport({ url: amqpUrl, logger: silentLogger });
   const relayTransport = new RabbitMqTransport({
     url: amqpUrl,
@@ -121,7 +124,13 @@ async function outboxPublish(): Promise<number> {
   await broker.connect();
   const bus = new Bus(new PostgresOutbox({ pool, schema, transport: broker }));
   const unitOfWork = new PostgresUnitOfWork(pool);
-  const relay = new OutboxRelay({ pool, schema, transport: relayTransport, logger: silentLogger });
+  const relay = new OutboxRelay({
+    pool,
+    schema,
+    transport: relayTransport,
+    logger: silentLogger,
+    ...(notify ? {} : { pollIntervalMs: 100 }),
+  });
   await relay.start();
   const started = performance.now();
   await concurrently((n) => unitOfWork.run(() => bus.publish(Placed, { n })));
@@ -148,7 +157,8 @@ const consume: [string, () => Promise<number>][] = [
 ];
 const publish: [string, () => Promise<number>][] = [
   ['plain bus.publish, confirmed (baseline)', plainPublish],
-  ['outbox: publish in a transaction, relayed with confirms', outboxPublish],
+  ['outbox: publish in a transaction, relayed with confirms, NOTIFY', () => outboxPublish(true)],
+  ['outbox, no NOTIFY: the relay polls every 100 ms', () => outboxPublish(false)],
 ];
 
 async function best(scenarios: [string, () => Promise<number>][]): Promise<Map<string, number>> {

@@ -1,18 +1,31 @@
 /**
- * Samples the backlog during a load run, from both sides: each demo replica's `/metrics`
- * (`sluice_queue_depth`, read from the broker at scrape time) and the RabbitMQ management API (ready
- * plus unacknowledged, refreshed by the broker every few seconds), with how many replicas are ready.
+ * Samples the backlog and the replicas during a load run, from both sides: each consumer replica's
+ * `/metrics` (`sluice_queue_depth`, read from the broker at scrape time) and the RabbitMQ management
+ * API (ready plus unacknowledged, refreshed by the broker every few seconds), with the replica count
+ * the (simulated) controllers set and how many replicas consume.
  */
-import { readyCount, type DemoReplica } from './demo-replicas.js';
 import type { RabbitMqManagement } from './rabbitmq-management.js';
+
+/** What the sampler reads of the consumers at each sample. */
+export interface ReplicaSource {
+  /** Replicas set by the controllers (the Deployment's spec.replicas). */
+  readonly replicas: number;
+  /** Replicas consuming. */
+  readonly ready: number;
+  /** The `/metrics` base URLs of the replicas consuming. */
+  readonly opsUrls: readonly string[];
+}
 
 export interface BacklogSample {
   /** Seconds since the sampler started. */
   readonly t: number;
   /** Per queue, from the management API. */
   readonly broker: Readonly<Record<string, number>>;
-  /** Per queue, the highest `sluice_queue_depth` any replica reported. */
+  /** Per queue, the highest `sluice_queue_depth` any replica reported (none while no replica runs). */
   readonly metrics: Readonly<Record<string, number>>;
+  /** Replicas set by the controllers. */
+  readonly replicas: number;
+  /** Replicas consuming. */
   readonly replicasReady: number;
 }
 
@@ -57,7 +70,7 @@ export class BacklogSampler {
   constructor(
     private readonly management: RabbitMqManagement,
     private readonly vhost: string,
-    private readonly replicas: readonly DemoReplica[],
+    private readonly consumers: ReplicaSource,
     private readonly intervalMs = 1_000,
   ) {}
 
@@ -69,17 +82,17 @@ export class BacklogSampler {
   /** Takes one sample now; resolves when it is stored. A source that does not answer is left out. */
   async sample(): Promise<BacklogSample> {
     const t = (performance.now() - this.started) / 1000;
-    const [queues, metrics, replicasReady] = await Promise.all([
+    const { replicas, ready: replicasReady, opsUrls } = this.consumers;
+    const [queues, metrics] = await Promise.all([
       this.management.queues(this.vhost).catch(() => []),
       Promise.all(
-        this.replicas.map((replica) =>
-          fetch(`${replica.ops}/metrics`, { signal: AbortSignal.timeout(5_000) })
+        opsUrls.map((ops) =>
+          fetch(`${ops}/metrics`, { signal: AbortSignal.timeout(5_000) })
             .then((response) => response.text())
             .then(queueDepths)
             .catch(() => ({})),
         ),
       ),
-      readyCount(this.replicas),
     ]);
     const merged: Record<string, number> = {};
     for (const depths of metrics) {
@@ -90,6 +103,7 @@ export class BacklogSampler {
       t,
       broker: Object.fromEntries(queues.map((queue) => [queue.name, queue.messages])),
       metrics: merged,
+      replicas,
       replicasReady,
     };
     this.samples.push(sample);

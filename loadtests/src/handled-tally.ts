@@ -1,8 +1,11 @@
 /**
  * Counts, from the consumer side, which orders every handler finished: reads the demo replicas'
  * handled records (`<consumer> <orderId>` lines, see examples/orders `HANDLED_RECORD`) as they grow.
+ * Each replica appends its line with one synchronous write before its message is acknowledged, so
+ * once a replica has exited its file holds every message it acknowledged as handled.
  */
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** The demo's handlers of one order: every subscriber of OrderPlaced, the VIP desk above 1000, and the payment. */
 export function expectedHandlers(totalAmount: number): readonly string[] {
@@ -22,13 +25,15 @@ export class HandledTally {
   private readonly offsets = new Map<string, number>();
   private readonly partial = new Map<string, string>();
   private readonly buffer = Buffer.alloc(1 << 20);
+  private lineCount = 0;
 
-  constructor(private readonly files: readonly string[]) {}
+  /** Reads the records `handled-*.log` in `dir` (the replicas' `HANDLED_RECORD` folder). */
+  constructor(private readonly dir: string) {}
 
-  /** Reads what the records gained since the last call. */
+  /** Reads what the records gained since the last call (files that appeared since included). */
   poll(): void {
-    for (const file of this.files) {
-      if (!existsSync(file)) continue;
+    const files = readdirSync(this.dir).filter((name) => /^handled-.*\.log$/.test(name));
+    for (const file of files.map((name) => join(this.dir, name))) {
       const fd = openSync(file, 'r');
       try {
         let offset = this.offsets.get(file) ?? 0;
@@ -45,6 +50,7 @@ export class HandledTally {
         for (const line of lines) {
           const [consumer, orderId] = line.split(' ');
           if (consumer === undefined || orderId === undefined) continue;
+          this.lineCount++;
           let consumers = this.handled.get(orderId);
           if (consumers === undefined) this.handled.set(orderId, (consumers = new Set()));
           consumers.add(consumer);
@@ -55,24 +61,18 @@ export class HandledTally {
     }
   }
 
-  /** How many of `orders` (order id to total amount) every expected handler finished. */
-  completed(orders: ReadonlyMap<string, number>): number {
-    let complete = 0;
-    for (const [orderId, totalAmount] of orders) {
-      const consumers = this.handled.get(orderId);
-      if (consumers !== undefined && expectedHandlers(totalAmount).every((c) => consumers.has(c))) complete++;
-    }
-    return complete;
+  /** How many handler lines were read so far (grows while any handler finishes). */
+  get lines(): number {
+    return this.lineCount;
   }
 
-  /** Up to `limit` of `orders` not fully handled, with the handlers each is missing. */
-  missing(orders: ReadonlyMap<string, number>, limit = 10): { orderId: string; missing: string[] }[] {
-    const found: { orderId: string; missing: string[] }[] = [];
+  /** The orders of `orders` (order id to total amount) not yet finished by every expected handler, with the handlers missing. */
+  pending(orders: ReadonlyMap<string, number>): Map<string, string[]> {
+    const found = new Map<string, string[]>();
     for (const [orderId, totalAmount] of orders) {
       const consumers = this.handled.get(orderId) ?? new Set<string>();
       const missing = expectedHandlers(totalAmount).filter((c) => !consumers.has(c));
-      if (missing.length > 0) found.push({ orderId, missing });
-      if (found.length >= limit) break;
+      if (missing.length > 0) found.set(orderId, missing);
     }
     return found;
   }

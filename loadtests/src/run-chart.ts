@@ -1,6 +1,6 @@
 /**
- * A load run as an SVG chart: three panels over one time axis, requests sent per second, HTTP latency
- * (p50 and p99 of the requests issued in each second) and the backlog (summed work-queue depth).
+ * A load run as an SVG chart: panels over one time axis (the spike's: requests sent per second, HTTP
+ * latency of the requests issued in each second, the backlog, the consumer replicas).
  */
 
 export interface ChartSeries {

@@ -1,6 +1,7 @@
 /**
- * `npm run loadtest:spike`, short and at a low peak: the whole path (demo replicas on a vhost of their
- * own, the driver, the backlog sampler, the consumer-side count) runs and loses no accepted order.
+ * `npm run loadtest:spike`, short and at a low peak: the whole path (the demo's API tier and its
+ * consumers scaled from zero by the simulated KEDA + HPA on a vhost of their own, the driver, the
+ * backlog and replica sampler, the consumer-side count by order id) runs and loses no accepted order.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -16,7 +17,7 @@ afterAll(() => rmSync(outDir, { recursive: true, force: true }));
 const lastLine =
   /^spike: sent (\d+), accepted (\d+), failed (\d+), handled (\d+), lost (\d+), p50 (\d+\.\d) ms, p99 (\d+\.\d) ms, backlog peak (\d+)$/;
 
-it('runs a 12 s spike peaking at 100 requests/s, every accepted order handled by all its handlers', async () => {
+it('runs a 12 s spike peaking at 100 requests/s, the consumers scaled out from zero, every accepted order handled by all its handlers', async () => {
   const child = spawn(process.execPath, [spike], {
     env: { ...process.env, LOADTEST_DURATION_S: '12', LOADTEST_PEAK_RPS: '100', LOADTEST_OUT_DIR: outDir },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -47,15 +48,26 @@ it('runs a 12 s spike peaking at 100 requests/s, every accepted order handled by
   const summary = JSON.parse(readFileSync(join(outDir, json!), 'utf8')) as {
     requests: { sent: number };
     lost: number;
+    undrained: unknown[];
     deadLetteredOrders: string[];
-    samples: unknown[];
+    scaling: { mode: string; minReplicas: number; peakReplicas: number };
+    samples: { replicas: number; replicasReady: number }[];
     seconds: unknown[];
   };
   expect(summary.requests.sent).toBe(sent);
   expect(summary.lost).toBe(0);
+  expect(summary.undrained).toEqual([]);
   // Every accepted order was handled by all its handlers, or dead-lettered with its reason.
   expect(handled + summary.deadLetteredOrders.length).toBe(accepted);
   expect(summary.seconds.length).toBeGreaterThanOrEqual(11);
   expect(summary.samples.length).toBeGreaterThan(5);
-  expect(readFileSync(join(outDir, svg!), 'utf8')).toMatch(/^<svg [^>]*>[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
+  // The scaling reaction: no consumer before the orders came (minReplicaCount 0), then replicas that
+  // the controllers set and that consumed.
+  expect(summary.scaling.mode).toBe('keda-hpa-simulated');
+  expect(summary.samples[0]?.replicas).toBe(0);
+  expect(summary.scaling.peakReplicas).toBeGreaterThan(0);
+  expect(Math.max(...summary.samples.map((s) => s.replicasReady))).toBeGreaterThan(0);
+  const chart = readFileSync(join(outDir, svg!), 'utf8');
+  expect(chart).toMatch(/^<svg [^>]*>[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
+  expect(chart).toContain('Consumer replicas');
 }, 240_000);

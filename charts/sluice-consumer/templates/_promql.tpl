@@ -7,10 +7,10 @@ against `helm template`). Metric names are those of @sluice/core's host metrics.
 {{/*
 Backlog of one queue as the hosts report it: `sluice_queue_depth` is sampled from the broker on
 every scrape, so each replica reports the same broker queue; max() takes one of them.
-Argument: the queue name.
+Argument: (dict "queue" <the queue name> "selector" <keda.prometheus.extraSelector>).
 */}}
 {{- define "sluice.promql.queueDepth" -}}
-max(sluice_queue_depth{queue="{{ . }}"})
+max(sluice_queue_depth{queue="{{ .queue }}"{{ with .selector }}, {{ . }}{{ end }}})
 {{- end }}
 
 {{/* The optional extra label matchers of prometheusRule.extraSelector, braces included. */}}

@@ -2,7 +2,9 @@
  * The orders demo. `npm start` runs it on the in-memory transport; with AMQP_URL set it runs on
  * RabbitMQ, unchanged. API on PORT (default 3000), health and metrics on METRICS_PORT (default 9464).
  * With OTEL_EXPORTER_OTLP_ENDPOINT set, traces go there (Jaeger: http://<host>:4318). With
- * HANDLED_RECORD set to a file path, every finished handler call appends `<consumer> <orderId>` to it.
+ * HANDLED_RECORD set to a file path (or a directory: a file per process in it), every finished
+ * handler call appends `<consumer> <orderId>` to it. With ORDERS_CONSUME=0 it serves the API without
+ * consuming (the API tier, its consumers scaled apart).
  * With DATABASE_URL set, orders and charges are stored in PostgreSQL (schema DATABASE_SCHEMA, default
  * `orders`) with exactly-once effects: the order and its OrderPlaced event commit in one transaction
  * (the outbox), the charge and its message's "handled" record in another (the inbox).
@@ -42,6 +44,7 @@ function startFailure(error: unknown): Record<string, unknown> {
   const expected =
     error instanceof Error &&
     (hasErrorCode(error, ErrorCodes.INVALID_OPTION) ||
+      hasErrorCode(error, ErrorCodes.CONNECTION_REFUSED) ||
       hasErrorCode(error, ErrorCodes.CONNECTION_LOST) ||
       error.message.includes('(PORT)'));
   return expected ? { reason: error.message } : { err: error };
@@ -56,7 +59,14 @@ const telemetry = env.OTEL_EXPORTER_OTLP_ENDPOINT
     })
   : undefined;
 
-const broker = await createTransport(env, logger);
+let broker: Awaited<ReturnType<typeof createTransport>>;
+try {
+  broker = await createTransport(env, logger);
+} catch (error) {
+  logger.error(startFailure(error), 'orders demo could not start');
+  await telemetry?.shutdown();
+  process.exit(1);
+}
 let database: Awaited<ReturnType<typeof openOrdersDatabase>> | undefined;
 try {
   database = env.DATABASE_URL
@@ -72,13 +82,14 @@ const { host, api } = createOrdersApp({
   transport,
   logger,
   metricsPort: Number(env.METRICS_PORT ?? 9464),
+  consume: env.ORDERS_CONSUME !== '0',
   middleware: handledRecord === undefined ? [] : [handledRecord.middleware],
   database,
-  // Spans still buffered are exported, the handled record is flushed and the outbox relay stopped
-  // before the process exits.
+  // Spans still buffered are exported, the handled record closed and the outbox relay stopped before
+  // the process exits.
   shutdownHooks: [
     async () => telemetry?.shutdown(),
-    async () => handledRecord?.close(),
+    () => handledRecord?.close(),
     async () => database?.close(),
   ],
 });

@@ -34,6 +34,11 @@ export interface OrdersAppOptions {
   readonly handleSignals?: boolean;
   /** The payment gateway times out on every n-th call; 0: never. Default 3. */
   readonly gatewayFailEvery?: number;
+  /**
+   * Consume the service's queues. Default true; false: the API tier alone (the HTTP API publishing
+   * orders, the uploads queue, the pending-work reporter), with the consumers scaled apart.
+   */
+  readonly consume?: boolean;
   /** Host middleware around every handler call (the demo's `HANDLED_RECORD`). Default none. */
   readonly middleware?: readonly Middleware[];
   /**
@@ -85,14 +90,17 @@ export function ordersHostOptions(options: OrdersAppOptions): {
     transport,
     container,
     logger,
-    consumers: [
-      SendConfirmationEmail,
-      ReserveInventory,
-      PrepareShipment,
-      NotifyVipDesk,
-      RequestPayment,
-      ChargeCardConsumer,
-    ],
+    consumers:
+      options.consume === false
+        ? []
+        : [
+            SendConfirmationEmail,
+            ReserveInventory,
+            PrepareShipment,
+            NotifyVipDesk,
+            RequestPayment,
+            ChargeCardConsumer,
+          ],
     workers: [PendingWorkReporter],
     backgroundQueues: [uploads],
     http: options.metricsPort === false ? false : { port: options.metricsPort },

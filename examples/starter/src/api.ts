@@ -1,7 +1,7 @@
 /** The HTTP API alone: it only publishes, so it needs a broker (AMQP_URL) and no consumer host. */
 import { Bus } from '@sluice/core';
 import { createApi } from './http-api.js';
-import { logger, transportFromEnv } from './setup.js';
+import { logger, startOrExit, transportFromEnv } from './setup.js';
 
 if (process.env.AMQP_URL === undefined) {
   logger.error(
@@ -10,12 +10,14 @@ if (process.env.AMQP_URL === undefined) {
   );
   process.exit(2);
 }
-const transport = transportFromEnv();
-await transport.connect();
-const api = createApi(new Bus(transport));
-api.listen(Number(process.env.PORT ?? 3000), () =>
-  logger.info({ port: process.env.PORT ?? 3000 }, 'API listening'),
-);
-const stop = () => api.close(() => void transport.close().then(() => process.exit(0)));
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);
+await startOrExit('starter API', async () => {
+  const transport = transportFromEnv();
+  await transport.connect();
+  const api = createApi(new Bus(transport));
+  api.listen(Number(process.env.PORT ?? 3000), () =>
+    logger.info({ port: process.env.PORT ?? 3000 }, 'API listening'),
+  );
+  const stop = () => api.close(() => void transport.close().then(() => process.exit(0)));
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+});

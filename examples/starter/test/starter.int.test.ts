@@ -1,18 +1,25 @@
-/** The starter as its README runs it: built with its own tsconfig, on the in-memory transport. */
+/**
+ * The starter as its README runs it: built with its own tsconfig, on the in-memory transport; and each
+ * entry point on a broker that refuses its password, which must end in one line and exit code 1.
+ */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { freePort, startWatchedProcess } from '@sluice/testing';
-import { expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
+import { brokerUrl } from '../../../packages/rabbitmq/test/support/broker.js';
 
 const run = promisify(execFile);
 const starter = fileURLToPath(new URL('..', import.meta.url));
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
-it('builds with its own tsconfig, handles a sign-up end to end in memory and drains on SIGTERM', async () => {
+beforeAll(async () => {
   await run(process.execPath, [`${root}node_modules/typescript/bin/tsc`, '-p', starter], {
     timeout: 120_000,
   });
+}, 180_000);
+
+it('builds with its own tsconfig, handles a sign-up end to end in memory and drains on SIGTERM', async () => {
   const port = await freePort();
   const service = startWatchedProcess(process.execPath, ['dist/main.js'], {
     cwd: starter,
@@ -39,3 +46,33 @@ it('builds with its own tsconfig, handles a sign-up end to end in memory and dra
     service.kill();
   }
 }, 180_000);
+
+it.each(['main.js', 'worker.js', 'api.js'])(
+  '%s on a wrong password exits 1 with one line naming the cause, no stack, no password',
+  async (entry) => {
+    const wrong = 'starter-wrong-Pa55word';
+    const url = new URL(brokerUrl);
+    url.password = wrong;
+    const service = startWatchedProcess(process.execPath, [`dist/${entry}`], {
+      cwd: starter,
+      env: {
+        ...process.env,
+        AMQP_URL: url.toString(),
+        PORT: String(await freePort()),
+        METRICS_PORT: String(await freePort()),
+      },
+    });
+    try {
+      expect(await service.exited).toBe(1);
+      const lines = service.lines.filter((line) => line !== '');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(
+        / ERROR starter( worker| API)? could not start reason=.*refused the login of user/,
+      );
+      expect(service.lines.join('\n')).not.toContain(wrong);
+    } finally {
+      service.kill();
+    }
+  },
+  60_000,
+);

@@ -38,6 +38,13 @@ export const ErrorCodes = {
   /** The transport lost its broker connection and could not complete the operation. */
   CONNECTION_LOST: 'SLUICE_CONNECTION_LOST',
   /**
+   * The broker refused the connection in a way retrying cannot fix: the login (wrong user name or
+   * password), the virtual host (missing, or the user has no access to it), or the TLS handshake (a
+   * certificate refused on either side). Thrown by `connect()` at once, without retrying; the message
+   * names the cause (never the password).
+   */
+  CONNECTION_REFUSED: 'SLUICE_CONNECTION_REFUSED',
+  /**
    * The broker took a delivery back: its lock ran out or could not be renewed (Service Bus peek-lock).
    * The delivery's signal (and so the handler's `ctx.signal`) aborts with it, settling it rejects with
    * it, and the broker redelivers the message.

@@ -264,10 +264,11 @@ export interface Transport {
   /** OpenTelemetry description; without it spans say `messaging.system` = the transport's name. */
   readonly telemetry?: TransportTelemetry;
   /**
-   * Connects to the broker. Idempotent: later calls share the first successful connect. Rejects with
-   * `SLUICE_CONNECTION_LOST` when no connection was made within the transport's connect timeout (the
-   * broker unreachable, or refusing the credentials: the error's `cause` says which) and with
-   * `SLUICE_CLOSED` after `close`.
+   * Connects to the broker. Idempotent: later calls share the first successful connect. Rejects at
+   * once with `SLUICE_CONNECTION_REFUSED` when the broker refuses in a way retrying cannot fix (the
+   * credentials, the virtual host or namespace, a TLS certificate: the message names which); with
+   * `SLUICE_CONNECTION_LOST` when the broker stayed unreachable for the transport's connect timeout
+   * (the message says what the last attempt met); with `SLUICE_CLOSED` after `close`.
    */
   connect(): Promise<void>;
   /**

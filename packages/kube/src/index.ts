@@ -26,5 +26,5 @@ export { chartValues, shutdownMarginSeconds } from './chart-values.js';
 export type { ChartTransport, ChartValues } from './chart-values.js';
 export { applyManifests, fieldManager, formatStatus, scalingStatus } from './cluster.js';
 export type { ApplyResult, ClusterOptions, ScalingStatus } from './cluster.js';
-export { defaultChartDir, renderManifests, valuesYaml } from './manifests.js';
+export { chartDirOf, defaultChartDir, renderManifests, valuesYaml } from './manifests.js';
 export type { ManifestObject, RenderOptions } from './manifests.js';

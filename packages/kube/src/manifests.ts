@@ -5,14 +5,25 @@
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { ChartValues } from './chart-values.js';
 import { runHelm } from './helm.js';
 
-/** The chart of this repository (`charts/sluice-consumer`). */
-export const defaultChartDir = fileURLToPath(new URL('../../../charts/sluice-consumer/', import.meta.url));
+/**
+ * The chart `sluice manifests` renders by default for the module at `moduleUrl` (this package's
+ * `src/` or `dist/`): in the Sluice repository (`packages/kube`) its `charts/sluice-consumer`; in an
+ * installed package the copy it ships in `chart/` (copied when it is packed).
+ */
+export function chartDirOf(moduleUrl: string | URL): string {
+  const packageDir = fileURLToPath(new URL('../', moduleUrl));
+  const inRepository = basename(dirname(packageDir)) === 'packages' && basename(packageDir) === 'kube';
+  return fileURLToPath(new URL(inRepository ? '../../../charts/sluice-consumer/' : '../chart/', moduleUrl));
+}
+
+/** {@link chartDirOf} this module. */
+export const defaultChartDir = chartDirOf(import.meta.url);
 
 /** A rendered object, as the Kubernetes API takes it. */
 export interface ManifestObject {

@@ -121,11 +121,23 @@ describe('the default variant', () => {
     });
   });
 
-  it('has a helm test hook that checks /readyz through the Service', async () => {
+  it('has a helm test hook that checks /readyz through the Service, under the restricted standard too', async () => {
     const objects = await renderChart();
-    const test = only<K8sObject & { spec: { containers: { command: string[] }[] } }>(objects, 'Pod');
+    const test = only<
+      K8sObject & {
+        spec: { securityContext: unknown; containers: { command: string[]; securityContext: unknown }[] };
+      }
+    >(objects, 'Pod');
     expect(test.metadata.annotations?.['helm.sh/hook']).toBe('test');
     expect(test.spec.containers[0]?.command.at(-1)).toBe('http://shop-sluice-consumer:9464/readyz');
+    expect(test.spec.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(test.spec.containers[0]?.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    });
   });
 
   it('renders spec.replicas and no KEDA objects when KEDA is off', async () => {
@@ -176,6 +188,15 @@ describe('the RabbitMQ-with-Prometheus variant', () => {
         'min_over_time(max by (queue) (sluice_queue_depth)[15m:1m]) > 400 and deriv(max by (queue) (sluice_queue_depth)[15m:1m]) >= 0',
       ],
     ]);
+  });
+
+  it('adds keda.prometheus.extraSelector to the trigger queries, so another service queue of the same name is not read', async () => {
+    const objects = await renderChart([...args, '--set', 'keda.prometheus.extraSelector=namespace="shop"']);
+    const queries = triggersOf(objects)
+      .filter((t) => t.type === 'prometheus')
+      .map((t) => t.metadata.query);
+    expect(queries).toContain('max(sluice_queue_depth{queue="payments", namespace="shop"})');
+    expect(queries.every((q) => q?.endsWith(', namespace="shop"})'))).toBe(true);
   });
 
   it('adds prometheusRule.extraSelector to every alert query', async () => {
@@ -238,6 +259,7 @@ describe('bad values', () => {
     [['--set', 'podDisruptionBudget.maxUnavailable=-1'], "at '/podDisruptionBudget/maxUnavailable'"],
     [['--set', 'resources.limits.memory=lots'], "at '/resources/limits/memory': 'lots' does not match"],
     [['--set', 'prometheusRule.extraSelector=}'], "at '/prometheusRule/extraSelector': '}' does not match"],
+    [['--set', 'keda.prometheus.extraSelector=}'], "at '/keda/prometheus/extraSelector': '}' does not match"],
   ])('%j fails with a message naming the value', async (args, message) => {
     await expect(renderChart(args)).rejects.toThrow(message);
   });

@@ -1,6 +1,7 @@
 export { redactUrl } from './connection.js';
 export type { PostgresOptions, TableNames } from './connection.js';
 export { migrate } from './migrate.js';
+export type { MigrateOptions } from './migrate.js';
 export { OutboxRelay } from './outbox-relay.js';
 export type { OutboxRelayOptions } from './outbox-relay.js';
 export { PostgresIdempotencyStore } from './postgres-idempotency-store.js';

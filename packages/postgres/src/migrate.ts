@@ -3,10 +3,22 @@
  * (and the outbox's NOTIFY trigger) under the configured names. Safe to run at every start, from
  * every replica at once.
  */
+import { OptionChecker } from '@sluice/core';
 import { openConnection, type PostgresOptions, type QualifiedTables } from './connection.js';
 
+export interface MigrateOptions extends PostgresOptions {
+  /**
+   * Whether a commit that wrote outbox rows sends a NOTIFY (the relays then publish within
+   * milliseconds). PostgreSQL queues notifications under one lock held through each notifying
+   * commit, so notifying writers commit one at a time: on a write-heavy outbox turn it off and let
+   * the relays poll (`OutboxRelay.pollIntervalMs`). Each migration applies the setting (creates or
+   * drops the trigger). Default true.
+   */
+  readonly outboxNotify?: boolean;
+}
+
 /** The statements of the migration, in order, for the tables named in `t`. */
-function migrationStatements(t: QualifiedTables): string[] {
+function migrationStatements(t: QualifiedTables, outboxNotify: boolean): string[] {
   const { bare } = t;
   const index = (suffix: string, table: string) => `"${table}_${suffix}"`;
   const notify = `"${bare.schema}"."${bare.outbox}_notify"`;
@@ -58,24 +70,30 @@ function migrationStatements(t: QualifiedTables): string[] {
     // into one.
     `CREATE OR REPLACE FUNCTION ${notify}() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN PERFORM pg_notify('${t.outboxChannel}', ''); RETURN NULL; END $$`,
-    `CREATE OR REPLACE TRIGGER "${bare.outbox}_notify" AFTER INSERT ON ${t.outbox}
-      FOR EACH STATEMENT EXECUTE FUNCTION ${notify}()`,
+    outboxNotify
+      ? `CREATE OR REPLACE TRIGGER "${bare.outbox}_notify" AFTER INSERT ON ${t.outbox}
+      FOR EACH STATEMENT EXECUTE FUNCTION ${notify}()`
+      : `DROP TRIGGER IF EXISTS "${bare.outbox}_notify" ON ${t.outbox}`,
   ];
 }
 
 /**
- * Creates what is missing of the schema, tables, indexes and trigger, in one transaction under an
+ * Creates what is missing of the schema, tables, indexes and trigger (or drops the trigger, see
+ * `outboxNotify`), in one transaction under an
  * advisory lock (replicas starting together wait for each other instead of colliding on the
  * catalog). Idempotent; resolves when the schema is in place. Needs PostgreSQL 14 or later.
  */
-export async function migrate(options: PostgresOptions): Promise<void> {
-  const { pool, ownsPool, tables } = openConnection('migrate', options);
+export async function migrate(options: MigrateOptions): Promise<void> {
+  const { outboxNotify, ...connection } = options;
+  const notify =
+    outboxNotify === undefined || new OptionChecker('migrate').boolean('outboxNotify', outboxNotify);
+  const { pool, ownsPool, tables } = openConnection('migrate', connection);
   try {
     const client = await pool.connect();
     try {
       await client.query('BEGIN');
       await client.query(`SELECT pg_advisory_xact_lock(hashtext('sluice.migrate'))`);
-      for (const statement of migrationStatements(tables)) await client.query(statement);
+      for (const statement of migrationStatements(tables, notify)) await client.query(statement);
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);

@@ -12,8 +12,9 @@
  * scheme, cannot collide, end with the transaction and lock exactly the rows being published.
  *
  * A relay wakes on the outbox's NOTIFY (sent by the table's trigger when a writing transaction
- * commits) and, should a notification be missed (its listening connection lost), polls every
- * `pollIntervalMs`: a committed row waits at most that long. Sent rows are kept `retainSentMs`, then
+ * commits; `migrate({ outboxNotify: false })` drops it) and, should a notification be missed (its
+ * listening connection lost) or never come, polls every `pollIntervalMs`: a committed row waits at
+ * most that long. Sent rows are kept `retainSentMs`, then
  * deleted.
  */
 import {
@@ -189,10 +190,10 @@ export class OutboxRelay {
   }
 
   /**
-   * Publishes one batch now: resolves with the rows published and marked sent (rows that failed are
-   * rescheduled with backoff and not counted).
+   * Publishes one batch: resolves with the rows it took (those published and marked sent, and those
+   * whose publish failed, rescheduled with backoff).
    */
-  async relayBatch(): Promise<number> {
+  private async relayBatch(): Promise<number> {
     const client = await this.connection.pool.connect();
     let broken: Error | undefined;
     try {
@@ -241,7 +242,7 @@ export class OutboxRelay {
       }
       await client.query('COMMIT');
       this.published += sent.length;
-      return sent.length;
+      return rows.length;
     } catch (error) {
       await client.query('ROLLBACK').catch((rollbackError: unknown) => {
         broken = toError(rollbackError);
@@ -289,11 +290,13 @@ export class OutboxRelay {
     let lastPrune = 0;
     while (!this.stopping) {
       this.woken = false;
-      let full: boolean;
+      let idle: boolean;
       try {
         // Polling covers the time without a listening connection; it is tried again every round.
         if (this.listener === undefined) await this.listen().catch(() => undefined);
-        full = (await this.relayBatch()) === this.batchSize;
+        // A batch that took rows may have made the next rows of their aggregates eligible, or left
+        // more behind: only one that found nothing waits.
+        idle = (await this.relayBatch()) === 0;
         if (performance.now() - lastPrune > Math.min(this.retainSentMs, 60_000)) {
           lastPrune = performance.now();
           await this.prune();
@@ -305,7 +308,7 @@ export class OutboxRelay {
         await this.pause(Math.min(backoffDelay(this.retry, failures), this.pollIntervalMs));
         continue;
       }
-      if (!full && !this.woken) await this.pause(this.pollIntervalMs);
+      if (idle && !this.woken) await this.pause(this.pollIntervalMs);
     }
   }
 

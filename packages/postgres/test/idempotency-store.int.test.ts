@@ -1,18 +1,18 @@
-/** The shared conformance suite on the real PostgreSQL, each client a store with a pool of its own. */
+/** The shared conformance suite on the real PostgreSQL, each client a store with a pool of its own; a schema per test. */
 import { describeIdempotencyStoreConformance } from '@sluice/testing';
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { migrate, PostgresIdempotencyStore } from '@sluice/postgres';
 import { TestSchema } from './support/database.js';
 
 let schema: TestSchema;
 
-beforeAll(async () => {
+beforeEach(async () => {
   schema = await TestSchema.create('conformance');
   await migrate({ pool: schema.pool, schema: schema.name });
 });
 
-afterAll(async () => {
+afterEach(async () => {
   await schema?.drop();
 });
 

@@ -1,5 +1,6 @@
 import { ErrorCodes } from '@sluice/core';
-import { PostgresIdempotencyStore } from '@sluice/postgres';
+import { InMemoryTransport } from '@sluice/core';
+import { OutboxRelay, PostgresIdempotencyStore, PostgresInbox, PostgresOutbox } from '@sluice/postgres';
 import { describe, expect, it } from 'vitest';
 
 describe('PostgreSQL options', () => {
@@ -33,5 +34,28 @@ describe('PostgreSQL options', () => {
     expect(
       () => new PostgresIdempotencyStore({ url: 'postgres://127.0.0.1/test', cleanupIntervalMs: -1 }),
     ).toThrow(/option "cleanupIntervalMs" must be an integer/);
+  });
+
+  it('checks the inbox, outbox and relay options, naming each', () => {
+    const url = 'postgres://127.0.0.1/test';
+    const transport = new InMemoryTransport();
+    expect(() => new PostgresInbox({ url, lockTimeoutMs: 0 })).toThrow(
+      /PostgresInbox: option "lockTimeoutMs"/,
+    );
+    expect(() => new PostgresInbox({ url, consumers: ['ChargeCard'] as never })).toThrow(
+      /option "consumers"/,
+    );
+    expect(() => new PostgresOutbox({ url, transport: {} as never })).toThrow(
+      /PostgresOutbox: option "transport"/,
+    );
+    expect(() => new OutboxRelay({ url, transport, batchSize: 0 })).toThrow(
+      /OutboxRelay: option "batchSize"/,
+    );
+    expect(() => new OutboxRelay({ url, transport, retry: { delay: 1 } as never })).toThrow(
+      /option "retry.delay" is not a known option/,
+    );
+    expect(
+      () => new OutboxRelay({ url: 'postgres://u:hunter2@h/db', transport, tables: { outbox: 'Out' } }),
+    ).toThrow(/option "tables.outbox"/);
   });
 });

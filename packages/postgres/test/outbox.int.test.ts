@@ -3,7 +3,14 @@
  * committed, exactly once even with two relays at once, in order per aggregate.
  */
 import { randomUUID } from 'node:crypto';
-import { Bus, Consumer, defineCommand, silentLogger, type MessageContext } from '@sluice/core';
+import {
+  Bus,
+  Consumer,
+  defineCommand,
+  silentLogger,
+  type MessageContext,
+  type OutgoingMessage,
+} from '@sluice/core';
 import {
   migrate,
   OutboxRelay,
@@ -72,13 +79,27 @@ describe('the transactional outbox', () => {
   async function startRelay(
     batchSize = 100,
     options: Partial<OutboxRelayOptions> = {},
+    publishDelayMs = 0,
   ): Promise<OutboxRelay> {
     const pool = new pg.Pool({ connectionString: schema.url, max: 3 });
     const transport = new RabbitMqTransport({ url: vhost.url, logger: silentLogger });
+    // A slow network to the broker: each publish waits before it goes out.
+    const publishing = new Proxy(transport, {
+      get(target, property) {
+        if (property === 'publish' && publishDelayMs > 0) {
+          return async (messages: readonly OutgoingMessage[]) => {
+            await new Promise((resolve) => setTimeout(resolve, publishDelayMs));
+            await target.publish(messages);
+          };
+        }
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
     const relay = new OutboxRelay({
       pool,
       schema: schema.name,
-      transport,
+      transport: publishing,
       batchSize,
       logger: silentLogger,
       ...options,
@@ -136,21 +157,27 @@ describe('the transactional outbox', () => {
   it('publishes each message once with two relays at once, in order per aggregate', async () => {
     const harness = await startConsumer();
     const { bus, unitOfWork } = producer();
-    const aggregates = Array.from({ length: 20 }, (_, i) => `order-${i}`);
-    const perAggregate = 10;
+    // Few aggregates with many events each: a batch of 25 rows taken in id order alone would hold
+    // several events of every aggregate, and two relays publishing such batches at once would
+    // interleave them.
+    const aggregates = Array.from({ length: 4 }, (_, i) => `order-${i}`);
+    const perAggregate = 50;
     // Interleaved: every transaction writes the next event of every aggregate, plus unordered ones.
-    for (let seq = 1; seq <= perAggregate; seq++) {
+    const write = async (seq: number) => {
       await unitOfWork.run(async () => {
         for (const aggregate of aggregates) {
           await bus.send(Placed, { aggregate, seq }, { headers: { 'aggregate-id': aggregate } });
         }
-        for (let i = 0; i < 30; i++) await bus.send(Placed, { aggregate: 'none', seq });
+        for (let i = 0; i < 5; i++) await bus.send(Placed, { aggregate: 'none', seq });
       });
-    }
-    const total = perAggregate * (aggregates.length + 30);
-    expect(await outboxRows()).toEqual({ pending: total, sent: 0 });
+    };
+    const total = perAggregate * (aggregates.length + 5);
 
-    const relays = [await startRelay(25), await startRelay(25)];
+    // Half the rows wait for both relays; the other half are committed while both run. One relay
+    // publishes slowly: without the rule per aggregate the fast one would overtake it.
+    for (let seq = 1; seq <= perAggregate / 2; seq++) await write(seq);
+    const relays = await Promise.all([startRelay(25, {}, 30), startRelay(25)]);
+    for (let seq = perAggregate / 2 + 1; seq <= perAggregate; seq++) await write(seq);
     await harness.waitForCount({ consumer: 'Recorder', outcome: 'handled' }, total, 60_000);
 
     expect(new Set(received.map((r) => r.messageId)).size).toBe(total);
@@ -225,5 +252,57 @@ describe('the transactional outbox', () => {
       15_000,
       'the sent row to be pruned',
     );
+  });
+
+  it('keeps relaying, by polling and then listening again, after PostgreSQL killed its listening connection', async () => {
+    const harness = await startConsumer();
+    const { bus, unitOfWork } = producer();
+    await startRelay(100, { pollIntervalMs: 300 });
+    const listen = `LISTEN "${schema.name}.sluice_outbox"`;
+    const listeners = async () =>
+      (
+        await schema.pool.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE query = $1', [
+          listen,
+        ])
+      ).rows;
+    await eventually(async () => (await listeners()).length === 1, 10_000, 'the relay to listen');
+    const [killed] = await listeners();
+    await schema.pool.query('SELECT pg_terminate_backend($1)', [killed?.pid]);
+
+    await unitOfWork.run(() => bus.send(Placed, { aggregate: 'p', seq: 1 }, { messageId: 'after-kill' }));
+    await harness.waitForHandled('after-kill', 'Recorder', 15_000);
+    await eventually(
+      async () => (await listeners()).some((row) => row.pid !== killed?.pid),
+      10_000,
+      'the relay to listen again on a new connection',
+    );
+    await unitOfWork.run(() =>
+      bus.send(Placed, { aggregate: 'p', seq: 2 }, { messageId: 'listening-again' }),
+    );
+    await harness.waitForHandled('listening-again', 'Recorder', 15_000);
+  });
+
+  it('without the NOTIFY trigger (outboxNotify: false), publishes by polling within its interval', async () => {
+    const triggers = async () =>
+      Number(
+        (
+          await schema.pool.query(
+            `SELECT count(*) AS n FROM pg_trigger WHERE tgrelid = $1::regclass AND tgname = 'sluice_outbox_notify'`,
+            [`"${schema.name}".sluice_outbox`],
+          )
+        ).rows[0].n,
+      );
+    expect(await triggers()).toBe(1);
+    await migrate({ pool: schema.pool, schema: schema.name, outboxNotify: false });
+    expect(await triggers()).toBe(0);
+    const harness = await startConsumer();
+    const { bus, unitOfWork } = producer();
+    await startRelay(100, { pollIntervalMs: 200 });
+    for (const messageId of ['polled-1', 'polled-2']) {
+      await unitOfWork.run(() => bus.send(Placed, { aggregate: 'q', seq: 1 }, { messageId }));
+      await harness.waitForHandled(messageId, 'Recorder', 15_000);
+    }
+    await migrate({ pool: schema.pool, schema: schema.name });
+    expect(await triggers()).toBe(1);
   });
 });

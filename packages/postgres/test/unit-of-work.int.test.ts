@@ -1,8 +1,16 @@
 /** The unit of work on the real PostgreSQL: which transaction is current, and what the outbox writes in it. */
 import { randomUUID } from 'node:crypto';
-import { Bus, defineEvent, ErrorCodes, InMemoryTransport } from '@sluice/core';
-import { migrate, PostgresOutbox, PostgresUnitOfWork } from '@sluice/postgres';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  Bus,
+  defineEvent,
+  ErrorCodes,
+  InMemoryTransport,
+  silentLogger,
+  type OutgoingMessage,
+  type TransportMessage,
+} from '@sluice/core';
+import { migrate, OutboxRelay, PostgresOutbox, PostgresUnitOfWork } from '@sluice/postgres';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TestSchema } from './support/database.js';
 
 const Happened = defineEvent<{ n: number }>(`pgtest.happened-${randomUUID().slice(0, 8)}.v1`);
@@ -13,7 +21,7 @@ describe('PostgresUnitOfWork', () => {
   let work: PostgresUnitOfWork;
   let broker: InMemoryTransport;
 
-  beforeAll(async () => {
+  beforeEach(async () => {
     schema = await TestSchema.create('unit_of_work');
     await migrate({ pool: schema.pool, schema: schema.name });
     broker = new InMemoryTransport();
@@ -22,7 +30,7 @@ describe('PostgresUnitOfWork', () => {
     work = new PostgresUnitOfWork(schema.pool);
   });
 
-  afterAll(async () => {
+  afterEach(async () => {
     await broker?.close();
     await schema?.drop();
   });
@@ -83,5 +91,59 @@ describe('PostgresUnitOfWork', () => {
     await bus.publish(Happened, { n: 3 }, { messageId: 'direct' });
     expect(await rows('direct')).toBe(0);
     await expect.poll(() => delivered, { timeout: 5_000 }).toEqual(['direct']);
+  });
+
+  it('keeps the envelope byte for byte through the outbox and the relay', async () => {
+    const body = new Uint8Array(1_024);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 7 + 3) % 256;
+    const sent: OutgoingMessage = {
+      messageId: `envelope-${randomUUID()}`,
+      type: Happened.type,
+      contentType: 'application/octet-stream',
+      correlationId: 'flow-1',
+      causationId: 'cause-1',
+      sentAt: new Date('2026-01-02T03:04:05.678Z'),
+      headers: {
+        traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+        note: 'ünïcödé ☃ "quoted"',
+      },
+      body,
+      destination: { queue: 'pgtest.envelope' },
+      mandatory: true,
+      ttlMs: 86_400_000,
+    };
+    const outbox = new PostgresOutbox({ pool: schema.pool, schema: schema.name, transport: broker });
+    await work.run(() => outbox.publish([sent]));
+    const received: TransportMessage[] = [];
+    await broker.subscribe(
+      { queue: 'pgtest.envelope', topics: [], prefetch: 1, retryDelaysMs: [] },
+      async (d) => {
+        received.push(d.message);
+        await d.ack();
+      },
+    );
+    const relay = new OutboxRelay({
+      pool: schema.pool,
+      schema: schema.name,
+      transport: new InMemoryTransport({ broker: broker.broker }),
+      logger: silentLogger,
+    });
+    await relay.start();
+    try {
+      await expect.poll(() => received.length, { timeout: 10_000 }).toBe(1);
+    } finally {
+      await relay.stop();
+    }
+    const [got] = received;
+    expect(got).toMatchObject({
+      messageId: sent.messageId,
+      type: sent.type,
+      contentType: sent.contentType,
+      correlationId: 'flow-1',
+      causationId: 'cause-1',
+      sentAt: sent.sentAt,
+      headers: sent.headers,
+    });
+    expect(Buffer.from(got?.body ?? []).equals(Buffer.from(body))).toBe(true);
   });
 });

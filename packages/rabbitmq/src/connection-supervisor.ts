@@ -3,9 +3,15 @@
  * missed heartbeats) and reconnects with backoff and jitter for as long as the transport is open. After
  * every (re)connect the listeners re-establish what they own (topology, publisher channel, consumers)
  * in registration order; only then is the connection reported up.
+ *
+ * A first connection the broker refuses for good (login, vhost, TLS certificate) fails at once; one
+ * that meets a passing condition (nothing listening yet, a reset) is retried. Failed attempts are
+ * logged quietly: one line at the first, then one every {@link summaryEvery} attempts or when the
+ * cause changes, each a single line without a stack.
  */
-import { backoffDelay, ErrorCodes, SluiceError, type Logger } from '@sluice/core';
+import { backoffDelay, ErrorCodes, SluiceError, toError, type Logger } from '@sluice/core';
 import amqp, { type ChannelModel } from 'amqplib';
+import { describeConnectFailure } from './connect-failure.js';
 import type { ConnectionSettings } from './resolve-options.js';
 import type { ReconnectOptions } from './types.js';
 
@@ -28,6 +34,9 @@ interface Waiter {
   timer: NodeJS.Timeout | undefined;
 }
 
+/** Failed attempts between two log lines about the same cause. */
+const summaryEvery = 10;
+
 /** Throws when `signal` aborted: a step of a recovery found its connection gone. */
 export function throwIfLost(signal: AbortSignal): void {
   if (signal.aborted) throw new SluiceError(ErrorCodes.CONNECTION_LOST, 'connection lost during recovery');
@@ -42,6 +51,10 @@ export class ConnectionSupervisor {
   private attempt = 0;
   private connectedOnce = false;
   private lastError: Error | undefined;
+  /** One line saying why the last attempt failed, while reconnecting. */
+  private lastReason: string | undefined;
+  /** When the current run of failed attempts began. */
+  private failingSince = 0;
   private sleeper: { timer: NodeJS.Timeout; wake(): void } | undefined;
   private readonly listeners: ConnectionListener[] = [];
   private readonly waiters = new Set<Waiter>();
@@ -89,8 +102,10 @@ export class ConnectionSupervisor {
   }
 
   /**
-   * Connects, retrying with backoff for up to `timeoutMs`. Rejects with `SLUICE_CONNECTION_LOST` (the
-   * last error as its cause, redacted) and stops retrying when the time is up.
+   * Connects, retrying with backoff for up to `timeoutMs`. Rejects at once with
+   * `SLUICE_CONNECTION_REFUSED` when the broker refuses the login, the vhost or the TLS handshake (the
+   * message names the cause); with `SLUICE_CONNECTION_LOST` when the time is up (the message says what
+   * the last attempt met). Either way it stops trying; the cause, redacted, is the error's `cause`.
    */
   async start(timeoutMs: number): Promise<void> {
     if (this.closed) throw new SluiceError(ErrorCodes.CLOSED, 'RabbitMQ connection is closed');
@@ -117,10 +132,12 @@ export class ConnectionSupervisor {
       const waiter: Waiter = { resolve, reject, timer: undefined };
       waiter.timer = setTimeout(() => {
         this.waiters.delete(waiter);
+        const last = this.lastError?.message.trim().split('\n')[0];
+        const why = last === undefined ? '' : ` (${this.attempt} attempts; the last: ${last})`;
         reject(
           new SluiceError(
             ErrorCodes.CONNECTION_LOST,
-            `not connected to RabbitMQ at ${this.settings.displayUrl} within ${timeoutMs} ms`,
+            `not connected to RabbitMQ at ${this.settings.displayUrl} within ${timeoutMs} ms${why}`,
             this.lastError === undefined ? undefined : { cause: this.lastError },
           ),
         );
@@ -169,11 +186,13 @@ export class ConnectionSupervisor {
         if (this.closed) return;
         this.attempt++;
         this.lastError = this.settings.redactor.error(error);
+        const { permanent, reason } = describeConnectFailure(this.lastError, this.settings);
+        if (permanent && !this.connectedOnce) {
+          this.refuse(new SluiceError(ErrorCodes.CONNECTION_REFUSED, reason, { cause: this.lastError }));
+          return;
+        }
         const delayMs = this.delay(this.attempt);
-        this.logger.warn(
-          { url: this.settings.displayUrl, attempt: this.attempt, delayMs, err: this.lastError },
-          'RabbitMQ connection attempt failed; retrying',
-        );
+        this.noteFailure(reason, permanent, delayMs);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(() => {
             this.sleeper = undefined;
@@ -192,12 +211,51 @@ export class ConnectionSupervisor {
     }
   }
 
+  /** Gives up the first connection: every waiter rejects with `refusal`, and the loop stops. */
+  private refuse(refusal: SluiceError): void {
+    this.abandoned = true;
+    this.attempt = 0;
+    this.lastReason = undefined;
+    for (const waiter of this.waiters) {
+      clearTimeout(waiter.timer);
+      waiter.reject(refusal);
+    }
+    this.waiters.clear();
+  }
+
+  /**
+   * Logs a failed attempt: the first of a run, every {@link summaryEvery}th, and any whose cause
+   * differs from the one before. A refusal while reconnecting (the password changed, the vhost gone)
+   * is an error: the transport keeps trying, but someone has to act.
+   */
+  private noteFailure(reason: string, permanent: boolean, delayMs: number): void {
+    if (this.attempt === 1) this.failingSince = Date.now();
+    const changed = reason !== this.lastReason;
+    this.lastReason = reason;
+    if (!changed && this.attempt !== 1 && this.attempt % summaryEvery !== 0) return;
+    const fields = {
+      url: this.settings.displayUrl,
+      attempts: this.attempt,
+      failingForMs: Date.now() - this.failingSince,
+      nextAttemptInMs: delayMs,
+      reason,
+    };
+    const what = this.connectedOnce ? 'reconnect' : 'connect';
+    const message =
+      this.attempt === 1
+        ? `cannot ${what} to RabbitMQ; retrying`
+        : `still cannot ${what} to RabbitMQ; retrying`;
+    if (permanent) this.logger.error(fields, message);
+    else this.logger.warn(fields, message);
+  }
+
   private async establish(): Promise<void> {
     const connection = await amqp.connect(this.settings.connect, this.settings.socket);
     const abort = new AbortController();
     const session = { connection, signal: abort.signal, abort };
+    // amqplib emits 'error' just before 'close', whose line gives the reason.
     connection.on('error', (error: unknown) => {
-      this.logger.warn({ err: this.settings.redactor.error(error) }, 'RabbitMQ connection error');
+      this.logger.debug({ err: this.settings.redactor.error(error) }, 'RabbitMQ connection error');
     });
     let closedWith: unknown;
     connection.on('close', (error?: unknown) => {
@@ -228,6 +286,7 @@ export class ConnectionSupervisor {
     this.up = true;
     this.attempt = 0;
     this.lastError = undefined;
+    this.lastReason = undefined;
     this.logger.info(
       { url: this.settings.displayUrl },
       reconnected ? 'reconnected to RabbitMQ' : 'connected to RabbitMQ',
@@ -251,7 +310,7 @@ export class ConnectionSupervisor {
     this.logger.warn(
       {
         url: this.settings.displayUrl,
-        err: error === undefined ? undefined : this.settings.redactor.error(error),
+        reason: error === undefined ? undefined : this.settings.redactor.text(toError(error).message),
       },
       'RabbitMQ connection lost; reconnecting',
     );

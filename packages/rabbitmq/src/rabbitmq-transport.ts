@@ -120,16 +120,18 @@ export class RabbitMqTransport implements Transport {
   }
 
   /**
-   * Connects, retrying with backoff for up to `connectTimeoutMs`, then rejects with
-   * `SLUICE_CONNECTION_LOST`. Idempotent: later calls share the first successful connect. After a
-   * connection loss the transport reconnects by itself.
+   * Connects, retrying with backoff for up to `connectTimeoutMs`. Rejects at once with
+   * `SLUICE_CONNECTION_REFUSED` when RabbitMQ refuses the login, the vhost or the TLS handshake (the
+   * message names the cause, never the password); with `SLUICE_CONNECTION_LOST` when the broker stayed
+   * unreachable until the timeout (the message says what the last attempt met). Idempotent: later
+   * calls share the first successful connect. After a connection loss the transport reconnects by
+   * itself, for as long as it is open.
    */
   connect(): Promise<void> {
     if (this.state === 'closing' || this.state === 'closed') {
       return Promise.reject(new SluiceError(ErrorCodes.CLOSED, 'RabbitMQ transport is closed'));
     }
-    const timeoutMs = this.options.connectTimeoutMs;
-    this.connecting ??= Promise.all([this.consuming.start(timeoutMs), this.publishing.start(timeoutMs)]).then(
+    this.connecting ??= this.connectBoth().then(
       () => {
         if (this.state === 'new') this.state = 'open';
       },
@@ -139,6 +141,17 @@ export class RabbitMqTransport implements Transport {
       },
     );
     return this.connecting;
+  }
+
+  /**
+   * The consuming connection first, then the publishing one within what is left of the timeout: a
+   * broker that cannot be reached or refuses is reported once, not once per connection.
+   */
+  private async connectBoth(): Promise<void> {
+    const timeoutMs = this.options.connectTimeoutMs;
+    const started = performance.now();
+    await this.consuming.start(timeoutMs);
+    await this.publishing.start(Math.max(0, timeoutMs - (performance.now() - started)));
   }
 
   /**
@@ -233,6 +246,7 @@ export class RabbitMqTransport implements Transport {
   }
 
   private async shutDown(): Promise<void> {
+    const opened = this.state === 'open';
     this.state = 'closing';
     const deadline = this.closeDeadline.signal;
     const abandon = () =>
@@ -259,7 +273,8 @@ export class RabbitMqTransport implements Transport {
     deadline.removeEventListener('abort', abandon);
     this.subscriptions.clear();
     this.state = 'closed';
-    this.logger.info({}, 'RabbitMQ transport closed');
+    // A transport that never connected has nothing to report (its connect() rejection said why).
+    if (opened) this.logger.info({}, 'RabbitMQ transport closed');
   }
 
   private notOpen(): SluiceError {

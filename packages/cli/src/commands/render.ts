@@ -24,7 +24,7 @@ export const renderHelp = `  --module <file>      the application's module; it m
   --release <name>     helm release name (default: the service name)
   -n, --namespace <ns> namespace of the objects (default: default)
   -f, --values <file>  further chart values over the generated ones (image, secrets, ...); repeatable
-  --chart <dir>        the chart (default: charts/sluice-consumer of the Sluice repository)`;
+  --chart <dir>        the chart (default: charts/sluice-consumer, which @sluice/kube ships)`;
 
 export interface RenderArgs {
   module?: string;

@@ -1,14 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import {
-  chartValues,
-  describeApplication,
-  loadApplication,
-  renderManifests,
-  type ScaledObjectSpec,
-} from '@sluice/kube';
+import { loadApplication } from '@sluice/kube';
 import { runSimulation, type SpikeSpec } from '../simulate/run-simulation.js';
 import { samplesCsv, samplesSvg } from '../simulate/report.js';
+import { ScaledDeployment } from '../simulate/scaled-deployment.js';
 import { parse, positiveInt, required, UsageError, type Command } from '../usage.js';
 
 interface SimulateArgs {
@@ -92,35 +87,25 @@ Options:
     if (typeof spike?.payload !== 'function' || typeof spike.message?.type !== 'string') {
       throw new Error(`${module} has no "spike" export ({ message, payload(index) }) for sluice simulate`);
     }
-    const description = describeApplication(app);
-    const chart = chartValues(description);
-    const objects = await renderManifests(chart, {
-      release: chart.fullnameOverride,
-      valuesFiles: values.values,
-    });
-    const scaledObject = objects.find((o) => o.kind === 'ScaledObject');
-    const deployment = objects.find((o) => o.kind === 'Deployment') as
-      { spec: { template: { spec: { terminationGracePeriodSeconds: number } } } } | undefined;
-    if (scaledObject === undefined || deployment === undefined)
-      throw new Error('the chart rendered no ScaledObject');
+    const { scaledObject, terminationGraceMs } = await ScaledDeployment.render(app, values.values);
 
     const outDir = values.out ?? '.';
     out.stdout.write(
-      `sluice simulate: ${messages} messages, ${(scaledObject.spec as ScaledObjectSpec).triggers.length} triggers, time compression x${compression} (KEDA polls every ${
-        ((scaledObject.spec as ScaledObjectSpec).pollingInterval ?? 30) / compression
+      `sluice simulate: ${messages} messages, ${scaledObject.triggers.length} triggers, time compression x${compression} (KEDA polls every ${
+        (scaledObject.pollingInterval ?? 30) / compression
       } s, the HPA every ${15 / compression} s of wall-clock time)\n`,
     );
     const result = await runSimulation({
       module,
       app,
       spike,
-      scaledObject: scaledObject.spec as ScaledObjectSpec,
+      scaledObject,
       messages,
       compression,
       amqpUrl,
       managementUrl,
       workMs,
-      terminationGraceMs: deployment.spec.template.spec.terminationGracePeriodSeconds * 1000,
+      terminationGraceMs,
       maxSeconds,
       onSample: (s) =>
         out.stdout.write(

@@ -5,6 +5,8 @@
  * still alive after the termination grace gets SIGKILL, as the kubelet does.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const workerPath = fileURLToPath(new URL('./worker.js', import.meta.url));
@@ -14,25 +16,43 @@ interface Replica {
   readonly startedAt: number;
   ready: boolean;
   terminating: boolean;
+  /** `http://127.0.0.1:<port>` of its `/healthz`, `/readyz` and `/metrics` (with `ops`). */
+  ops: string | undefined;
 }
 
 export interface ReplicaPoolOptions {
+  /** The application module (its `hostOptions` export). */
   readonly module: string;
   readonly amqpUrl: string;
+  /** Time each handler call also spends, standing in for real work; 0 for none. */
   readonly workMs: number;
   /** SIGKILL this long after SIGTERM (the pod's terminationGracePeriodSeconds). */
   readonly terminationGraceMs: number;
-  /** Called with the ids a replica reports handled and dead-lettered. */
-  readonly onSettled: (handled: readonly string[], deadLettered: readonly string[]) => void;
+  /** Serve each replica's `/healthz`, `/readyz` and `/metrics` on a free 127.0.0.1 port. Default false. */
+  readonly ops?: boolean;
+  /**
+   * A folder for each replica's output (`replica-<n>.log`, stdout and stderr). Default: stdout is
+   * dropped and stderr is this process's.
+   */
+  readonly logDir?: string;
+  /** Environment of every replica, over this process's own. Default none. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Called with the ids a replica reports handled and dead-lettered. Default: nothing. */
+  readonly onSettled?: (handled: readonly string[], deadLettered: readonly string[]) => void;
   /** Called when a replica exits unasked (crash), with its exit code. */
   readonly onCrash: (code: number | null) => void;
 }
+
+type WorkerMessage =
+  { type: 'ready'; opsPort?: number } | { type: 'settled'; handled?: string[]; deadLettered?: string[] };
 
 export class ReplicaPool {
   private readonly replicas: Replica[] = [];
   private readonly exited: Promise<void>[] = [];
   /** Seconds from spawn to ready, per replica that became ready. */
   readonly startupSeconds: number[] = [];
+  /** Replicas started so far (names their log files). */
+  private started = 0;
 
   constructor(private readonly options: ReplicaPoolOptions) {}
 
@@ -49,6 +69,11 @@ export class ReplicaPool {
   /** Processes still alive, terminating ones included. */
   get alive(): number {
     return this.replicas.length;
+  }
+
+  /** The ops URLs (`http://127.0.0.1:<port>`) of the replicas consuming now (with `ops`). */
+  get opsUrls(): string[] {
+    return this.replicas.flatMap((r) => (r.ready && !r.terminating && r.ops !== undefined ? [r.ops] : []));
   }
 
   /** Starts or terminates replicas until `count` of them are not terminating. */
@@ -73,25 +98,40 @@ export class ReplicaPool {
 
   private start(): void {
     const { options } = this;
+    const log =
+      options.logDir === undefined
+        ? undefined
+        : openSync(join(options.logDir, `replica-${++this.started}.log`), 'a');
     const child = fork(workerPath, [], {
       env: {
         ...process.env,
+        ...options.env,
         SLUICE_SIM_MODULE: options.module,
+        SLUICE_SIM_OPS: options.ops === true ? '1' : '0',
         AMQP_URL: options.amqpUrl,
         SLUICE_SIM_WORK_MS: String(options.workMs),
         LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
         LOG_FORMAT: 'json',
       },
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      stdio: log === undefined ? ['ignore', 'ignore', 'inherit', 'ipc'] : ['ignore', log, log, 'ipc'],
     });
-    const replica: Replica = { child, startedAt: Date.now(), ready: false, terminating: false };
+    if (log !== undefined) closeSync(log);
+    const replica: Replica = {
+      child,
+      startedAt: Date.now(),
+      ready: false,
+      terminating: false,
+      ops: undefined,
+    };
     this.replicas.push(replica);
-    child.on('message', (message: { type: string; handled?: string[]; deadLettered?: string[] }) => {
+    child.on('message', (message: WorkerMessage) => {
       if (message.type === 'ready') {
         replica.ready = true;
+        if (message.opsPort !== undefined) replica.ops = `http://127.0.0.1:${message.opsPort}`;
         this.startupSeconds.push((Date.now() - replica.startedAt) / 1000);
-      } else if (message.type === 'settled')
-        options.onSettled(message.handled ?? [], message.deadLettered ?? []);
+      } else if (message.type === 'settled') {
+        options.onSettled?.(message.handled ?? [], message.deadLettered ?? []);
+      }
     });
     this.exited.push(
       new Promise((resolve) =>

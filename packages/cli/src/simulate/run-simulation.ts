@@ -8,16 +8,11 @@
  * shrink by that factor); the consumers, their start-up and their drain run in real time.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Bus, ConsumerHost, type MessageDefinition } from '@sluice/core';
-import {
-  resolveScalingModel,
-  ScalingSimulator,
-  type Reading,
-  type ScaledObjectSpec,
-  type SluiceApplication,
-} from '@sluice/kube';
+import { Bus, type MessageDefinition } from '@sluice/core';
+import type { ScaledObjectSpec, SluiceApplication } from '@sluice/kube';
 import { RabbitMqTransport } from '@sluice/rabbitmq';
 import { ReplicaPool } from './replica-pool.js';
+import { ScaledDeployment } from './scaled-deployment.js';
 
 /** What the application module exports for `sluice simulate` (besides `hostOptions`). */
 export interface SpikeSpec {
@@ -88,39 +83,10 @@ export interface SimulationResult {
   readonly completed: boolean;
 }
 
-function queuesOf(spec: ScaledObjectSpec): string[] {
-  return spec.triggers.map((trigger, i) => {
-    const queue = trigger.metadata.queueName;
-    if (trigger.type !== 'rabbitmq' || queue === undefined) {
-      throw new Error(`trigger ${i} is ${trigger.type}: sluice simulate reads RabbitMQ queue depths only`);
-    }
-    return queue;
-  });
-}
-
 export async function runSimulation(options: SimulationOptions): Promise<SimulationResult> {
-  const model = resolveScalingModel(options.scaledObject);
-  const queues = queuesOf(options.scaledObject);
   const broker = new RabbitMqTransport({ url: options.amqpUrl, management: { url: options.managementUrl } });
   await broker.connect();
-  const depths = () => Promise.all(queues.map((q) => broker.queueDepth(q)));
   try {
-    // The first deployment: the host declares its topology, so the spike has somewhere to go.
-    const first = new ConsumerHost({
-      ...options.app.hostOptions(new RabbitMqTransport({ url: options.amqpUrl })),
-      handleSignals: false,
-      http: false,
-    });
-    await first.start();
-    await first.stop();
-    const before = await depths();
-    const busy = queues.find((_, i) => (before[i] ?? 0) > 0);
-    if (busy !== undefined) {
-      throw new Error(
-        `queue ${busy} already holds messages: run against an empty vhost (--url amqp://host/<vhost>)`,
-      );
-    }
-
     const counts = new Map<string, number>();
     const dead = new Set<string>();
     let handled = 0;
@@ -139,11 +105,25 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       },
       onCrash: () => crashes++,
     });
-    const simulator = new ScalingSimulator(model, 0);
+    const deployment = new ScaledDeployment({
+      scaledObject: options.scaledObject,
+      pool,
+      compression: options.compression,
+      queueDepth: (queue) => broker.queueDepth(queue),
+    });
+    await ScaledDeployment.declareTopology(options.app, options.amqpUrl);
+    const before = await Promise.all(deployment.queues.map((queue) => broker.queueDepth(queue)));
+    const busy = deployment.queues.find((_, i) => (before[i] ?? 0) > 0);
+    if (busy !== undefined) {
+      throw new Error(
+        `queue ${busy} already holds messages: run against an empty vhost (--url amqp://host/<vhost>)`,
+      );
+    }
+
     const runId = Date.now().toString(36);
     const bus = new Bus(broker);
-    const started = Date.now();
-    const elapsed = () => (Date.now() - started) / 1000;
+    deployment.start();
+    const elapsed = () => deployment.elapsedSeconds;
 
     // The spike: `messages` sends, at most 500 awaiting their confirm at once.
     let sent = 0;
@@ -164,7 +144,6 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
     })();
 
     const samples: Sample[] = [];
-    let latestBacklog = 0;
     let drainSeconds: number | undefined;
     let zeroSeconds: number | undefined;
     let spikeDone = false;
@@ -174,57 +153,52 @@ export async function runSimulation(options: SimulationOptions): Promise<Simulat
       (error: unknown) => (spikeError = error),
     );
 
-    // Controllers on the model clock; a sample of the state every wall-clock second.
-    let nextModelT = 0;
+    // The controllers run on the model clock; a sample of the state every wall-clock second, and one
+    // of the state the run ended in.
     let nextSample = 0;
     let lastHandled = 0;
     let lastSampleT = 0;
     let completed = false;
-    while (elapsed() < options.maxSeconds && spikeError === undefined) {
+    const takeSample = () => {
       const now = elapsed();
-      if (now * options.compression >= nextModelT) {
-        let readings: Reading[];
-        try {
-          readings = await depths();
-        } catch {
-          readings = queues.map(() => undefined); // the scaler fails: KEDA's fallback applies
+      const sample: Sample = {
+        t: Math.round(now * 10) / 10,
+        modelT: Math.round(now * options.compression),
+        sent,
+        backlog: deployment.backlog,
+        replicas: pool.count,
+        ready: pool.ready,
+        throughput: Math.round((handled - lastHandled) / Math.max(now - lastSampleT, 0.001)),
+        handled,
+        deadLettered: dead.size,
+      };
+      samples.push(sample);
+      options.onSample(sample);
+      lastHandled = handled;
+      lastSampleT = now;
+    };
+    try {
+      while (elapsed() < options.maxSeconds && spikeError === undefined) {
+        if (elapsed() >= nextSample) {
+          takeSample();
+          nextSample += 1;
         }
-        latestBacklog = readings.reduce<number>((sum, r) => sum + (r ?? 0), 0);
-        pool.scaleTo(simulator.step(nextModelT, readings));
-        nextModelT = simulator.nextDue(nextModelT);
+        // Drained: every message handled, or dead-lettered after its retries.
+        if (drainSeconds === undefined && spikeDone && counts.size + dead.size >= options.messages) {
+          drainSeconds = elapsed();
+        }
+        if (drainSeconds !== undefined && deployment.replicas === 0 && pool.alive === 0) {
+          zeroSeconds = elapsed();
+          completed = true;
+          takeSample();
+          break;
+        }
+        await sleep(Math.max(10, Math.min(200, (nextSample - elapsed()) * 1000)));
       }
-      if (now >= nextSample) {
-        pool.scaleTo(simulator.replicas); // the ReplicaSet replaces a crashed replica
-        const sample: Sample = {
-          t: Math.round(now * 10) / 10,
-          modelT: Math.round(now * options.compression),
-          sent,
-          backlog: latestBacklog,
-          replicas: pool.count,
-          ready: pool.ready,
-          throughput: Math.round((handled - lastHandled) / Math.max(now - lastSampleT, 0.001)),
-          handled,
-          deadLettered: dead.size,
-        };
-        samples.push(sample);
-        options.onSample(sample);
-        lastHandled = handled;
-        lastSampleT = now;
-        nextSample += 1;
-      }
-      // Drained: every message handled, or dead-lettered after its retries.
-      if (drainSeconds === undefined && spikeDone && counts.size + dead.size >= options.messages) {
-        drainSeconds = elapsed();
-      }
-      if (drainSeconds !== undefined && simulator.replicas === 0 && pool.alive === 0) {
-        zeroSeconds = elapsed();
-        completed = true;
-        break;
-      }
-      const until = Math.min(nextModelT / options.compression, nextSample);
-      await sleep(Math.max(10, Math.min(200, (until - elapsed()) * 1000)));
+    } finally {
+      await deployment.stop();
+      await pool.stopAll();
     }
-    await pool.stopAll();
     await spike.catch(() => undefined);
     if (spikeError !== undefined) {
       throw new Error(`the spike failed after ${sent} messages: ${(spikeError as Error).message}`, {

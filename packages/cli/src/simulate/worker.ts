@@ -1,18 +1,22 @@
 /**
- * One replica of `sluice simulate`: the application's consumer host on RabbitMQ, started from the
- * application module's `hostOptions` export, as its container would run it. It reports to the
- * simulator over IPC: `{ type: 'ready' }` once consuming, `{ type: 'settled', handled, deadLettered }`
- * with the ids of the messages its handlers completed and of those it dead-lettered. SIGTERM drains it (the host's own signal handling and stop deadline).
+ * One replica of `sluice simulate` (and of the load test): the application's consumer host on
+ * RabbitMQ, started from the application module's `hostOptions` export, as its container would run it.
+ * It reports to the simulator over IPC: `{ type: 'ready', opsPort }` once consuming,
+ * `{ type: 'settled', handled, deadLettered }` with the ids of the messages its handlers completed and
+ * of those it dead-lettered. SIGTERM drains it (the host's own signal handling and stop deadline).
  *
  * Environment: SLUICE_SIM_MODULE (the application module), AMQP_URL, SLUICE_SIM_WORK_MS (time each
- * handler call also spends, standing in for real work; default 0).
+ * handler call also spends, standing in for real work; default 0), SLUICE_SIM_OPS (`1`: `/healthz`,
+ * `/readyz` and `/metrics` on a free 127.0.0.1 port, reported as `opsPort`; default none).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConsumerHost, type Middleware } from '@sluice/core';
 import { loadApplication } from '@sluice/kube';
 import { RabbitMqTransport } from '@sluice/rabbitmq';
 
-type Report = { type: 'ready' } | { type: 'settled'; handled: string[]; deadLettered: string[] };
+type Report =
+  | { type: 'ready'; opsPort: number | undefined }
+  | { type: 'settled'; handled: string[]; deadLettered: string[] };
 
 function report(message: Report): Promise<void> {
   return new Promise((resolve) => {
@@ -42,7 +46,7 @@ const work: Middleware = async (invocation, next) => {
 
 const host = new ConsumerHost({
   ...options,
-  http: false,
+  http: env.SLUICE_SIM_OPS === '1' ? { port: 0, host: '127.0.0.1' } : false,
   handleSignals: true,
   middleware: [...(options.middleware ?? []), work],
   // Reported before the process exits: nothing handled goes uncounted.
@@ -54,4 +58,4 @@ host.on('settled', (event) => {
 });
 setInterval(() => void flush(), 200).unref();
 await host.start();
-await report({ type: 'ready' });
+await report({ type: 'ready', opsPort: host.httpPort });

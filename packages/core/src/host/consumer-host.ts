@@ -216,11 +216,13 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
    * broker), workers stop, background queues drain, the transport flushes and closes (its close signal
    * aborts at the deadline: publishes still unconfirmed then reject), the HTTP port closes and the
    * shutdown hooks run. Resolves within `stopTimeoutMs` whatever a handler, the broker or a hook does
-   * (work still running then is logged and left behind). Idempotent.
+   * (work still running then is logged and left behind). Idempotent; resolves at once on a host that
+   * never started or whose start failed (the failed start already stopped what it had started).
    */
   stop(): Promise<void> {
     if (this.stopping !== undefined) return this.stopping;
-    if (this.state === 'new') {
+    // A host whose start failed stopped what it had started before rejecting.
+    if (this.state === 'new' || this.state === 'stopped') {
       this.state = 'stopped';
       return Promise.resolve();
     }
