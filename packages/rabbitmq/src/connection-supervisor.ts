@@ -12,6 +12,7 @@
 import { backoffDelay, ErrorCodes, SluiceError, toError, type Logger } from '@sluice/core';
 import amqp, { type ChannelModel } from 'amqplib';
 import { describeConnectFailure } from './connect-failure.js';
+import { guardFrameDecoding } from './frame-decoding.js';
 import type { ConnectionSettings } from './resolve-options.js';
 import type { ReconnectOptions } from './types.js';
 
@@ -251,6 +252,7 @@ export class ConnectionSupervisor {
 
   private async establish(): Promise<void> {
     const connection = await amqp.connect(this.settings.connect, this.settings.socket);
+    guardFrameDecoding(connection);
     const abort = new AbortController();
     const session = { connection, signal: abort.signal, abort };
     // amqplib emits 'error' just before 'close', whose line gives the reason.

@@ -35,6 +35,7 @@ import amqp, {
 } from 'amqplib';
 import { copyOptions, decode } from './envelope.js';
 import { dateOfSeconds, fitHeaders, headerBudget, stringifyHeader, tableEntries } from './field-values.js';
+import { guardFrameDecoding, unreadableHeaders } from './frame-decoding.js';
 import { resolveConnection, type ConnectionSettings } from './resolve-options.js';
 import type { DeadLetter, DeadLettersOptions, DeathRecord, ReplayResult } from './types.js';
 
@@ -193,6 +194,7 @@ export class DeadLetters {
   private connect(): Promise<ChannelModel> {
     this.connection ??= amqp.connect(this.settings.connect, this.settings.socket).then(
       (connection) => {
+        guardFrameDecoding(connection);
         connection.on('error', (error: unknown) => {
           this.logger.warn({ err: this.settings.redactor.error(error) }, 'RabbitMQ connection error');
         });
@@ -213,6 +215,8 @@ export class DeadLetters {
    * Visits the messages present in `dlq` when it started, one at a time: each is taken unacknowledged,
    * shown to `visit`, and either removed by it or put back as an exact copy at the tail (confirmed
    * before the original is acknowledged). Stops early when `visit` says `stop` (that letter is kept).
+   * A dead letter whose headers cannot be read cannot be copied exactly: it is held until the browse
+   * ends and then handed back as it is (on a quorum queue that counts a delivery).
    */
   private async browse(
     dlq: string,
@@ -220,6 +224,7 @@ export class DeadLetters {
   ): Promise<void> {
     const channel = await (await this.connect()).createConfirmChannel();
     channel.on('error', () => undefined);
+    const held: Message[] = [];
     try {
       let present: number;
       try {
@@ -234,11 +239,20 @@ export class DeadLetters {
         const raw: GetMessage | false = await channel.get(dlq, { noAck: false });
         if (raw === false) return;
         const verdict = await visit(this.toDeadLetter(raw, dlq), raw, channel);
-        if (verdict !== 'removed') await this.putBack(channel, raw, dlq);
-        channel.ack(raw);
+        if (verdict === 'removed') channel.ack(raw);
+        else if (unreadableHeaders(raw.properties) !== undefined) held.push(raw);
+        else {
+          await this.putBack(channel, raw, dlq);
+          channel.ack(raw);
+        }
         if (verdict === 'stop') return;
       }
     } finally {
+      try {
+        for (const raw of held) channel.nack(raw, false, true);
+      } catch {
+        // the channel is gone, and the broker has handed them back already
+      }
       await channel.close().catch(() => undefined);
     }
   }
@@ -286,6 +300,13 @@ export class DeadLetters {
   }
 
   private async sendBack(channel: ConfirmChannel, raw: Message, letter: DeadLetter): Promise<void> {
+    const unreadable = unreadableHeaders(raw.properties);
+    if (unreadable !== undefined) {
+      throw new SluiceError(
+        ErrorCodes.DECODE_FAILED,
+        `cannot replay ${letter.messageId} as it was: ${unreadable}; it stays dead-lettered`,
+      );
+    }
     const kept = withoutFaultHeaders(letter.headers);
     const remove = (name: string) => name === Headers.attempt || (name in letter.headers && !(name in kept));
     const message = { ...letter, sentAt: letter.sentAt ?? new Date(), headers: letter.headers };

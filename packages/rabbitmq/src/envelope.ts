@@ -14,6 +14,7 @@ import {
   tableEntries,
   truncateUtf8,
 } from './field-values.js';
+import { unreadableHeaders } from './frame-decoding.js';
 
 /** Headers RabbitMQ itself adds; they are not application headers and never copied on a republish. */
 const brokerHeaders: ReadonlySet<string> = new Set([
@@ -158,6 +159,8 @@ function redeliveriesOf(deliveryCount: unknown, redelivered: boolean, lostDelive
 export function decode(raw: Message, lostDeliveries = 0): Envelope {
   const problems: string[] = [];
   const properties = (raw.properties ?? {}) as unknown as Record<string, unknown>;
+  const unreadable = unreadableHeaders(properties);
+  if (unreadable !== undefined) problems.push(unreadable);
   const source: unknown = properties.headers;
   const entries = typeof source === 'object' && source !== null ? tableEntries(source) : [];
   const headers = emptyTable<string>();

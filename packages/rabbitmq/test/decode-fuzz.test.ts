@@ -16,6 +16,7 @@ import { describe, expect, it } from 'vitest';
 import { publishFields } from '../src/amqplib-fast-path.js';
 import { copyOptions, decode } from '../src/envelope.js';
 import { headerBudget, stringifyHeader } from '../src/field-values.js';
+import { decodeFrame } from '../src/frame-decoding.js';
 
 // amqplib's own codec (not among its exports): what it decodes is exactly what a consumer receives.
 const require = createRequire(import.meta.url);
@@ -26,6 +27,9 @@ const codec = require(join(amqplibLib, 'codec.js')) as {
 const defs = require(join(amqplibLib, 'defs.js')) as {
   BasicProperties: number;
   encodeProperties(id: number, channel: number, size: number, fields: object): Buffer;
+};
+const frames = require(join(amqplibLib, 'frame.js')) as {
+  decodeFrame(frame: { type: number; channel: number; payload: Buffer }): { fields: object };
 };
 
 /** Runs per property; CI runs at least 10,000 messages through the reader. */
@@ -332,5 +336,131 @@ describe('reading delivered messages (fuzz)', () => {
     expect(read.headers[Headers.attempt]).toBeUndefined();
     expect(Object.hasOwn(read.headers, '__proto__')).toBe(true);
     expect(JSON.parse(read.headers['__proto__'] as string)).toEqual({ [Headers.attempt]: '99' });
+  });
+});
+
+/**
+ * A header table nested `depth` levels deep (tables, or arrays inside one table entry), written
+ * straight into one buffer: amqplib's own encoder is as recursive as its decoder.
+ */
+function nestedTable(depth: number, arrays: boolean): Buffer {
+  const level = arrays ? 5 : 7;
+  const leaf = arrays ? tagged('V', Buffer.alloc(0)) : Buffer.from([1, 0x62, 0x56]);
+  const head = arrays ? 7 : 0;
+  const table = Buffer.alloc(head + level * depth + leaf.length);
+  let offset = 0;
+  if (arrays) {
+    table.write('\u0001aA', 0, 'latin1');
+    table.writeUInt32BE(table.length - 7, 3);
+    offset = 7;
+  }
+  for (let i = 0; i < depth; i++, offset += level) {
+    if (arrays) table.write('A', offset, 'latin1');
+    else table.write('\u0001aF', offset, 'latin1');
+    table.writeUInt32BE(table.length - offset - level, offset + level - 4);
+  }
+  leaf.copy(table, offset);
+  return table;
+}
+
+/** A content-header frame's payload (class, weight, body size, flags, properties) for `properties`. */
+function contentHeader(properties: {
+  contentType: string | undefined;
+  contentEncoding: string | undefined;
+  headers: Buffer;
+  messageId: string | undefined;
+}): Buffer {
+  const short = (text: string) => Buffer.concat([Buffer.from([Buffer.byteLength(text)]), Buffer.from(text)]);
+  let flags = 0x2000;
+  const parts: Buffer[] = [];
+  if (properties.contentType !== undefined) {
+    flags |= 0x8000;
+    parts.push(short(properties.contentType));
+  }
+  if (properties.contentEncoding !== undefined) {
+    flags |= 0x4000;
+    parts.push(short(properties.contentEncoding));
+  }
+  parts.push(long(properties.headers));
+  if (properties.messageId !== undefined) {
+    flags |= 0x0080;
+    parts.push(short(properties.messageId));
+  }
+  const prefix = Buffer.alloc(14);
+  prefix.writeUInt16BE(60, 0);
+  prefix.writeBigUInt64BE(2n, 4);
+  prefix.writeUInt16BE(flags, 12);
+  return Buffer.concat([prefix, ...parts]);
+}
+
+describe('reading content-header frames (fuzz)', () => {
+  const ascii = fc.option(fc.string({ unit: 'binary-ascii', maxLength: 40 }), { nil: undefined });
+
+  it(`reads ${Math.ceil(runs / 10)} frames with tables nested up to 18,000 levels without throwing`, () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 18_000 }),
+        fc.boolean(),
+        ascii,
+        ascii,
+        ascii,
+        (depth, arrays, contentType, contentEncoding, messageId) => {
+          const payload = contentHeader({
+            contentType,
+            contentEncoding,
+            headers: nestedTable(depth, arrays),
+            messageId,
+          });
+          const frame = { type: 2, channel: 1, payload };
+          let amqplibReads = true;
+          try {
+            frames.decodeFrame(frame);
+          } catch {
+            amqplibReads = false;
+          }
+          const { fields } = decodeFrame(frame) as { fields: Message['properties'] };
+          const raw = {
+            content: Buffer.from('{}'),
+            fields: { deliveryTag: 1, redelivered: false, exchange: '', routingKey: 'q' },
+            properties: fields,
+          } as unknown as Message;
+          const { message: read, problems } = decode(raw);
+          if (messageId !== undefined && messageId !== '') expect(read.messageId).toBe(messageId);
+          expect(fields.contentType).toBe(contentType);
+          expect(fields.contentEncoding).toBe(contentEncoding);
+          if (amqplibReads) expect(problems.join()).not.toContain('header table');
+          else {
+            expect(fields.headers).toBeUndefined();
+            expect(problems.join()).toContain('header table');
+          }
+        },
+      ),
+      { numRuns: Math.ceil(runs / 10) },
+    );
+  });
+
+  it('reads a table nested 18,000 levels deep that amqplib cannot, and says why', () => {
+    const frame = {
+      type: 2,
+      channel: 1,
+      payload: contentHeader({
+        contentType: 'application/json',
+        contentEncoding: undefined,
+        headers: nestedTable(18_000, false),
+        messageId: 'm-1',
+      }),
+    };
+    expect(() => frames.decodeFrame(frame)).toThrow(RangeError);
+    const { fields } = decodeFrame(frame) as { fields: Message['properties'] };
+    const { message: read, problems } = decode({
+      content: Buffer.from('{}'),
+      fields: { deliveryTag: 1, redelivered: false, exchange: '', routingKey: 'q' },
+      properties: fields,
+    } as unknown as Message);
+    expect(read.messageId).toBe('m-1');
+    expect(read.contentType).toBe('application/json');
+    expect(problems).toEqual([
+      expect.stringMatching(/^its header table \(126\d{3} bytes\) cannot be read \(RangeError: /),
+    ]);
   });
 });

@@ -2,7 +2,8 @@
  * Hostile messages published raw through amqplib, ahead of good ones, on quorum and classic queues:
  * timestamps outside a `Date`'s range, an invalid `sluice-sent-at`, typed headers amqplib cannot write
  * back as decoded (a large fraction, a timestamp of 2^64-1, -2^63), a `__proto__` table carrying `sluice-attempt`, deep
- * nesting, odd `x-death` shapes, a header too big to copy. None may wedge the queue: the unreadable
+ * nesting (and a table nested deeper than amqplib's decoder can read), odd `x-death` shapes, a header
+ * too big to copy. None may wedge the queue: the unreadable
  * ones are dead-lettered at once with `decode-failed` (their bytes kept), the readable ones are handled
  * (and retried through copies the broker accepts), and every good message behind them is handled
  * exactly once and acknowledged.
@@ -14,9 +15,10 @@ import { TestHarness } from '@sluice/testing';
 import type { Options } from 'amqplib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decode } from '../src/envelope.js';
-import { BrokerAdmin, brokerUrl, eventually } from './support/broker.js';
+import { BrokerAdmin, brokerUrl, eventually, publishNested } from './support/broker.js';
 
-type Hostile = { name: string; readable: boolean; options: Options.Publish };
+/** `nested`: published with a header table that many levels deep (see `publishNested`). */
+type Hostile = { name: string; readable: boolean; options: Options.Publish; nested?: number };
 
 function nested(depth: number): Record<string, unknown> {
   let table: Record<string, unknown> = { leaf: 'x' };
@@ -83,6 +85,14 @@ function hostile(type: string): Hostile[] {
       }),
     },
     { name: 'header too big to copy', readable: true, options: base({ big: 'b'.repeat(62_000) }) },
+    {
+      // amqplib's recursive decoder overflows the stack inside its frame loop: the whole connection
+      // closed on it, and the message came back first on the next one.
+      name: 'a table nested deeper than amqplib can read',
+      readable: false,
+      options: base({ before: 'kept?' }),
+      nested: 8_000,
+    },
   ];
 }
 
@@ -125,7 +135,11 @@ describe.each(['quorum', 'classic'] as const)('hostile messages on a %s queue', 
       consumers: [Handle],
     });
     const bad = hostile(Command.type);
-    for (const message of bad) await admin.publish('', queue, Buffer.from('{"n":-1}'), message.options);
+    for (const message of bad) {
+      const body = Buffer.from('{"n":-1}');
+      if (message.nested === undefined) await admin.publish('', queue, body, message.options);
+      else await publishNested(brokerUrl, queue, body, message.options, 'deep', message.nested);
+    }
     const good = Array.from({ length: 30 }, (_, n) => ({ id: `good-${n}-${randomUUID()}`, n }));
     for (const { id: messageId, n } of good) {
       await admin.publish('', queue, Buffer.from(JSON.stringify({ n })), {

@@ -5,7 +5,9 @@
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { deadLetterQueueName, retryQueueName, type OutgoingMessage } from '@sluice/core';
 import amqp, { type ChannelModel, type GetMessage, type Options } from 'amqplib';
 
@@ -241,6 +243,49 @@ export class BrokerAdmin {
     const connection = await this.connection;
     this.current = undefined;
     await connection.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Publishes one message (confirmed) whose header `header` is a table nested `depth` levels deep, as a
+ * foreign publisher could: RabbitMQ takes tables far deeper than amqplib's recursive codec reaches on
+ * a default stack, so this publisher runs amqplib in a worker thread with a stack large enough.
+ */
+export async function publishNested(
+  url: string,
+  queue: string,
+  body: Buffer,
+  options: Options.Publish,
+  header: string,
+  depth: number,
+): Promise<void> {
+  const amqplib = createRequire(import.meta.url).resolve('amqplib');
+  const source = `
+    const { workerData, parentPort } = require('node:worker_threads');
+    const amqp = require(workerData.amqplib);
+    (async () => {
+      const connection = await amqp.connect(workerData.url);
+      const channel = await connection.createConfirmChannel();
+      let table = { leaf: 'x' };
+      for (let i = 0; i < workerData.depth; i++) table = { a: table };
+      const options = { ...workerData.options, headers: { ...workerData.options.headers, [workerData.header]: table } };
+      channel.publish('', workerData.queue, Buffer.from(workerData.body), options);
+      await channel.waitForConfirms();
+      await connection.close();
+    })().then(() => parentPort.postMessage('published'), (error) => parentPort.postMessage(String(error)));`;
+  const worker = new Worker(source, {
+    eval: true,
+    workerData: { amqplib, url, queue, body: Uint8Array.from(body), options, header, depth },
+    resourceLimits: { stackSizeMb: 256 },
+  });
+  try {
+    const outcome = await new Promise<unknown>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    if (outcome !== 'published') throw new Error(`publishNested: ${String(outcome)}`);
+  } finally {
+    await worker.terminate();
   }
 }
 
