@@ -33,7 +33,7 @@ import amqp, {
   type Message,
   type Options,
 } from 'amqplib';
-import { copyOptions, decode } from './envelope.js';
+import { copyOptions, decode, distributionHeaders } from './envelope.js';
 import { dateOfSeconds, fitHeaders, headerBudget, stringifyHeader, tableEntries } from './field-values.js';
 import { guardFrameDecoding, unreadableHeaders } from './frame-decoding.js';
 import { resolveConnection, type ConnectionSettings } from './resolve-options.js';
@@ -257,12 +257,16 @@ export class DeadLetters {
     }
   }
 
-  /** Publishes an exact copy of `raw` to the tail of `dlq` and waits for the confirm. */
+  /**
+   * Publishes an exact copy of `raw` to the tail of `dlq` and waits for the confirm (without `CC` and
+   * `BCC`, which would send a copy to the queues they name each time).
+   */
   private async putBack(channel: ConfirmChannel, raw: Message, dlq: string): Promise<void> {
     const properties = raw.properties as unknown as Record<string, unknown>;
     const source: unknown = properties.headers;
+    // Kept as they are but for RabbitMQ's delivery count and the CC / BCC lists it would act on again.
     const kept = (typeof source === 'object' && source !== null ? tableEntries(source) : []).filter(
-      ([name]) => name !== 'x-delivery-count',
+      ([name]) => name !== 'x-delivery-count' && !distributionHeaders.has(name),
     );
     const options: Options.Publish = { headers: fitHeaders(kept, {}, headerBudget(131_072)).headers };
     for (const name of [

@@ -29,6 +29,15 @@ const brokerHeaders: ReadonlySet<string> = new Set([
   'x-received-from',
 ]);
 
+/**
+ * Headers RabbitMQ acts on when a message is published: sender-selected distribution sends a copy to
+ * every routing key listed in `CC` and `BCC` (arrays of strings; a string closes the channel). A
+ * republished copy (retry, release, dead letter, replay, a browsed dead letter put back) never keeps
+ * them, or every copy would be sent to those queues again.
+ * https://www.rabbitmq.com/docs/sender-selected
+ */
+export const distributionHeaders: ReadonlySet<string> = new Set(['CC', 'BCC']);
+
 export type AmqpHeaders = Record<string, unknown>;
 
 /** AMQP publish options for a message handed to `Transport.publish`. */
@@ -197,7 +206,8 @@ export function decode(raw: Message, lostDeliveries = 0): Envelope {
 /**
  * Publish options for a copy of a received message (retry, release, dead-letter, replay): properties
  * and headers kept (typed values as they were, made encodable again where amqplib could not write
- * them back), RabbitMQ's bookkeeping headers and the per-message expiration dropped, `set` applied
+ * them back), RabbitMQ's bookkeeping headers, `CC` and `BCC` ({@link distributionHeaders}) and the
+ * per-message expiration dropped, `set` applied
  * last and `remove` left out, all within `headerBudget` bytes (headers that do not fit are left out
  * and named in `sluice-dropped-headers`).
  */
@@ -211,7 +221,7 @@ export function copyOptions(
   const properties = (raw.properties ?? {}) as unknown as Record<string, unknown>;
   const source: unknown = properties.headers;
   const kept = (typeof source === 'object' && source !== null ? tableEntries(source) : []).filter(
-    ([name]) => !brokerHeaders.has(name) && !remove(name),
+    ([name]) => !brokerHeaders.has(name) && !distributionHeaders.has(name) && !remove(name),
   );
   const extra: Record<string, string> = {};
   if (!kept.some(([name]) => name === Headers.sentAt))

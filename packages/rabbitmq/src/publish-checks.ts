@@ -5,6 +5,7 @@
  * field.
  */
 import { OptionChecker, type OutgoingMessage } from '@sluice/core';
+import { distributionHeaders } from './envelope.js';
 import { encodedSize } from './field-values.js';
 
 /** Limits a message is checked against. */
@@ -66,6 +67,12 @@ export function checkOutgoing(message: OutgoingMessage, routingKey: unknown, lim
     if (Buffer.byteLength(name) > 255)
       check.fail('headers', 'must have names of at most 255 bytes', `${name.slice(0, 40)}...`);
     if (typeof value !== 'string') check.fail(`headers.${name}`, 'must be a string', value);
+    if (distributionHeaders.has(name))
+      check.fail(
+        `headers.${name}`,
+        'must not be set: RabbitMQ reads CC and BCC as lists of queues to copy the message to, and closes the channel on one that is text',
+        value,
+      );
     size += 1 + Buffer.byteLength(name) + encodedSize(value);
   }
   if (size > limits.headerBudget)

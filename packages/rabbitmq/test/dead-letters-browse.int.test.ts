@@ -72,7 +72,12 @@ describe('browsing dead letters', () => {
   it('leaves a quorum DLQ with a delivery limit of 2 as it was through many browses and a partial replay', async () => {
     const queue = `rmqtest.browse.${randomUUID().slice(0, 8)}`;
     const dlq = await declare(queue, { 'x-queue-type': 'quorum', 'x-delivery-limit': 2 });
-    const sent = Array.from({ length: 5 }, (_, n) => letter(queue, n));
+    // A CC header routes a copy of each publish to the queue it names: an exact copy put back kept it.
+    const cc = `${queue}.cc`;
+    await admin.withChannel((channel) => channel.assertQueue(cc, { durable: false }));
+    const sent = Array.from({ length: 5 }, (_, n) =>
+      letter(queue, n, n === 3 ? { headers: { CC: [cc] } } : {}),
+    );
     for (const [n, options] of sent.entries())
       await admin.publish('', dlq, Buffer.from(`{"n":${n}}`), options);
     const ids = sent.map((o) => o.messageId as string);
@@ -103,6 +108,8 @@ describe('browsing dead letters', () => {
     }
     const [back] = await admin.drain(queue);
     expect(back?.properties.messageId).toBe(ids[2]);
+    expect((await admin.drain(cc)).map((m) => m.properties.messageId)).toEqual([ids[3]]);
+    await admin.deleteQueues([cc]);
   });
 
   it('lists odd dead letters with their problems and replays all it can, reporting the rest', async () => {

@@ -26,7 +26,7 @@ function nested(depth: number): Record<string, unknown> {
   return table;
 }
 
-function hostile(type: string): Hostile[] {
+function hostile(type: string, ccQueue: string): Hostile[] {
   const base = (headers: Record<string, unknown>, extra: Options.Publish = {}): Options.Publish => ({
     messageId: randomUUID(),
     type,
@@ -86,6 +86,13 @@ function hostile(type: string): Hostile[] {
     },
     { name: 'header too big to copy', readable: true, options: base({ big: 'b'.repeat(62_000) }) },
     {
+      // Sender-selected distribution: RabbitMQ sends a copy to each queue the CC header names, so a
+      // retry copy that kept it sent the message there again.
+      name: 'a CC header',
+      readable: true,
+      options: base({ CC: [ccQueue] }),
+    },
+    {
       // amqplib's recursive decoder overflows the stack inside its frame loop: the whole connection
       // closed on it, and the message came back first on the next one.
       name: 'a table nested deeper than amqplib can read',
@@ -99,6 +106,7 @@ function hostile(type: string): Hostile[] {
 describe.each(['quorum', 'classic'] as const)('hostile messages on a %s queue', (queueType) => {
   const id = randomUUID().slice(0, 8);
   const queue = `rmqtest.hostile.${queueType}.${id}`;
+  const ccQueue = `rmqtest.hostile-cc.${queueType}.${id}`;
   const Command = defineCommand<{ n: number }>(`rmqtest.hostile-${queueType}-${id}.v1`);
   const handled = new Map<string, number[]>();
   let harness: TestHarness | undefined;
@@ -123,6 +131,7 @@ describe.each(['quorum', 'classic'] as const)('hostile messages on a %s queue', 
   afterEach(async () => {
     await harness?.stop();
     await admin?.deleteEndpoint(queue, [50]);
+    await admin?.deleteQueues([ccQueue]);
     await admin?.deleteExchanges([Command.type]);
     await admin?.close();
   });
@@ -134,7 +143,8 @@ describe.each(['quorum', 'classic'] as const)('hostile messages on a %s queue', 
       transport: new RabbitMqTransport({ url: brokerUrl, connectionName: `sluice-hostile-${queueType}` }),
       consumers: [Handle],
     });
-    const bad = hostile(Command.type);
+    await admin.withChannel((channel) => channel.assertQueue(ccQueue, { durable: false }));
+    const bad = hostile(Command.type, ccQueue);
     for (const message of bad) {
       const body = Buffer.from('{"n":-1}');
       if (message.nested === undefined) await admin.publish('', queue, body, message.options);
@@ -171,6 +181,8 @@ describe.each(['quorum', 'classic'] as const)('hostile messages on a %s queue', 
     for (const { id: messageId } of good) expect(handled.get(messageId), messageId).toEqual([1]);
     for (const b of readable) expect(handled.get(b.options.messageId as string), b.name).toEqual([1, 2]);
     for (const b of unreadable) expect(handled.has(b.options.messageId as string), b.name).toBe(false);
+    // The CC'd queue got its one copy when the message was published, none from the retry.
+    expect((await admin.drain(ccQueue)).map((m) => m.properties.headers?.['fail-once'])).toEqual(['yes']);
 
     const dead = await admin.drain(dlq);
     expect(dead.map((m) => m.properties.messageId).sort()).toEqual(

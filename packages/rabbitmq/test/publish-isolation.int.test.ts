@@ -1,6 +1,7 @@
 /**
  * One invalid publish among 200 good ones sent at once. What can be checked before sending (a negative
- * or NaN TTL, a body over `maxMessageBytes`, a header amqplib cannot write) is refused at once with
+ * or NaN TTL, a body over `maxMessageBytes`, a header amqplib cannot write or RabbitMQ refuses as text:
+ * `CC`, `BCC`) is refused at once with
  * `SLUICE_INVALID_OPTION` naming the field, and exactly the 200 good messages arrive. What only the
  * broker knows (here: a routing key the user may not publish to, for which RabbitMQ closes the
  * channel) is isolated: the messages in doubt are sent again one at a time, the one the channel
@@ -44,6 +45,9 @@ describe('one invalid publish among good ones', () => {
     ['a body over maxMessageBytes', 'body', (m) => ({ ...m, body: Buffer.alloc(70_000) })],
     ['a header that is not a string', 'headers.count', (m) => ({ ...m, headers: { count: 7 } as never })],
     ['a header name over 255 bytes', 'headers', (m) => ({ ...m, headers: { ['h'.repeat(300)]: 'x' } })],
+    // RabbitMQ reads CC and BCC as lists of queues to copy the message to; it closes the channel on text.
+    ['a CC header', 'headers.CC', (m) => ({ ...m, headers: { CC: 'rmqtest.elsewhere' } })],
+    ['a BCC header', 'headers.BCC', (m) => ({ ...m, headers: { BCC: 'rmqtest.elsewhere' } })],
   ])('refuses %s before sending; exactly the 200 good messages arrive', async (_what, option, spoil) => {
     const queue = `rmqtest.isolation.${randomUUID().slice(0, 8)}`;
     const transport = new RabbitMqTransport({
