@@ -191,12 +191,17 @@ export class DeadLetters {
       await (await connection.catch(() => undefined))?.close().catch(() => undefined);
   }
 
+  /** The connection, opened on first use and again after it was lost (the next call reconnects). */
   private connect(): Promise<ChannelModel> {
-    this.connection ??= amqp.connect(this.settings.connect, this.settings.socket).then(
+    if (this.connection !== undefined) return this.connection;
+    const opening = amqp.connect(this.settings.connect, this.settings.socket).then(
       (connection) => {
         guardFrameDecoding(connection);
         connection.on('error', (error: unknown) => {
           this.logger.warn({ err: this.settings.redactor.error(error) }, 'RabbitMQ connection error');
+        });
+        connection.on('close', () => {
+          if (this.connection === opening) this.connection = undefined;
         });
         return connection;
       },
@@ -208,7 +213,8 @@ export class DeadLetters {
         );
       },
     );
-    return this.connection;
+    this.connection = opening;
+    return opening;
   }
 
   /**

@@ -112,6 +112,27 @@ describe('browsing dead letters', () => {
     await admin.deleteQueues([cc]);
   });
 
+  it('connects again on the next call after its connection was closed under it', async () => {
+    const queue = `rmqtest.reconnect.${randomUUID().slice(0, 8)}`;
+    const dlq = await declare(queue, { 'x-queue-type': 'quorum' });
+    const options = letter(queue, 0);
+    await admin.publish('', dlq, Buffer.from('{}'), options);
+    const named = new DeadLetters({ url: vhost.url, connectionName: `sluice-dlq-reconnect-${queue}` });
+    try {
+      expect((await named.list(queue)).map((l) => l.messageId)).toEqual([options.messageId]);
+      await vhost.closeAllConnectionsNamed(`sluice-dlq-reconnect-${queue}`);
+      // Every later call failed with "Connection closed" on the connection kept from before.
+      await eventually(
+        async () => (await named.list(queue).catch(() => [])).length === 1,
+        10_000,
+        'a list on a new connection',
+      );
+      expect((await named.replay(queue, { all: true })).replayed).toEqual([options.messageId]);
+    } finally {
+      await named.close();
+    }
+  });
+
   it('lists odd dead letters with their problems and replays all it can, reporting the rest', async () => {
     const queue = `rmqtest.odd.${randomUUID().slice(0, 8)}`;
     const dlq = await declare(queue, { 'x-queue-type': 'quorum' });
