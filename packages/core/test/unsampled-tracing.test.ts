@@ -72,7 +72,7 @@ describe('an unsampled delivery', () => {
     ({ harness, broker } = await startHost([ChargeConsumer]));
     const dead = await collectQueue(broker, deadLetterQueueName('unsampled-charges'));
     await harness.bus.send(Charge, { fail: true }, { messageId: 'u-2' });
-    const [copy] = await dead.waitForCount(1);
+    const [copy] = await dead.waitForCount(1, 10_000);
     const names = await spanNames();
     expect(names.filter((name) => name.startsWith('dead_letter '))).toEqual([]);
     const send = exporter.getFinishedSpans().find((s) => s.name === 'send payments.unsampled-charge.v1');
