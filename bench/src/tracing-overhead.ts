@@ -89,14 +89,17 @@ function createTransport(): Promise<Transport> | Transport {
   return new InMemoryTransport({ broker });
 }
 
+/** One drain: its wall-clock ms and this process's CPU time (user + system) in µs. */
+interface Run {
+  readonly ms: number;
+  readonly cpuMicros: number;
+}
+
 /**
  * Fills `queue` first, then times a host draining it, so only consumption is measured; `after` (timed
  * too) runs once every message was handled.
  */
-async function consumeRun(
-  queue: string,
-  after: () => Promise<void> = () => Promise.resolve(),
-): Promise<number> {
+async function consumeRun(queue: string, after: () => Promise<void> = () => Promise.resolve()): Promise<Run> {
   const filler = await createTransport();
   await filler.connect();
   const declared = await filler.subscribe(
@@ -114,15 +117,12 @@ async function consumeRun(
     );
   }
   await filler.close();
-  const elapsed = await timeDrain({
-    transport: await createTransport(),
-    queue,
-    message: Job,
-    count: messageCount,
-    after,
-  });
+  const transport = await createTransport();
+  const cpu = process.cpuUsage();
+  const ms = await timeDrain({ transport, queue, message: Job, count: messageCount, after });
+  const { user, system } = process.cpuUsage(cpu);
   await deleteQueue(queue);
-  return elapsed;
+  return { ms, cpuMicros: user + system };
 }
 
 /** On RabbitMQ, deletes what a run declared (in memory there is nothing to delete). */
@@ -133,7 +133,9 @@ async function deleteQueue(queue: string): Promise<void> {
   await raw.close();
 }
 
+/** Registers a new provider; the API keeps a registered one and ignores another, so clear it first. */
 function enableTracing(exporter: CountingExporter): TracerProvider {
+  disableTracing();
   const provider = new TracerProvider({
     spanProcessors: [endedCounter, new BatchSpanProcessor({ exporter, maxQueueSize: 65_536 })],
   });
@@ -155,7 +157,7 @@ const newExporter = () =>
     otlpEndpoint === undefined ? undefined : new OTLPTraceExporter({ url: `${otlpEndpoint}/v1/traces` }),
   );
 
-const runs: { off: number; on: number }[] = [];
+const runs: { off: Run; on: Run }[] = [];
 // The exchange of Job.type is shared by every run and deleted at the end.
 for (let round = 0; round < rounds; round++) {
   const off = async () => {
@@ -165,16 +167,16 @@ for (let round = 0; round < rounds; round++) {
   const on = async () => {
     const provider = enableTracing(newExporter());
     // The spans still queued when the last message was handled are exported within the timed run.
-    const ms = await consumeRun(`bench.tracing-on-${randomUUID().slice(0, 8)}`, () => provider.forceFlush());
+    const run = await consumeRun(`bench.tracing-on-${randomUUID().slice(0, 8)}`, () => provider.forceFlush());
     await provider.shutdown();
-    return ms;
+    return run;
   };
   if (round % 2 === 0) {
-    const offMs = await off();
-    runs.push({ off: offMs, on: await on() });
+    const offRun = await off();
+    runs.push({ off: offRun, on: await on() });
   } else {
-    const onMs = await on();
-    runs.push({ off: await off(), on: onMs });
+    const onRun = await on();
+    runs.push({ off: await off(), on: onRun });
   }
 }
 disableTracing();
@@ -184,26 +186,31 @@ if (process.env.AMQP_URL) {
   await raw.close();
 }
 
-const rate = (ms: number) => messageCount / (ms / 1000);
+const rate = (run: Run) => messageCount / (run.ms / 1000);
+const cpuPerMessage = (run: Run) => run.cpuMicros / messageCount;
 /** The median (the upper middle one of an even count). */
 const median = (values: readonly number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 const offPerSecond = median(runs.map((r) => rate(r.off)));
 const onPerSecond = median(runs.map((r) => rate(r.on)));
 const ratio = median(runs.map((r) => rate(r.on) / rate(r.off)));
+// CPU per message moves much less than wall-clock time on a shared machine; off / on estimates the
+// throughput ratio of a CPU-bound consumer (Jaeger's own work runs in its process, not counted here).
+const cpuRatio = median(runs.map((r) => cpuPerMessage(r.off) / cpuPerMessage(r.on)));
 const dropped = spans.ended - spans.handed;
 console.log(
   `\nconsume throughput with tracing on vs off: ${messageCount} messages of 1 KiB, prefetch 100, median of ${rounds} rounds (off and on back to back, alternating which goes first), transport ${process.env.AMQP_URL ? 'rabbitmq' : 'in-memory'}; a traced run includes flushing its spans\n`,
 );
-console.log('| tracing | msgs/s | µs/msg |');
-console.log('|---|---:|---:|');
+console.log('| tracing | msgs/s | µs/msg | CPU µs/msg |');
+console.log('|---|---:|---:|---:|');
 for (const [name, perSecond] of Object.entries({ off: offPerSecond, on: onPerSecond })) {
+  const cpu = median(runs.map((r) => cpuPerMessage(name === 'off' ? r.off : r.on)));
   console.log(
-    `| ${name} | ${Math.round(perSecond).toLocaleString('en-US')} | ${(1e6 / perSecond).toFixed(1)} |`,
+    `| ${name} | ${Math.round(perSecond).toLocaleString('en-US')} | ${(1e6 / perSecond).toFixed(1)} | ${cpu.toFixed(1)} |`,
   );
 }
 console.log(
-  `\nratio on/off (median of the rounds' ratios): ${ratio.toFixed(2)} (target >= 0.80); spans ended ${spans.ended}, exported ${spans.exported}${otlpEndpoint === undefined ? ' (dropped by the counting exporter)' : ` to ${otlpEndpoint}`}, dropped by the batch processor ${dropped}, failed to export ${spans.failed}`,
+  `\nratio on/off (median of the rounds' ratios): ${ratio.toFixed(2)} (target >= 0.80); CPU per message off/on ${cpuRatio.toFixed(2)}; spans ended ${spans.ended}, exported ${spans.exported}${otlpEndpoint === undefined ? ' (dropped by the counting exporter)' : ` to ${otlpEndpoint}`}, dropped by the batch processor ${dropped}, failed to export ${spans.failed}`,
 );
 if (dropped > 0 || spans.failed > 0) {
   console.log(
@@ -217,6 +224,11 @@ record('tracing', {
   onPerSecond,
   ratio,
   roundRatios: runs.map((r) => rate(r.on) / rate(r.off)),
+  cpuMicrosPerMessage: {
+    off: median(runs.map((r) => cpuPerMessage(r.off))),
+    on: median(runs.map((r) => cpuPerMessage(r.on))),
+  },
+  cpuRatio,
   spansEnded: spans.ended,
   spansExported: spans.exported,
   spansDropped: dropped,
