@@ -34,5 +34,11 @@ async function ensureManagementApi(): Promise<void> {
  */
 export default async function setup(): Promise<void> {
   execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-b'], { stdio: 'inherit' });
+  // The Service Bus lane: a namespace (or the official emulator) when the environment names one.
+  console.log(
+    process.env.SERVICEBUS_CONNECTION_STRING
+      ? 'Service Bus integration tests run on the namespace SERVICEBUS_CONNECTION_STRING names'
+      : 'Service Bus integration tests run on the in-process stand-in (SERVICEBUS_CONNECTION_STRING is not set)',
+  );
   await ensureManagementApi();
 }

@@ -57,6 +57,8 @@ export { Counter, Gauge, Histogram, MetricsRegistry } from './metrics-registry.j
 export type { Invocation, Middleware } from './middleware/invocation.js';
 export {
   deadLetterQueueName,
+  deadLetterSubQueueName,
+  entityOfDeadLetterSubQueue,
   isDeadLetterQueueName,
   isValidBrokerName,
   queueOfDeadLetterQueue,

@@ -28,6 +28,20 @@ export function isDeadLetterQueueName(queue: string): boolean {
   return queue.endsWith('.dlq');
 }
 
+const subQueueSuffix = '/$DeadLetterQueue';
+
+/** Service Bus: the dead-letter sub-queue of an entity, `<entity>/$DeadLetterQueue`. */
+export function deadLetterSubQueueName(entity: string): string {
+  return `${entity}${subQueueSuffix}`;
+}
+
+/** The entity whose dead-letter sub-queue is `name`; undefined when `name` is none. */
+export function entityOfDeadLetterSubQueue(name: string): string | undefined {
+  return name.toLowerCase().endsWith(subQueueSuffix.toLowerCase())
+    ? name.slice(0, -subQueueSuffix.length)
+    : undefined;
+}
+
 const brokerNamePattern = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
 
 /** True when `name` is safe as a queue, topic or subscription name on every supported broker. */

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { ConfirmChannel, Options } from 'amqplib';
+import type { ChannelModel, ConfirmChannel, Options } from 'amqplib';
 
 /**
  * The two amqplib internals `ConfirmChannel#publish` is made of: `Channel#sendMessage` for the frames,
@@ -96,5 +96,52 @@ export function publishFields(exchange: string, routingKey: string, options: Opt
     userId: options.userId,
     appId: options.appId,
     clusterId: undefined,
+  };
+}
+
+/** The part of amqplib's connection that writes frames: its muxer over the socket. */
+interface Muxed {
+  readonly connection?: {
+    readonly muxer?: {
+      _readIncoming?: () => void;
+      readonly out?: { cork?: () => void; uncork?: () => void };
+    };
+  };
+}
+
+const coalesced = new WeakSet<object>();
+
+/**
+ * Makes the frames amqplib's muxer writes in one pass over the channel buffers reach the socket in one
+ * `writev` instead of one `write` (a system call) per frame: the muxer's pass is wrapped in
+ * `cork()`/`uncork()`. The bytes, their order and the back-pressure are unchanged (the muxer still
+ * stops when the socket's buffer is full, and `uncork` flushes what it wrote); with a confirm window of
+ * 1,000 messages a pass often holds dozens of them, and the per-message `write` was a sixth of the
+ * publishing client's CPU in `npm run bench:rabbitmq`. Only on amqplib 2.x with that muxer; otherwise
+ * nothing is changed. Idempotent.
+ */
+export function coalesceWrites(model: ChannelModel): void {
+  const muxer = (model as unknown as Muxed).connection?.muxer;
+  const pass = muxer?._readIncoming;
+  const out = muxer?.out;
+  if (
+    !fastPathAllowed ||
+    muxer === undefined ||
+    coalesced.has(muxer) ||
+    typeof pass !== 'function' ||
+    typeof out?.cork !== 'function' ||
+    typeof out.uncork !== 'function'
+  ) {
+    return;
+  }
+  coalesced.add(muxer);
+  const socket = out as { cork(): void; uncork(): void };
+  muxer._readIncoming = () => {
+    socket.cork();
+    try {
+      pass.call(muxer);
+    } finally {
+      socket.uncork();
+    }
   };
 }

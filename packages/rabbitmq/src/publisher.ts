@@ -8,7 +8,12 @@
  */
 import { backoffDelay, ErrorCodes, IdleLatch, SluiceError, type Logger } from '@sluice/core';
 import type { ConfirmChannel, Message, Options } from 'amqplib';
-import { publishFields, publishInternals, type PublishInternals } from './amqplib-fast-path.js';
+import {
+  coalesceWrites,
+  publishFields,
+  publishInternals,
+  type PublishInternals,
+} from './amqplib-fast-path.js';
 import type { ConnectionListener, ConnectionSession } from './connection-supervisor.js';
 import { destinationName } from './envelope.js';
 import type { ResolvedOptions } from './resolve-options.js';
@@ -38,7 +43,10 @@ interface Entry {
   /** Replaced by {@link released} once its send settled with an error: nothing holds its bytes. */
   item: Outgoing;
   readonly batch: Batch;
-  readonly returnKey: string | undefined;
+  /** Its message id when it is mandatory: a `basic.return` is matched to it by that id. */
+  readonly returnId: string | undefined;
+  /** The next mandatory entry in flight with the same message id (ids are not always unique). */
+  sameId: Entry | undefined;
   returned: boolean;
   sends: number;
   /** In doubt after a channel the broker closed: sent alone until its fate is known. */
@@ -78,10 +86,6 @@ const maxSends = 10;
 /** Broker reply code for a missing exchange: the topology changed, not the message's fault. */
 const notFound = 404;
 
-function returnKeyOf(exchange: string, routingKey: string, messageId: unknown): string {
-  return `${exchange}\u0000${routingKey}\u0000${String(messageId)}`;
-}
-
 export class Publisher implements ConnectionListener {
   private state: ChannelState | undefined;
   private session: ConnectionSession | undefined;
@@ -94,7 +98,8 @@ export class Publisher implements ConnectionListener {
   private reopenError: Error | undefined;
   /** Queued entries of settled sends, left for the next compaction. */
   private deadQueued = 0;
-  private readonly returns = new Map<string, Entry[]>();
+  /** Mandatory entries in flight by message id: the first sent, then the others through `sameId`. */
+  private readonly returns = new Map<string, Entry>();
   private readonly batches: Batch[] = [];
   private batchHead = 0;
   private deadlineTimer: NodeJS.Timeout | undefined;
@@ -147,9 +152,8 @@ export class Publisher implements ConnectionListener {
         const entry: Entry = {
           item,
           batch,
-          returnKey: mandatory
-            ? returnKeyOf(item.exchange, item.routingKey, item.options.messageId)
-            : undefined,
+          returnId: mandatory ? String(item.options.messageId) : undefined,
+          sameId: undefined,
           returned: false,
           sends: 0,
           suspect: false,
@@ -309,10 +313,13 @@ export class Publisher implements ConnectionListener {
     entry.returned = false;
     entry.solo = entry.suspect;
     if (entry.solo) state.soloInFlight = true;
-    if (entry.returnKey !== undefined) {
-      const list = this.returns.get(entry.returnKey);
-      if (list === undefined) this.returns.set(entry.returnKey, [entry]);
-      else list.push(entry);
+    if (entry.returnId !== undefined) {
+      let last = this.returns.get(entry.returnId);
+      if (last === undefined) this.returns.set(entry.returnId, entry);
+      else {
+        while (last.sameId !== undefined) last = last.sameId;
+        last.sameId = entry;
+      }
     }
     state.inFlight++;
     let writable: boolean;
@@ -348,12 +355,18 @@ export class Publisher implements ConnectionListener {
   }
 
   private forgetReturn(entry: Entry): void {
-    if (entry.returnKey === undefined) return;
-    const list = this.returns.get(entry.returnKey);
-    if (list === undefined) return;
-    const index = list.indexOf(entry);
-    if (index >= 0) list.splice(index, 1);
-    if (list.length === 0) this.returns.delete(entry.returnKey);
+    const id = entry.returnId;
+    if (id === undefined) return;
+    const first = this.returns.get(id);
+    if (first === entry) {
+      if (entry.sameId === undefined) this.returns.delete(id);
+      else this.returns.set(id, entry.sameId);
+    } else {
+      let before = first;
+      while (before !== undefined && before.sameId !== entry) before = before.sameId;
+      if (before !== undefined) before.sameId = entry.sameId;
+    }
+    entry.sameId = undefined;
   }
 
   private confirmed(state: ChannelState, entry: Entry, error: unknown): void {
@@ -388,8 +401,12 @@ export class Publisher implements ConnectionListener {
 
   private onReturn(message: Message): void {
     const { exchange, routingKey } = message.fields;
-    const list = this.returns.get(returnKeyOf(exchange, routingKey, message.properties.messageId));
-    const entry = list?.find((e) => !e.returned);
+    let entry = this.returns.get(String(message.properties.messageId));
+    while (
+      entry !== undefined &&
+      (entry.returned || entry.item.exchange !== exchange || entry.item.routingKey !== routingKey)
+    )
+      entry = entry.sameId;
     if (entry !== undefined) entry.returned = true;
   }
 
@@ -415,6 +432,7 @@ export class Publisher implements ConnectionListener {
   }
 
   private async openChannel(session: ConnectionSession): Promise<void> {
+    coalesceWrites(session.connection);
     const channel = await session.connection.createConfirmChannel();
     const state: ChannelState = {
       channel,

@@ -110,6 +110,26 @@ describe('routing and queue limits', () => {
     expect(await keysOf(log, 2, 'key')).toEqual(['critical', 'warning']);
   });
 
+  it('matches a returned message by its id and destination when message ids repeat', async () => {
+    const bound = await consumer(alerts, { broker: { bindingKeys: ['critical'] } });
+    const unbound = uniqueName('rmqtest.nowhere');
+    const id = `repeated-${uniqueName('id')}`;
+    const send = (destination: OutgoingMessage['destination'], key: string) =>
+      transport.publish([outgoing(destination, { messageId: id, headers: { key } })]).then(
+        () => 'confirmed',
+        (error: unknown) => (error as { code?: string }).code,
+      );
+    // In flight together, with one id: the routable ones must not be failed by the other's return.
+    const outcomes = await Promise.all([
+      send({ topic: alerts }, 'critical'),
+      send({ queue: unbound }, 'x'),
+      send({ topic: alerts }, 'critical'),
+      send({ queue: unbound }, 'y'),
+    ]);
+    expect(outcomes).toEqual(['confirmed', ErrorCodes.UNROUTABLE, 'confirmed', ErrorCodes.UNROUTABLE]);
+    expect(await keysOf(bound, 2, 'key')).toEqual(['critical', 'critical']);
+  });
+
   // A quorum queue checks its limit after it took a message in, so it accepts one past `maxLength`
   // before it refuses (RabbitMQ 3.10 here); a classic queue stops at the limit.
   it.each([

@@ -305,6 +305,8 @@ export class MessageQueue {
   }
 
   private expiryOf(message: Message, enqueuedAt: number): number {
+    // A dead-letter sub-queue keeps its messages whatever their time to live, as Service Bus does.
+    if (this.deadLetterQueue === undefined) return Number.POSITIVE_INFINITY;
     const ttl = Math.min(message.ttl ?? Number.POSITIVE_INFINITY, this.behaviour().defaultTtlMs);
     return enqueuedAt + ttl;
   }

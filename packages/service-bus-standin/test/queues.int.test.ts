@@ -250,6 +250,11 @@ describe('service bus stand-in: queues through the real SDK', () => {
     const sender = fx.client.createSender(queue);
     await sender.sendMessages({ body: 'stale', messageId: 't-1' });
     await sender.sendMessages({ body: 'short', messageId: 't-2', timeToLive: 200 });
+    const deadCount = async () => (await fx.admin.getQueueRuntimeProperties(queue)).deadLetterMessageCount;
+    await expect.poll(deadCount, { timeout: 5_000 }).toBe(2);
+    // Dead letters keep their messages past the time to live those carry.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(await deadCount()).toBe(2);
     const deadLetters = fx.client.createReceiver(queue, {
       subQueueType: 'deadLetter',
       receiveMode: 'receiveAndDelete',
