@@ -1,6 +1,6 @@
 /**
  * The orders demo. `npm start` runs it on the in-memory transport; with AMQP_URL set it runs on
- * RabbitMQ, unchanged. API on PORT (default 3000), health and metrics on METRICS_PORT (default 9464).
+ * RabbitMQ, with SERVICEBUS_CONNECTION_STRING set on Azure Service Bus, unchanged. API on PORT (default 3000), health and metrics on METRICS_PORT (default 9464).
  * With OTEL_EXPORTER_OTLP_ENDPOINT set, traces go there (Jaeger: http://<host>:4318). With
  * HANDLED_RECORD set to a file path (or a directory: a file per process in it), every finished
  * handler call appends `<consumer> <orderId>` to it. With ORDERS_CONSUME=0 it serves the API without

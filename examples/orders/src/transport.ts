@@ -15,7 +15,8 @@ function connectTimeoutMs(env: NodeJS.ProcessEnv): number | undefined {
 }
 
 /**
- * RabbitMQ when AMQP_URL is set, else the in-memory transport. Throws `SLUICE_INVALID_OPTION` for a
+ * RabbitMQ when AMQP_URL is set, Azure Service Bus when SERVICEBUS_CONNECTION_STRING is, else the
+ * in-memory transport. Throws `SLUICE_INVALID_OPTION` for a
  * malformed AMQP_URL or AMQP_CONNECT_TIMEOUT_MS.
  */
 export async function createTransport(env: NodeJS.ProcessEnv, logger: Logger): Promise<Transport> {
@@ -30,12 +31,17 @@ export async function createTransport(env: NodeJS.ProcessEnv, logger: Logger): P
       connectTimeoutMs: connectTimeoutMs(env),
     });
   }
-  if (env.SERVICEBUS_CONNECTION_STRING) {
-    throw new Error(
-      'SERVICEBUS_CONNECTION_STRING is set, but this build has no Azure Service Bus transport yet',
-    );
-  }
+  if (env.SERVICEBUS_CONNECTION_STRING) return serviceBusTransport(env, logger);
   return new InMemoryTransport();
+}
+
+/**
+ * Azure Service Bus from SERVICEBUS_CONNECTION_STRING (its key is never logged). The administration
+ * client trusts NODE_EXTRA_CA_CERTS, which `npm run servicebus:standin` prints for its test CA.
+ */
+async function serviceBusTransport(env: NodeJS.ProcessEnv, logger: Logger): Promise<Transport> {
+  const { AzureServiceBusTransport } = await import('@sluice/azure-service-bus');
+  return new AzureServiceBusTransport({ connectionString: env.SERVICEBUS_CONNECTION_STRING, logger });
 }
 
 /**
@@ -56,5 +62,6 @@ export async function createRelayTransport(
       connectTimeoutMs: connectTimeoutMs(env),
     });
   }
+  if (env.SERVICEBUS_CONNECTION_STRING) return serviceBusTransport(env, logger);
   return new InMemoryTransport({ broker: (host as InMemoryTransport).broker });
 }

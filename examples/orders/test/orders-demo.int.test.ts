@@ -1,5 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServiceBusStandIn, type ServiceBusStandIn } from '@sluice/service-bus-standin';
 import { startOtlpReceiver } from '@sluice/testing';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TestVhost } from '../../../packages/rabbitmq/test/support/broker.js';
@@ -11,8 +15,12 @@ afterEach(() => {
 });
 
 let vhost: TestVhost | undefined;
+let standIn: ServiceBusStandIn | undefined;
+let caDirectory: string | undefined;
 afterAll(async () => {
   await vhost?.delete();
+  await standIn?.close();
+  if (caDirectory !== undefined) await rm(caDirectory, { recursive: true, force: true });
 });
 
 const transports: [string, () => Promise<Record<string, string>>][] = [
@@ -24,14 +32,26 @@ const transports: [string, () => Promise<Record<string, string>>][] = [
       return { AMQP_URL: vhost.url };
     },
   ],
+  [
+    'Azure Service Bus (SERVICEBUS_CONNECTION_STRING set: the stand-in, its CA in NODE_EXTRA_CA_CERTS), unchanged',
+    async () => {
+      standIn = await startServiceBusStandIn();
+      caDirectory = await mkdtemp(join(tmpdir(), 'sluice-demo-ca-'));
+      const ca = join(caDirectory, 'ca.pem');
+      await writeFile(ca, standIn.ca);
+      return { SERVICEBUS_CONNECTION_STRING: standIn.connectionString, NODE_EXTRA_CA_CERTS: ca };
+    },
+  ],
 ];
+
+const transportNames: Record<string, string> = { RabbitMQ: 'rabbitmq', Azure: 'azure-service-bus' };
 
 describe.each(transports)('orders demo on the %s', (transportName, environment) => {
   it('answers HTTP and /metrics within 10 s, handles orders, retries and dead-letters, and drains on SIGTERM', async () => {
     const demo = await startDemo(await environment());
     child = demo.child;
     const ready = await demo.waitForLog((l) => l.msg === 'orders demo ready', 'ready');
-    expect(ready.transport).toBe(transportName.startsWith('RabbitMQ') ? 'rabbitmq' : 'in-memory');
+    expect(ready.transport).toBe(transportNames[transportName.split(' ')[0] as string] ?? 'in-memory');
     expect((await fetch(`${demo.ops}/metrics`)).status).toBe(200);
     expect(Date.now() - demo.started).toBeLessThan(10_000);
 
