@@ -54,7 +54,6 @@ interface Figures {
     onPerSecond: number;
     ratio: number;
     cpuRatio: number;
-    spansEnded: number;
     spansExported: number;
     spansDropped: number;
     spansFailed: number;

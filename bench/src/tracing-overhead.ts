@@ -1,24 +1,34 @@
 /**
- * Consume throughput with tracing on (SDK with a batch span processor and an exporter that drops
- * spans) against tracing off (no SDK), in the same run. Transport: RabbitMQ when AMQP_URL is set,
- * else in memory. With BENCH_OTLP_ENDPOINT set (`npm run perf` sets it to the real Jaeger it starts)
- * spans are exported there over OTLP/HTTP instead of dropped; BENCH_JSON names a file for the figures.
+ * What tracing costs, in the same run: tracing off (no SDK) against tracing on (SDK with a batch span
+ * processor, every trace sampled, and an exporter that drops spans) and against an SDK that samples
+ * nothing (parent-based, root never sampled: what an unsampled message costs), for
+ * - consume: a ConsumerHost with a no-op handler (prefetch 100) draining a filled queue (process and
+ *   settle spans per message);
+ * - publish: `bus.send` with 1,000 sends in flight, each awaiting its confirm (a send span per message).
+ * Per scenario and mode: msg/s, this process's CPU per message, spans per message, and the CPU tracing
+ * adds per span ((CPU on - CPU off) / spans per message); each the median of BENCH_ROUNDS rounds, the
+ * modes in a rotated order each round. Transport: RabbitMQ when AMQP_URL is set, else in memory. With
+ * BENCH_OTLP_ENDPOINT set (`npm run perf` sets it to the real Jaeger it starts) spans are exported
+ * there over OTLP/HTTP instead of dropped; BENCH_JSON names a file for the figures.
  *
- * Each round measures off and on back to back, in alternating order (off first in even rounds), and
- * the ratio is the median over the rounds of on / off in the same round, so that the machine's slower
- * and faster moments cancel out. A traced run's time includes flushing the span processor after the
- * drain: the spans still queued then are part of the work of those messages. Every span is counted
- * (ended, handed to the exporter, exported, failed): spans the batch processor dropped (its queue full)
- * or the exporter failed would make tracing look cheaper than it is, and are reported.
+ * A traced run's time and CPU include flushing the span processor after the work: the spans still
+ * queued then are part of that work. Every span is counted (ended, handed to the exporter, failed to
+ * export): spans the batch processor dropped (its queue full) or the exporter failed would make
+ * tracing look cheaper than it is, and are reported.
  *
- *   npm run bench:tracing
+ *   npm run bench:tracing            (AMQP_URL=amqp://guest:guest@127.0.0.1:5672 for RabbitMQ)
+ *
+ * Environment: BENCH_MESSAGES (per run, default 20,000), BENCH_ROUNDS (default 5).
  */
 import { randomUUID } from 'node:crypto';
+import { loadavg } from 'node:os';
 import { context, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
+  AlwaysOffSampler,
   BatchSpanProcessor,
+  ParentBasedSampler,
   TracerProvider,
   type ReadableSpan,
   type SpanExporter,
@@ -35,80 +45,169 @@ import {
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { record, writeReport } from './bench-report.js';
 import { timeDrain } from './no-op-host.js';
+import { deferred } from './rabbitmq-measure.js';
 import { RawClient } from './rabbitmq-raw.js';
 
 const messageCount = Number(process.env.BENCH_MESSAGES ?? 20_000);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
-const Job = defineCommand<{ id: number; note: string }>('bench.traced-job.v1');
-
-/** Spans of every traced run: ended, handed to the exporter, exported, failed to export. */
-const spans = { ended: 0, handed: 0, exported: 0, failed: 0 };
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+const amqpUrl = process.env.AMQP_URL;
+const otlpEndpoint = process.env.BENCH_OTLP_ENDPOINT;
+const id = randomUUID().slice(0, 8);
+const Job = defineCommand<{ id: number; note: string }>(`bench.traced-job-${id}.v1`);
+const Sent = defineCommand<{ id: number; note: string }>(`bench.traced-sent-${id}.v1`);
+const note = 'x'.repeat(950);
 
 /**
  * Counts the spans handed to export; drops them (measuring the cost of creating and batching them, not
- * of a network), or passes them on to `next` and counts what it answers.
+ * of a network), or passes them on to `next`.
  */
 class CountingExporter implements SpanExporter {
+  exported = 0;
+  failed = 0;
   constructor(private readonly next?: SpanExporter) {}
-  export(batch: ReadableSpan[], done: Parameters<SpanExporter['export']>[1]): void {
-    spans.handed += batch.length;
-    if (this.next === undefined) {
-      spans.exported += batch.length;
-      done({ code: 0 });
-      return;
-    }
-    this.next.export(batch, (result) => {
-      if (result.code === 0) spans.exported += batch.length;
-      else spans.failed += batch.length;
-      done(result);
-    });
+  export(spans: ReadableSpan[], done: Parameters<SpanExporter['export']>[1]): void {
+    this.exported += spans.length;
+    if (this.next === undefined) done({ code: 0 });
+    else
+      this.next.export(spans, (result) => {
+        if (result.code !== 0) this.failed += spans.length;
+        done(result);
+      });
   }
   async shutdown(): Promise<void> {
     await this.next?.shutdown();
   }
 }
 
-/** Counts the spans that end (before the batch processor, which may drop some). */
-const endedCounter: SpanProcessor = {
-  onStart: () => undefined,
-  onEnd: () => void spans.ended++,
-  forceFlush: () => Promise.resolve(),
-  shutdown: () => Promise.resolve(),
-};
+type Mode = 'off' | 'on' | 'unsampled';
+const modes: readonly Mode[] = ['off', 'on', 'unsampled'];
 
-const otlpEndpoint = process.env.BENCH_OTLP_ENDPOINT;
+let broker = new InMemoryBroker();
 
-const broker = new InMemoryBroker();
-
-function createTransport(): Promise<Transport> | Transport {
-  if (process.env.AMQP_URL) {
-    return import('@sluice/rabbitmq').then(
-      ({ RabbitMqTransport }) => new RabbitMqTransport({ url: process.env.AMQP_URL }),
-    );
+async function createTransport(): Promise<Transport> {
+  if (amqpUrl !== undefined) {
+    const { RabbitMqTransport } = await import('@sluice/rabbitmq');
+    return new RabbitMqTransport({ url: amqpUrl, connectionName: 'sluice-bench-tracing' });
   }
   return new InMemoryTransport({ broker });
 }
 
-/** One drain: its wall-clock ms and this process's CPU time (user + system) in µs. */
-interface Run {
-  readonly ms: number;
-  readonly cpuMicros: number;
-}
-
-/**
- * Fills `queue` first, then times a host draining it, so only consumption is measured; `after` (timed
- * too) runs once every message was handled.
- */
-async function consumeRun(queue: string, after: () => Promise<void> = () => Promise.resolve()): Promise<Run> {
-  const filler = await createTransport();
-  await filler.connect();
-  const declared = await filler.subscribe(
-    { queue, topics: [Job.type], prefetch: 1, retryDelaysMs: [] },
+/** Declares `queue` bound to `type`'s exchange, as a consumer would. */
+async function declare(transport: Transport, queue: string, type: string): Promise<void> {
+  const declared = await transport.subscribe(
+    { queue, topics: [type], prefetch: 1, retryDelaysMs: [] },
     (delivery) => delivery.release(),
   );
   await declared.close();
+}
+
+/** Counts the spans that end, before the batch processor (which drops spans when its queue is full). */
+class EndedCounter implements SpanProcessor {
+  ended = 0;
+  onStart(): void {}
+  onEnd(): void {
+    this.ended++;
+  }
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+interface Sdk {
+  readonly exporter: CountingExporter | undefined;
+  readonly counter: EndedCounter | undefined;
+  /** Exports every span ended so far. */
+  flush(): Promise<void>;
+  /** Flushes and shuts the SDK down. */
+  stop(): Promise<void>;
+}
+
+/** The SDK for a mode (none when off). */
+function install(mode: Mode): Sdk {
+  trace.disable();
+  context.disable();
+  propagation.disable();
+  if (mode === 'off')
+    return {
+      exporter: undefined,
+      counter: undefined,
+      flush: async () => undefined,
+      stop: async () => undefined,
+    };
+  const exporter = new CountingExporter(
+    otlpEndpoint === undefined ? undefined : new OTLPTraceExporter({ url: `${otlpEndpoint}/v1/traces` }),
+  );
+  const counter = new EndedCounter();
+  const provider = new TracerProvider({
+    ...(mode === 'unsampled' ? { sampler: new ParentBasedSampler({ root: new AlwaysOffSampler() }) } : {}),
+    spanProcessors: [counter, new BatchSpanProcessor({ exporter, maxQueueSize: 65_536 })],
+  });
+  trace.setGlobalTracerProvider(provider);
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  return {
+    exporter,
+    counter,
+    flush: () => provider.forceFlush(),
+    stop: async () => {
+      await provider.forceFlush();
+      await provider.shutdown();
+    },
+  };
+}
+
+/**
+ * One measured run: wall time and this process's CPU, each with the flush of the run's spans, and its
+ * spans: exported, dropped by the batch processor (ended but never handed to the exporter), failed.
+ */
+interface Run {
+  readonly ms: number;
+  readonly cpuMicros: number;
+  readonly spans: number;
+  readonly dropped: number;
+  readonly failed: number;
+}
+
+/** `work` resolves with the ms it timed itself (a drain, without its fill), or undefined. */
+async function measured(sdk: Sdk, work: () => Promise<number | undefined>): Promise<Run> {
+  await sdk.flush();
+  const before = {
+    exported: sdk.exporter?.exported ?? 0,
+    failed: sdk.exporter?.failed ?? 0,
+    ended: sdk.counter?.ended ?? 0,
+  };
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  const timed = await work();
+  const flushFrom = performance.now();
+  await sdk.flush();
+  const ms = (timed ?? flushFrom - started) + (performance.now() - flushFrom);
+  const used = process.cpuUsage(cpu);
+  await sdk.stop();
+  const spans = (sdk.exporter?.exported ?? 0) - before.exported;
+  return {
+    ms,
+    cpuMicros: used.user + used.system,
+    spans,
+    dropped: (sdk.counter?.ended ?? 0) - before.ended - spans,
+    failed: (sdk.exporter?.failed ?? 0) - before.failed,
+  };
+}
+
+/**
+ * Fills a fresh queue (with the mode's SDK: an unsampled fill gives unsampled trace context), then
+ * times a ConsumerHost draining it.
+ */
+async function consumeRun(mode: Mode): Promise<Run> {
+  const queue = `bench.tracing.${mode}.${randomUUID().slice(0, 8)}`;
+  const sdk = install(mode);
+  const filler = await createTransport();
+  await filler.connect();
+  await declare(filler, queue, Job.type);
   const bus = new Bus(filler);
-  const note = 'x'.repeat(950);
   for (let i = 0; i < messageCount; i += 500) {
     const size = Math.min(500, messageCount - i);
     await bus.sendBatch(
@@ -117,122 +216,150 @@ async function consumeRun(queue: string, after: () => Promise<void> = () => Prom
     );
   }
   await filler.close();
-  const transport = await createTransport();
-  const cpu = process.cpuUsage();
-  const ms = await timeDrain({ transport, queue, message: Job, count: messageCount, after });
-  const { user, system } = process.cpuUsage(cpu);
-  await deleteQueue(queue);
-  return { ms, cpuMicros: user + system };
+  const consumer = await createTransport();
+  // The fill's spans are flushed before the timed part (`measured`): they are not counted.
+  const run = await measured(sdk, () =>
+    timeDrain({ transport: consumer, queue, message: Job, count: messageCount }),
+  );
+  await cleanUp([queue, deadLetterQueueName(queue)]);
+  return run;
 }
 
-/** On RabbitMQ, deletes what a run declared (in memory there is nothing to delete). */
-async function deleteQueue(queue: string): Promise<void> {
-  if (!process.env.AMQP_URL) return;
-  const raw = await RawClient.connect(process.env.AMQP_URL, 'sluice-bench-cleanup');
-  await raw.delete([queue, deadLetterQueueName(queue)], []);
+/** Times `bus.send` of every message with 1,000 sends in flight, to a queue that takes them. */
+async function publishRun(mode: Mode): Promise<Run> {
+  const queue = `bench.tracing-publish.${mode}.${randomUUID().slice(0, 8)}`;
+  const sdk = install(mode);
+  const producer = await createTransport();
+  await producer.connect();
+  await declare(producer, queue, Sent.type);
+  const bus = new Bus(producer);
+  const payload = { id: 1, note };
+  await bus.send(Sent, payload);
+  const run = await measured(sdk, async () => {
+    let outstanding = 0;
+    let slot = deferred();
+    let failed: unknown;
+    const settled = () => {
+      outstanding--;
+      slot.resolve();
+    };
+    for (let i = 0; i < messageCount; i++) {
+      while (outstanding >= 1_000) {
+        await slot.promise;
+        slot = deferred();
+      }
+      outstanding++;
+      bus.send(Sent, payload).then(settled, (error: unknown) => {
+        failed = error;
+        settled();
+      });
+    }
+    while (outstanding > 0) {
+      await slot.promise;
+      slot = deferred();
+    }
+    if (failed !== undefined) throw failed;
+    return undefined;
+  });
+  await producer.close();
+  await cleanUp([queue, deadLetterQueueName(queue)]);
+  return run;
+}
+
+/** On RabbitMQ, deletes `queues`; in memory, starts a fresh broker. */
+async function cleanUp(queues: readonly string[]): Promise<void> {
+  if (amqpUrl === undefined) {
+    broker = new InMemoryBroker();
+    return;
+  }
+  const raw = await RawClient.connect(amqpUrl, 'sluice-bench-cleanup');
+  await raw.delete(queues, []);
   await raw.close();
 }
 
-/** Registers a new provider; the API keeps a registered one and ignores another, so clear it first. */
-function enableTracing(exporter: CountingExporter): TracerProvider {
-  disableTracing();
-  const provider = new TracerProvider({
-    spanProcessors: [endedCounter, new BatchSpanProcessor({ exporter, maxQueueSize: 65_536 })],
-  });
-  trace.setGlobalTracerProvider(provider);
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-  return provider;
-}
-
-function disableTracing(): void {
-  trace.disable();
-  context.disable();
-  propagation.disable();
-}
-
-/** A fresh exporter per tracing run (shutting the provider down shuts its exporter down). */
-const newExporter = () =>
-  new CountingExporter(
-    otlpEndpoint === undefined ? undefined : new OTLPTraceExporter({ url: `${otlpEndpoint}/v1/traces` }),
-  );
-
-const runs: { off: Run; on: Run }[] = [];
-// The exchange of Job.type is shared by every run and deleted at the end.
+const scenarios = { consume: consumeRun, publish: publishRun } as const;
+type Scenario = keyof typeof scenarios;
+const runs = new Map<string, Run[]>();
+const loads: string[] = [];
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 for (let round = 0; round < rounds; round++) {
-  const off = async () => {
-    disableTracing();
-    return consumeRun(`bench.tracing-off-${randomUUID().slice(0, 8)}`);
-  };
-  const on = async () => {
-    const provider = enableTracing(newExporter());
-    // The spans still queued when the last message was handled are exported within the timed run.
-    const run = await consumeRun(`bench.tracing-on-${randomUUID().slice(0, 8)}`, () => provider.forceFlush());
-    await provider.shutdown();
-    return run;
-  };
-  if (round % 2 === 0) {
-    const offRun = await off();
-    runs.push({ off: offRun, on: await on() });
-  } else {
-    const onRun = await on();
-    runs.push({ off: await off(), on: onRun });
+  loads.push(load());
+  for (const scenario of Object.keys(scenarios) as Scenario[]) {
+    for (let i = 0; i < modes.length; i++) {
+      const mode = modes[(i + round) % modes.length] as Mode;
+      const key = `${scenario}/${mode}`;
+      runs.set(key, [...(runs.get(key) ?? []), await scenarios[scenario](mode)]);
+    }
   }
 }
-disableTracing();
-if (process.env.AMQP_URL) {
-  const raw = await RawClient.connect(process.env.AMQP_URL, 'sluice-bench-cleanup');
-  await raw.delete([], [Job.type]);
+loads.push(load());
+install('off');
+if (amqpUrl !== undefined) {
+  const raw = await RawClient.connect(amqpUrl, 'sluice-bench-cleanup');
+  await raw.delete([], [Job.type, Sent.type]);
   await raw.close();
 }
 
-const rate = (run: Run) => messageCount / (run.ms / 1000);
-const cpuPerMessage = (run: Run) => run.cpuMicros / messageCount;
-/** The median (the upper middle one of an even count). */
-const median = (values: readonly number[]) =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
-const offPerSecond = median(runs.map((r) => rate(r.off)));
-const onPerSecond = median(runs.map((r) => rate(r.on)));
-const ratio = median(runs.map((r) => rate(r.on) / rate(r.off)));
-// CPU per message moves much less than wall-clock time on a shared machine; off / on estimates the
-// throughput ratio of a CPU-bound consumer (Jaeger's own work runs in its process, not counted here).
-const cpuRatio = median(runs.map((r) => cpuPerMessage(r.off) / cpuPerMessage(r.on)));
-const dropped = spans.ended - spans.handed;
+const middle = (values: readonly number[]) =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+const summary = (key: string) => {
+  const taken = runs.get(key) ?? [];
+  return {
+    perSecond: middle(taken.map((r) => messageCount / (r.ms / 1000))),
+    cpuMicrosPerMessage: middle(taken.map((r) => r.cpuMicros / messageCount)),
+    spansPerMessage: middle(taken.map((r) => r.spans / messageCount)),
+  };
+};
+
 console.log(
-  `\nconsume throughput with tracing on vs off: ${messageCount} messages of 1 KiB, prefetch 100, median of ${rounds} rounds (off and on back to back, alternating which goes first), transport ${process.env.AMQP_URL ? 'rabbitmq' : 'in-memory'}; a traced run includes flushing its spans\n`,
+  `\ntracing on / unsampled vs off: ${messageCount.toLocaleString('en-US')} messages of 1 KiB per run, median of ${rounds} rounds, transport ${amqpUrl === undefined ? 'in-memory' : 'rabbitmq'}, spans ${otlpEndpoint === undefined ? 'dropped after the batch processor' : `exported to ${otlpEndpoint}`}; load average at each round's start and at the end: ${loads.join(' | ')}\n`,
 );
-console.log('| tracing | msgs/s | µs/msg | CPU µs/msg |');
-console.log('|---|---:|---:|---:|');
-for (const [name, perSecond] of Object.entries({ off: offPerSecond, on: onPerSecond })) {
-  const cpu = median(runs.map((r) => cpuPerMessage(name === 'off' ? r.off : r.on)));
-  console.log(
-    `| ${name} | ${Math.round(perSecond).toLocaleString('en-US')} | ${(1e6 / perSecond).toFixed(1)} | ${cpu.toFixed(1)} |`,
-  );
+console.log(
+  '| scenario | tracing | msg/s | ratio to off | client CPU µs/msg | spans/msg | added CPU µs/span |',
+);
+console.log('|---|---|---:|---:|---:|---:|---:|');
+const recorded: Record<string, unknown> = {};
+for (const scenario of Object.keys(scenarios) as Scenario[]) {
+  const off = summary(`${scenario}/off`);
+  const on = summary(`${scenario}/on`);
+  for (const mode of modes) {
+    const s = summary(`${scenario}/${mode}`);
+    const ratio = s.perSecond / off.perSecond;
+    const added =
+      mode === 'off' ? undefined : (s.cpuMicrosPerMessage - off.cpuMicrosPerMessage) / on.spansPerMessage;
+    recorded[`${scenario}/${mode}`] = { ...s, ratio, addedCpuMicrosPerSpan: added ?? null };
+    console.log(
+      `| ${scenario} | ${mode} | ${Math.round(s.perSecond).toLocaleString('en-US')} | ${ratio.toFixed(2)} | ${s.cpuMicrosPerMessage.toFixed(2)} | ${s.spansPerMessage.toFixed(2)} | ${added === undefined ? '-' : added.toFixed(2)} |`,
+    );
+  }
 }
+const consumeOn = summary('consume/on');
+const consumeOff = summary('consume/off');
+const all = [...runs.values()].flat();
+const dropped = all.reduce((sum, r) => sum + r.dropped, 0);
+const failed = all.reduce((sum, r) => sum + r.failed, 0);
 console.log(
-  `\nratio on/off (median of the rounds' ratios): ${ratio.toFixed(2)} (target >= 0.80); CPU per message off/on ${cpuRatio.toFixed(2)}; spans ended ${spans.ended}, exported ${spans.exported}${otlpEndpoint === undefined ? ' (dropped by the counting exporter)' : ` to ${otlpEndpoint}`}, dropped by the batch processor ${dropped}, failed to export ${spans.failed}`,
+  `\nratio on/off: consume ${(consumeOn.perSecond / consumeOff.perSecond).toFixed(2)}, publish ${(summary('publish/on').perSecond / summary('publish/off').perSecond).toFixed(2)} (target >= 0.90); spans dropped by the batch processor ${dropped}, failed to export ${failed}`,
 );
-if (dropped > 0 || spans.failed > 0) {
+if (dropped > 0 || failed > 0) {
   console.log(
     'warning: spans were dropped or failed to export: the traced runs did less than the whole work',
   );
 }
 record('tracing', {
   messages: messageCount,
-  rounds,
-  offPerSecond,
-  onPerSecond,
-  ratio,
-  roundRatios: runs.map((r) => rate(r.on) / rate(r.off)),
-  cpuMicrosPerMessage: {
-    off: median(runs.map((r) => cpuPerMessage(r.off))),
-    on: median(runs.map((r) => cpuPerMessage(r.on))),
-  },
-  cpuRatio,
-  spansEnded: spans.ended,
-  spansExported: spans.exported,
+  offPerSecond: consumeOff.perSecond,
+  onPerSecond: consumeOn.perSecond,
+  ratio: consumeOn.perSecond / consumeOff.perSecond,
+  cpuRatio: consumeOff.cpuMicrosPerMessage / consumeOn.cpuMicrosPerMessage,
+  spansExported: all.reduce((sum, r) => sum + r.spans, 0),
   spansDropped: dropped,
-  spansFailed: spans.failed,
+  spansFailed: failed,
   exportedTo: otlpEndpoint ?? null,
+  scenarios: recorded,
+  loadAverages: loads,
 });
 writeReport();

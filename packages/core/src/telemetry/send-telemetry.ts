@@ -3,11 +3,11 @@
  * each message's headers, and records the send metrics. This is the per-message publish path: without
  * an SDK the spans have no valid context, and nothing is kept or activated for them.
  */
-import { context, isSpanContextValid, SpanKind, trace, type Link, type Span } from '@opentelemetry/api';
+import { context, SpanKind, trace, type Link, type Span } from '@opentelemetry/api';
 import type { OutgoingMessage, Transport } from '../transport.js';
 import type { ConventionMetrics } from './convention-metrics.js';
 import { Attr, OperationType } from './semconv.js';
-import { fail, type SpanFactory } from './span-factory.js';
+import { fail, hasValidContext, type SpanFactory } from './span-factory.js';
 import type { TransportDescription } from './transport-description.js';
 
 /** An outgoing message whose headers the tracing layer may still add trace context to. */
@@ -62,7 +62,7 @@ export class SendTelemetry {
       const span = factory.start(`${operation} ${destination}`, SpanKind.PRODUCER, parent, [], () =>
         factory.messageAttributes(first, factory.attributes(operation, OperationType.send, destination)),
       );
-      if (!isSpanContextValid(span.spanContext())) return undefined;
+      if (!hasValidContext(span)) return undefined;
       description.inject(trace.setSpan(parent, span), first.headers);
       return [span];
     }
@@ -74,15 +74,14 @@ export class SendTelemetry {
       );
       spans.push(create);
       links.push({ context: create.spanContext() });
-      if (isSpanContextValid(create.spanContext()))
-        description.inject(trace.setSpan(parent, create), message.headers);
+      if (hasValidContext(create)) description.inject(trace.setSpan(parent, create), message.headers);
     }
     const send = factory.start(`${operation} ${destination}`, SpanKind.CLIENT, parent, links, () => {
       const attributes = factory.attributes(operation, OperationType.send, destination);
       attributes[Attr.batchMessageCount] = messages.length;
       return attributes;
     });
-    if (!isSpanContextValid(send.spanContext())) return undefined;
+    if (!hasValidContext(send)) return undefined;
     spans.push(send);
     return spans;
   }
@@ -95,9 +94,11 @@ export class SendTelemetry {
     spans: readonly Span[] | undefined,
     error: Error | undefined,
   ): void {
-    for (const span of spans ?? []) {
-      if (error !== undefined) fail(span, error);
-      span.end();
+    if (spans !== undefined) {
+      for (const span of spans) {
+        if (error !== undefined) fail(span, error);
+        span.end();
+      }
     }
     const { metrics } = this;
     const operation = this.description.operationNames.send;
