@@ -17,7 +17,7 @@
  * `consume`, `publish`, `tracing` (on / off), and the load average before and after each part.
  *
  * Environment: AMQP_URL (default amqp://guest:guest@127.0.0.1:5672), PERF_MESSAGES (per throughput
- * run, default 20,000), PERF_TRACING_MESSAGES (per tracing run, default 60,000: a run of 20,000 lasts
+ * run, default 20,000), PERF_TRACING_MESSAGES (per tracing run, default 30,000: a consume run of 20,000 lasts
  * half a second, and single rounds' ratios then moved from 0.6 to 1.3 on this shared machine),
  * PERF_ROUNDS (default 5), PERF_BACKLOG (default 100,000).
  */
@@ -30,7 +30,7 @@ import { missingToolLine, startJaeger, toolPath } from '@sluice/tools';
 
 const url = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const messages = process.env.PERF_MESSAGES ?? '20000';
-const tracingMessages = process.env.PERF_TRACING_MESSAGES ?? '60000';
+const tracingMessages = process.env.PERF_TRACING_MESSAGES ?? '30000';
 const rounds = process.env.PERF_ROUNDS ?? '5';
 const backlog = process.env.PERF_BACKLOG ?? '100000';
 const here = fileURLToPath(new URL('.', import.meta.url));
