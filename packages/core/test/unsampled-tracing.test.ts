@@ -16,15 +16,26 @@ import {
   type Sampler,
 } from '@opentelemetry/sdk-trace';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Consumer, deadLetterQueueName, defineCommand, UnrecoverableError } from '@sluice/core';
+import {
+  Bus,
+  Consumer,
+  deadLetterQueueName,
+  defineCommand,
+  InMemoryBroker,
+  InMemoryTransport,
+  UnrecoverableError,
+} from '@sluice/core';
 import type { TestHarness } from '@sluice/testing';
 import { collectQueue, startHost } from './support.js';
 
 const notConsumers: Sampler = {
-  shouldSample: (_context, _traceId, _name, kind) => ({
-    decision: kind === SpanKind.CONSUMER ? SamplingDecision.NOT_RECORD : SamplingDecision.RECORD_AND_SAMPLED,
+  shouldSample: (_context, _traceId, name, kind) => ({
+    decision:
+      kind === SpanKind.CONSUMER || name.includes('unsampled-send')
+        ? SamplingDecision.NOT_RECORD
+        : SamplingDecision.RECORD_AND_SAMPLED,
   }),
-  toString: () => 'every span but CONSUMER ones',
+  toString: () => 'every span but CONSUMER ones and unsampled-send ones',
 };
 const exporter = new InMemorySpanExporter();
 const provider = new TracerProvider({
@@ -36,6 +47,7 @@ context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 propagation.setGlobalPropagator(new W3CTraceContextPropagator());
 
 const Charge = defineCommand<{ fail: boolean }>('payments.unsampled-charge.v1');
+const Unsampled = defineCommand<{ fail: boolean }>('payments.unsampled-send.v1');
 
 @Consumer({ queue: 'unsampled-charges', message: Charge, retry: { attempts: 1 } })
 class ChargeConsumer {
@@ -80,5 +92,34 @@ describe('an unsampled delivery', () => {
     expect(copy?.message.headers.traceparent).toMatch(
       new RegExp(`^00-${send?.spanContext().traceId ?? 'none'}-[0-9a-f]{16}-0[01]$`),
     );
+  });
+
+  it('publishes inside a recording send span, and outside an unsampled one (its context still sent)', async () => {
+    const broker = new InMemoryBroker();
+    const transport = new InMemoryTransport({ broker });
+    await transport.connect();
+    await (
+      await transport.subscribe(
+        { queue: 'unsampled-sends', topics: [Charge.type, Unsampled.type], prefetch: 1, retryDelaysMs: [] },
+        (delivery) => delivery.release(),
+      )
+    ).close();
+    const sent = await collectQueue(broker, 'unsampled-sends');
+    const activeDuringPublish: (string | undefined)[] = [];
+    const publish = transport.publish.bind(transport);
+    transport.publish = (messages) => {
+      activeDuringPublish.push(trace.getActiveSpan()?.spanContext().spanId);
+      return publish(messages);
+    };
+    const bus = new Bus(transport);
+    await bus.send(Charge, { fail: false });
+    await bus.send(Unsampled, { fail: false });
+    const finished = exporter.getFinishedSpans();
+    const recorded = finished.find((span) => span.name === 'send payments.unsampled-charge.v1');
+    expect(activeDuringPublish).toEqual([recorded?.spanContext().spanId, undefined]);
+    expect(finished.some((span) => span.name.includes('unsampled-send'))).toBe(false);
+    const deliveries = await sent.waitForCount(2, 10_000);
+    expect(deliveries[1]?.message.headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+    await transport.close();
   });
 });

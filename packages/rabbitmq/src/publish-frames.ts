@@ -22,25 +22,52 @@ const basicPublish = 0x003c0028;
 /** Class 60 (basic), weight 0. */
 const basicHeader = 0x003c0000;
 
-/** Properties in the order of their flag bits (15 down to 3), each a short string or not. */
-const shortStrings = ['contentType', 'contentEncoding'] as const;
-const laterShortStrings = ['correlationId', 'replyTo', 'expiration', 'messageId'] as const;
-const lastShortStrings = ['type', 'userId', 'appId'] as const;
-const flagOf: Record<string, number> = {
-  contentType: 0x8000,
-  contentEncoding: 0x4000,
-  headers: 0x2000,
-  deliveryMode: 0x1000,
-  priority: 0x0800,
-  correlationId: 0x0400,
-  replyTo: 0x0200,
-  expiration: 0x0100,
-  messageId: 0x0080,
-  timestamp: 0x0040,
-  type: 0x0020,
-  userId: 0x0010,
-  appId: 0x0008,
-};
+type Kind = 'short' | 'table' | 'octet' | 'timestamp';
+
+/** The content-header properties in wire order, with their flag bits (clusterId, bit 2, is never sent). */
+const properties: readonly (readonly [name: string, flag: number, kind: Kind])[] = [
+  ['contentType', 0x8000, 'short'],
+  ['contentEncoding', 0x4000, 'short'],
+  ['headers', 0x2000, 'table'],
+  ['deliveryMode', 0x1000, 'octet'],
+  ['priority', 0x0800, 'octet'],
+  ['correlationId', 0x0400, 'short'],
+  ['replyTo', 0x0200, 'short'],
+  ['expiration', 0x0100, 'short'],
+  ['messageId', 0x0080, 'short'],
+  ['timestamp', 0x0040, 'timestamp'],
+  ['type', 0x0020, 'short'],
+  ['userId', 0x0010, 'short'],
+  ['appId', 0x0008, 'short'],
+];
+
+/** Per property of the message being encoded: its value, and its encoded size (-1: absent). Reused. */
+const values: unknown[] = properties.map(() => undefined);
+const sizes = new Int32Array(properties.length);
+
+/** A property as `publishFields` gives it to amqplib. */
+function fieldOf(options: Options.Publish, name: string): unknown {
+  if (name === 'deliveryMode')
+    return options.persistent === undefined ? undefined : options.persistent ? 2 : 1;
+  if (name === 'expiration') return options.expiration === undefined ? undefined : String(options.expiration);
+  return (options as Record<string, unknown>)[name];
+}
+
+/** The encoded size of a present property, or -1 when this module does not encode it. */
+function sizeOf(kind: Kind, value: unknown): number {
+  switch (kind) {
+    case 'short': {
+      const length = shortLength(value);
+      return typeof length === 'number' ? 1 + length : -1;
+    }
+    case 'table':
+      return typeof value === 'object' ? (tableSize(value as Record<string, unknown>) ?? -1) : -1;
+    case 'octet':
+      return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 255 ? 1 : -1;
+    case 'timestamp':
+      return Number.isSafeInteger(value) && (value as number) >= 0 ? 8 : -1;
+  }
+}
 
 /** A short-string property: absent (undefined or null, as amqplib treats both), or its byte length. */
 function shortLength(value: unknown): number | undefined | false {
@@ -62,6 +89,22 @@ function tableSize(headers: Record<string, unknown>): number | undefined {
     size += 1 + keyLength + 1 + 4 + Buffer.byteLength(value);
   }
   return size <= amqplibTableBuffer ? size : undefined;
+}
+
+/** Writes a header table of string values whose encoded size (`tableSize`) is `size`. */
+function writeTable(buffer: Buffer, offset: number, headers: Record<string, unknown>, size: number): number {
+  buffer.writeUInt32BE(size - 4, offset);
+  let at = offset + 4;
+  for (const key in headers) {
+    const value = headers[key] as string | undefined;
+    if (value === undefined) continue;
+    at = writeShort(buffer, at, key, Buffer.byteLength(key));
+    buffer[at] = 0x53; // 'S', a long string
+    const length = buffer.write(value, at + 5, 'utf8');
+    buffer.writeUInt32BE(length, at + 1);
+    at += 5 + length;
+  }
+  return at;
 }
 
 function writeShort(buffer: Buffer, offset: number, value: string, length: number): number {
@@ -87,50 +130,24 @@ export function encodePublish(
   const keyLength = shortLength(routingKey);
   if (exchangeLength === false || keyLength === false) return undefined;
   if (body.length + frameOverhead > frameMax) return undefined;
-  const expiration = options.expiration === undefined ? undefined : String(options.expiration);
-  const strings: Record<string, string | undefined> = {
-    contentType: options.contentType,
-    contentEncoding: options.contentEncoding,
-    correlationId: options.correlationId,
-    replyTo: options.replyTo,
-    expiration,
-    messageId: options.messageId,
-    type: options.type,
-    userId: options.userId,
-    appId: options.appId,
-  };
-  const lengths: Record<string, number> = {};
-  let properties = 0;
-  for (const name in strings) {
-    const length = shortLength(strings[name]);
-    if (length === false) return undefined;
-    if (length !== undefined) {
-      lengths[name] = length;
-      properties += 1 + length;
+  let propertyBytes = 0;
+  for (let i = 0; i < properties.length; i++) {
+    const [name, , kind] = properties[i] as (typeof properties)[number];
+    const value = fieldOf(options, name);
+    values[i] = value;
+    // amqplib leaves out a property that is undefined or null.
+    if (value === undefined || value === null) {
+      sizes[i] = -1;
+      continue;
     }
-  }
-  const headers = options.headers as Record<string, unknown> | undefined | null;
-  let headersSize: number | undefined;
-  if (headers !== undefined && headers !== null) {
-    if (typeof headers !== 'object') return undefined;
-    headersSize = tableSize(headers);
-    if (headersSize === undefined) return undefined;
-    properties += headersSize;
-  }
-  const deliveryMode = options.persistent === undefined ? undefined : options.persistent ? 2 : 1;
-  if (deliveryMode !== undefined) properties += 1;
-  const { priority, timestamp } = options;
-  if (priority !== undefined && priority !== null) {
-    if (!Number.isInteger(priority) || priority < 0 || priority > 255) return undefined;
-    properties += 1;
-  }
-  if (timestamp !== undefined && timestamp !== null) {
-    if (!Number.isSafeInteger(timestamp) || timestamp < 0) return undefined;
-    properties += 8;
+    const size = sizeOf(kind, value);
+    if (size < 0) return undefined;
+    sizes[i] = size;
+    propertyBytes += size;
   }
 
   const methodSize = 2 + 2 + 2 + 1 + (exchangeLength ?? 0) + 1 + (keyLength ?? 0) + 1;
-  const headerSize = 2 + 2 + 8 + 2 + properties;
+  const headerSize = 2 + 2 + 8 + 2 + propertyBytes;
   const total =
     frameOverhead +
     methodSize +
@@ -162,43 +179,21 @@ export function encodePublish(
   const flagsAt = offset + 12;
   offset += 14;
   let flags = 0;
-  const short = (name: string) => {
-    const length = lengths[name];
-    if (length === undefined) return;
-    flags |= flagOf[name] as number;
-    offset = writeShort(buffer, offset, strings[name] as string, length);
-  };
-  for (const name of shortStrings) short(name);
-  if (headersSize !== undefined && headers !== undefined && headers !== null) {
-    flags |= flagOf.headers as number;
-    buffer.writeUInt32BE(headersSize - 4, offset);
-    offset += 4;
-    for (const key in headers) {
-      const value = headers[key] as string | undefined;
-      if (value === undefined) continue;
-      offset = writeShort(buffer, offset, key, Buffer.byteLength(key));
-      buffer[offset] = 0x53; // 'S', a long string
-      const length = buffer.write(value, offset + 5, 'utf8');
-      buffer.writeUInt32BE(length, offset + 1);
-      offset += 5 + length;
-    }
+  for (let i = 0; i < properties.length; i++) {
+    const size = sizes[i] as number;
+    if (size < 0) continue;
+    const [, flag, kind] = properties[i] as (typeof properties)[number];
+    const value = values[i];
+    values[i] = undefined;
+    flags |= flag;
+    if (kind === 'short') offset = writeShort(buffer, offset, value as string, size - 1);
+    else if (kind === 'octet') buffer[offset++] = value as number;
+    else if (kind === 'timestamp') {
+      buffer.writeUInt32BE(Math.floor((value as number) / 2 ** 32), offset);
+      buffer.writeUInt32BE((value as number) % 2 ** 32, offset + 4);
+      offset += 8;
+    } else offset = writeTable(buffer, offset, value as Record<string, unknown>, size);
   }
-  if (deliveryMode !== undefined) {
-    flags |= flagOf.deliveryMode as number;
-    buffer[offset++] = deliveryMode;
-  }
-  if (priority !== undefined && priority !== null) {
-    flags |= flagOf.priority as number;
-    buffer[offset++] = priority;
-  }
-  for (const name of laterShortStrings) short(name);
-  if (timestamp !== undefined && timestamp !== null) {
-    flags |= flagOf.timestamp as number;
-    buffer.writeUInt32BE(Math.floor(timestamp / 2 ** 32), offset);
-    buffer.writeUInt32BE(timestamp % 2 ** 32, offset + 4);
-    offset += 8;
-  }
-  for (const name of lastShortStrings) short(name);
   buffer.writeUInt16BE(flags, flagsAt);
   buffer[offset++] = frameEnd;
 
@@ -207,8 +202,7 @@ export function encodePublish(
     buffer.writeUInt16BE(channel, offset + 1);
     buffer.writeUInt32BE(body.length, offset + 3);
     body.copy(buffer, offset + 7);
-    offset += 7 + body.length;
-    buffer[offset++] = frameEnd;
+    buffer[offset + 7 + body.length] = frameEnd;
   }
   return buffer;
 }

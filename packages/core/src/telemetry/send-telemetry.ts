@@ -26,7 +26,8 @@ export class SendTelemetry {
   /**
    * Publishes `messages` (one destination) through the transport inside a PRODUCER `send` span, or for
    * a batch a PRODUCER `create` span per message plus a CLIENT `send` span linked to them; injects each
-   * message's trace context into its headers first.
+   * message's trace context into its headers first (sampled or not). The send span is the active one
+   * during the transport's publish when it records.
    */
   publish(messages: readonly TracedMessage[]): Promise<void> {
     const first = messages[0];
@@ -34,12 +35,14 @@ export class SendTelemetry {
     const destination = this.description.sendDestination(first.destination);
     const started = performance.now();
     const spans = this.ownsSpans ? this.startSendSpans(messages, destination) : undefined;
+    const send = spans?.[spans.length - 1];
+    // The send span is active while the transport publishes, so that spans made there are its
+    // children. Not an unsampled one: its children would not be sampled either, and activating a
+    // context is a good part of what an unsampled publish costs.
     const publishing =
-      spans === undefined
+      send === undefined || !send.isRecording()
         ? this.transport.publish(messages)
-        : context.with(trace.setSpan(context.active(), spans[spans.length - 1] as Span), () =>
-            this.transport.publish(messages),
-          );
+        : context.with(trace.setSpan(context.active(), send), () => this.transport.publish(messages));
     return publishing.then(
       () => this.sendFinished(messages.length, destination, started, spans, undefined),
       (error: unknown) => {
