@@ -45,6 +45,8 @@ describe('checkOutgoing', () => {
     ['a header that is not a string', 'headers.n', { headers: { n: 1 } }],
     ['a header name over 255 bytes', 'headers', { headers: { ['h'.repeat(256)]: 'x' } }],
     ['headers over the budget', 'headers', { headers: { big: 'x'.repeat(600) } }],
+    ['a CC header', 'headers.CC', { headers: { CC: 'orders' } }],
+    ['a BCC header', 'headers.BCC', { headers: { tenant: 'acme', BCC: 'audit' } }],
   ])('refuses %s, naming the field', (_case, option, overrides, routingKey = '') => {
     expect(() => checkOutgoing(message(overrides), routingKey, limits)).toThrow(
       expect.objectContaining({
