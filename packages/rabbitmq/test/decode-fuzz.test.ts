@@ -396,48 +396,52 @@ function contentHeader(properties: {
 describe('reading content-header frames (fuzz)', () => {
   const ascii = fc.option(fc.string({ unit: 'binary-ascii', maxLength: 40 }), { nil: undefined });
 
-  it(`reads ${Math.ceil(runs / 10)} frames with tables nested up to 18,000 levels without throwing`, () => {
-    fc.assert(
-      fc.property(
-        fc.integer({ min: 1, max: 18_000 }),
-        fc.boolean(),
-        ascii,
-        ascii,
-        ascii,
-        (depth, arrays, contentType, contentEncoding, messageId) => {
-          const payload = contentHeader({
-            contentType,
-            contentEncoding,
-            headers: nestedTable(depth, arrays),
-            messageId,
-          });
-          const frame = { type: 2, channel: 1, payload };
-          let amqplibReads = true;
-          try {
-            frames.decodeFrame(frame);
-          } catch {
-            amqplibReads = false;
-          }
-          const { fields } = decodeFrame(frame) as { fields: Message['properties'] };
-          const raw = {
-            content: Buffer.from('{}'),
-            fields: { deliveryTag: 1, redelivered: false, exchange: '', routingKey: 'q' },
-            properties: fields,
-          } as unknown as Message;
-          const { message: read, problems } = decode(raw);
-          if (messageId !== undefined && messageId !== '') expect(read.messageId).toBe(messageId);
-          expect(fields.contentType).toBe(contentType);
-          expect(fields.contentEncoding).toBe(contentEncoding);
-          if (amqplibReads) expect(problems.join()).not.toContain('header table');
-          else {
-            expect(fields.headers).toBeUndefined();
-            expect(problems.join()).toContain('header table');
-          }
-        },
-      ),
-      { numRuns: Math.ceil(runs / 10) },
-    );
-  });
+  it(
+    `reads ${Math.ceil(runs / 10)} frames with tables nested up to 18,000 levels without throwing`,
+    { timeout: 300_000 },
+    () => {
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 1, max: 18_000 }),
+          fc.boolean(),
+          ascii,
+          ascii,
+          ascii,
+          (depth, arrays, contentType, contentEncoding, messageId) => {
+            const payload = contentHeader({
+              contentType,
+              contentEncoding,
+              headers: nestedTable(depth, arrays),
+              messageId,
+            });
+            const frame = { type: 2, channel: 1, payload };
+            let amqplibReads = true;
+            try {
+              frames.decodeFrame(frame);
+            } catch {
+              amqplibReads = false;
+            }
+            const { fields } = decodeFrame(frame) as { fields: Message['properties'] };
+            const raw = {
+              content: Buffer.from('{}'),
+              fields: { deliveryTag: 1, redelivered: false, exchange: '', routingKey: 'q' },
+              properties: fields,
+            } as unknown as Message;
+            const { message: read, problems } = decode(raw);
+            if (messageId !== undefined && messageId !== '') expect(read.messageId).toBe(messageId);
+            expect(fields.contentType).toBe(contentType);
+            expect(fields.contentEncoding).toBe(contentEncoding);
+            if (amqplibReads) expect(problems.join()).not.toContain('header table');
+            else {
+              expect(fields.headers).toBeUndefined();
+              expect(problems.join()).toContain('header table');
+            }
+          },
+        ),
+        { numRuns: Math.ceil(runs / 10) },
+      );
+    },
+  );
 
   it('reads a table nested 18,000 levels deep that amqplib cannot, and says why', () => {
     const frame = {
