@@ -30,6 +30,7 @@ import {
 import type pg from 'pg';
 import { openConnection, type Connection, type PostgresOptions } from './connection.js';
 import { cleanupBatch, deleteInBatches } from './periodic-cleanup.js';
+import { inTransaction } from './transaction.js';
 
 export interface OutboxRelayOptions extends PostgresOptions {
   /**
@@ -194,15 +195,9 @@ export class OutboxRelay {
    * whose publish failed, rescheduled with backoff).
    */
   private async relayBatch(): Promise<number> {
-    const client = await this.connection.pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
+    const batch = await inTransaction(this.connection.pool, async (client) => {
       const { rows } = await client.query<OutboxRow>(this.sql.take, [this.batchSize]);
-      if (rows.length === 0) {
-        await client.query('COMMIT');
-        return 0;
-      }
+      if (rows.length === 0) return { taken: 0, sent: 0 };
       // At most one row per aggregate is in a batch, so the rows are independent: publish them all
       // at once, each in its own call so one refused message does not hold back the others.
       // An odd row (or a transport that throws at once) fails alone, as a rejection.
@@ -240,17 +235,10 @@ export class OutboxRelay {
           failed.map((f) => f.delayMs),
         ]);
       }
-      await client.query('COMMIT');
-      this.published += sent.length;
-      return rows.length;
-    } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
-        broken = toError(rollbackError);
-      });
-      throw error;
-    } finally {
-      client.release(broken);
-    }
+      return { taken: rows.length, sent: sent.length };
+    });
+    this.published += batch.sent;
+    return batch.taken;
   }
 
   /** Deletes rows sent more than `retainSentMs` ago (bounded per call); resolves with how many. */

@@ -18,7 +18,8 @@ import {
 import { openConnection, type Connection, type PostgresOptions } from './connection.js';
 import { digest } from './digest.js';
 import { cleanupBatch, deleteInBatches, startPeriodicCleanup } from './periodic-cleanup.js';
-import { inTransaction, PostgresUnitOfWork } from './unit-of-work.js';
+import { inTransaction } from './transaction.js';
+import { inScope, PostgresUnitOfWork } from './unit-of-work.js';
 
 export interface PostgresInboxOptions extends PostgresOptions {
   /** The consumers whose handler calls go through the inbox. Default: every consumer of the host. */
@@ -96,28 +97,29 @@ export class PostgresInbox {
       const { queue, message } = invocation.delivery;
       const handled = await inTransaction(
         pool,
-        async (client) => {
-          let inserted: number | null;
-          try {
-            // First, so that a second delivery of the message waits on this row until we commit
-            // (then it is a duplicate) or roll back (then it handles the message).
-            ({ rowCount: inserted } = await client.query(record, [
-              digest(queue, message.messageId),
-              queue,
-              readable(message.messageId),
-            ]));
-          } catch (error) {
-            if ((error as { code?: unknown }).code !== lockNotAvailable) throw error;
-            throw new SluiceError(
-              ErrorCodes.IN_PROGRESS,
-              `message ${message.messageId} is being handled by another delivery (its inbox transaction is open)`,
-              { cause: error },
-            );
-          }
-          if (inserted !== 1) return false;
-          await next();
-          return true;
-        },
+        (client) =>
+          inScope(client, async () => {
+            let inserted: number | null;
+            try {
+              // First, so that a second delivery of the message waits on this row until we commit
+              // (then it is a duplicate) or roll back (then it handles the message).
+              ({ rowCount: inserted } = await client.query(record, [
+                digest(queue, message.messageId),
+                queue,
+                readable(message.messageId),
+              ]));
+            } catch (error) {
+              if ((error as { code?: unknown }).code !== lockNotAvailable) throw error;
+              throw new SluiceError(
+                ErrorCodes.IN_PROGRESS,
+                `message ${message.messageId} is being handled by another delivery (its inbox transaction is open)`,
+                { cause: error },
+              );
+            }
+            if (inserted !== 1) return false;
+            await next();
+            return true;
+          }),
         `SET LOCAL lock_timeout = ${lockTimeout}`,
       );
       if (!handled) invocation.skipped = 'duplicate';
