@@ -29,7 +29,7 @@ export interface PostgresInboxOptions extends PostgresOptions {
    * 604,800,000 (7 days).
    */
   readonly retentionMs?: number;
-  /** How often records past `retentionMs` are deleted (one bounded `cleanup`); 0: never. Default 60,000. */
+  /** How often records past `retentionMs` are deleted (one `cleanup` run); 0: never. Default 60,000. */
   readonly cleanupIntervalMs?: number;
   /**
    * How long a delivery waits for another delivery of the same message whose transaction is still
@@ -61,7 +61,7 @@ export class PostgresInbox {
   /** Handlers inject this to reach the transaction their call runs in. */
   readonly unitOfWork: PostgresUnitOfWork;
   private readonly connection: Connection;
-  private readonly stopCleanup: () => void;
+  private readonly stopCleanup: () => Promise<void>;
   private readonly cleanupSql: string;
 
   /**
@@ -124,20 +124,25 @@ export class PostgresInbox {
       );
       if (!handled) invocation.skipped = 'duplicate';
     };
-    this.stopCleanup = startPeriodicCleanup(interval, () => this.cleanup(), logger ?? defaultLogger, where);
+    this.stopCleanup = startPeriodicCleanup(
+      interval,
+      (stopped) => deleteInBatches(this.connection.pool, this.cleanupSql, stopped),
+      logger ?? defaultLogger,
+      where,
+    );
   }
 
   /**
-   * Deletes records older than `retentionMs`, in batches of 1,000, at most 20,000 per call; resolves
+   * Deletes every record older than `retentionMs`, 1,000 per statement, until none is left; resolves
    * with how many it deleted.
    */
   cleanup(): Promise<number> {
     return deleteInBatches(this.connection.pool, this.cleanupSql);
   }
 
-  /** Stops the periodic cleanup and ends the pool when the inbox created it. Idempotent. */
+  /** Stops the periodic cleanup (waiting for a run in progress) and ends the pool when the inbox created it. Idempotent. */
   async close(): Promise<void> {
-    this.stopCleanup();
+    await this.stopCleanup();
     if (this.connection.ownsPool && !this.connection.pool.ended) await this.connection.pool.end();
   }
 }
