@@ -48,9 +48,15 @@ export function noOpHost(options: NoOpHostOptions): ConsumerHost {
   });
 }
 
-/** Starts a no-op host on a filled queue; resolves with the ms until `count` messages were handled. */
+/**
+ * Starts a no-op host on a filled queue; resolves with the ms until `count` messages were handled and
+ * `after` (default nothing) resolved.
+ */
 export async function timeDrain(
-  options: Omit<NoOpHostOptions, 'onHandled'> & { readonly count: number },
+  options: Omit<NoOpHostOptions, 'onHandled'> & {
+    readonly count: number;
+    readonly after?: () => Promise<void>;
+  },
 ): Promise<number> {
   let done!: () => void;
   const finished = new Promise<void>((resolve) => {
@@ -60,6 +66,7 @@ export async function timeDrain(
   const started = performance.now();
   await host.start();
   await finished;
+  await options.after?.();
   const elapsed = performance.now() - started;
   await host.stop();
   return elapsed;

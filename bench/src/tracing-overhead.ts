@@ -1,20 +1,38 @@
 /**
- * Consume throughput with tracing on (SDK with a batch span processor and an exporter that drops
- * spans) against tracing off (no SDK), in the same run. Transport: RabbitMQ when AMQP_URL is set,
- * else in memory. With BENCH_OTLP_ENDPOINT set (`npm run perf` sets it to the real Jaeger it starts)
- * spans are exported there over OTLP/HTTP instead of dropped; BENCH_JSON names a file for the figures.
+ * What tracing costs, in the same run: tracing off (no SDK) against tracing on (SDK with a batch span
+ * processor, every trace sampled, and an exporter that drops spans) and against an SDK that samples
+ * nothing (parent-based, root never sampled: what an unsampled message costs), for
+ * - consume: a ConsumerHost with a no-op handler (prefetch 100) draining a filled queue (process and
+ *   settle spans per message);
+ * - publish: `bus.send` with 1,000 sends in flight, each awaiting its confirm (a send span per message).
+ * Per scenario and mode: msg/s, this process's CPU per message, spans per message, and the CPU tracing
+ * adds per span ((CPU on - CPU off) / spans per message); each the median of BENCH_ROUNDS rounds, the
+ * modes in a rotated order each round. Transport: RabbitMQ when AMQP_URL is set, else in memory. With
+ * BENCH_OTLP_ENDPOINT set (`npm run perf` sets it to the real Jaeger it starts) spans are exported
+ * there over OTLP/HTTP instead of dropped; BENCH_JSON names a file for the figures.
  *
- *   npm run bench:tracing
+ * A traced run's time and CPU include flushing the span processor after the work: the spans still
+ * queued then are part of that work. Every span is counted (ended, handed to the exporter, failed to
+ * export): spans the batch processor dropped (its queue full) or the exporter failed would make
+ * tracing look cheaper than it is, and are reported.
+ *
+ *   npm run bench:tracing            (AMQP_URL=amqp://guest:guest@127.0.0.1:5672 for RabbitMQ)
+ *
+ * Environment: BENCH_MESSAGES (per run, default 20,000), BENCH_ROUNDS (default 5).
  */
 import { randomUUID } from 'node:crypto';
+import { loadavg } from 'node:os';
 import { context, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
+  AlwaysOffSampler,
   BatchSpanProcessor,
+  ParentBasedSampler,
   TracerProvider,
   type ReadableSpan,
   type SpanExporter,
+  type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
 import {
   Bus,
@@ -27,53 +45,169 @@ import {
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { record, writeReport } from './bench-report.js';
 import { timeDrain } from './no-op-host.js';
+import { deferred } from './rabbitmq-measure.js';
 import { RawClient } from './rabbitmq-raw.js';
 
 const messageCount = Number(process.env.BENCH_MESSAGES ?? 20_000);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
-const Job = defineCommand<{ id: number; note: string }>('bench.traced-job.v1');
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+const amqpUrl = process.env.AMQP_URL;
+const otlpEndpoint = process.env.BENCH_OTLP_ENDPOINT;
+const id = randomUUID().slice(0, 8);
+const Job = defineCommand<{ id: number; note: string }>(`bench.traced-job-${id}.v1`);
+const Sent = defineCommand<{ id: number; note: string }>(`bench.traced-sent-${id}.v1`);
+const note = 'x'.repeat(950);
 
 /**
  * Counts the spans handed to export; drops them (measuring the cost of creating and batching them, not
  * of a network), or passes them on to `next`.
  */
 class CountingExporter implements SpanExporter {
-  static exported = 0;
+  exported = 0;
+  failed = 0;
   constructor(private readonly next?: SpanExporter) {}
   export(spans: ReadableSpan[], done: Parameters<SpanExporter['export']>[1]): void {
-    CountingExporter.exported += spans.length;
+    this.exported += spans.length;
     if (this.next === undefined) done({ code: 0 });
-    else this.next.export(spans, done);
+    else
+      this.next.export(spans, (result) => {
+        if (result.code !== 0) this.failed += spans.length;
+        done(result);
+      });
   }
   async shutdown(): Promise<void> {
     await this.next?.shutdown();
   }
 }
 
-const otlpEndpoint = process.env.BENCH_OTLP_ENDPOINT;
+type Mode = 'off' | 'on' | 'unsampled';
+const modes: readonly Mode[] = ['off', 'on', 'unsampled'];
 
-const broker = new InMemoryBroker();
+let broker = new InMemoryBroker();
 
-function createTransport(): Promise<Transport> | Transport {
-  if (process.env.AMQP_URL) {
-    return import('@sluice/rabbitmq').then(
-      ({ RabbitMqTransport }) => new RabbitMqTransport({ url: process.env.AMQP_URL }),
-    );
+async function createTransport(): Promise<Transport> {
+  if (amqpUrl !== undefined) {
+    const { RabbitMqTransport } = await import('@sluice/rabbitmq');
+    return new RabbitMqTransport({ url: amqpUrl, connectionName: 'sluice-bench-tracing' });
   }
   return new InMemoryTransport({ broker });
 }
 
-/** Fills `queue` first, then times a host draining it, so only consumption is measured. */
-async function consumeRun(queue: string): Promise<number> {
-  const filler = await createTransport();
-  await filler.connect();
-  const declared = await filler.subscribe(
-    { queue, topics: [Job.type], prefetch: 1, retryDelaysMs: [] },
+/** Declares `queue` bound to `type`'s exchange, as a consumer would. */
+async function declare(transport: Transport, queue: string, type: string): Promise<void> {
+  const declared = await transport.subscribe(
+    { queue, topics: [type], prefetch: 1, retryDelaysMs: [] },
     (delivery) => delivery.release(),
   );
   await declared.close();
+}
+
+/** Counts the spans that end, before the batch processor (which drops spans when its queue is full). */
+class EndedCounter implements SpanProcessor {
+  ended = 0;
+  onStart(): void {}
+  onEnd(): void {
+    this.ended++;
+  }
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+interface Sdk {
+  readonly exporter: CountingExporter | undefined;
+  readonly counter: EndedCounter | undefined;
+  /** Exports every span ended so far. */
+  flush(): Promise<void>;
+  /** Flushes and shuts the SDK down. */
+  stop(): Promise<void>;
+}
+
+/** The SDK for a mode (none when off). */
+function install(mode: Mode): Sdk {
+  trace.disable();
+  context.disable();
+  propagation.disable();
+  if (mode === 'off')
+    return {
+      exporter: undefined,
+      counter: undefined,
+      flush: async () => undefined,
+      stop: async () => undefined,
+    };
+  const exporter = new CountingExporter(
+    otlpEndpoint === undefined ? undefined : new OTLPTraceExporter({ url: `${otlpEndpoint}/v1/traces` }),
+  );
+  const counter = new EndedCounter();
+  const provider = new TracerProvider({
+    ...(mode === 'unsampled' ? { sampler: new ParentBasedSampler({ root: new AlwaysOffSampler() }) } : {}),
+    spanProcessors: [counter, new BatchSpanProcessor({ exporter, maxQueueSize: 65_536 })],
+  });
+  trace.setGlobalTracerProvider(provider);
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  return {
+    exporter,
+    counter,
+    flush: () => provider.forceFlush(),
+    stop: async () => {
+      await provider.forceFlush();
+      await provider.shutdown();
+    },
+  };
+}
+
+/**
+ * One measured run: wall time and this process's CPU, each with the flush of the run's spans, and its
+ * spans: exported, dropped by the batch processor (ended but never handed to the exporter), failed.
+ */
+interface Run {
+  readonly ms: number;
+  readonly cpuMicros: number;
+  readonly spans: number;
+  readonly dropped: number;
+  readonly failed: number;
+}
+
+/** `work` resolves with the ms it timed itself (a drain, without its fill), or undefined. */
+async function measured(sdk: Sdk, work: () => Promise<number | undefined>): Promise<Run> {
+  await sdk.flush();
+  const before = {
+    exported: sdk.exporter?.exported ?? 0,
+    failed: sdk.exporter?.failed ?? 0,
+    ended: sdk.counter?.ended ?? 0,
+  };
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  const timed = await work();
+  const flushFrom = performance.now();
+  await sdk.flush();
+  const ms = (timed ?? flushFrom - started) + (performance.now() - flushFrom);
+  const used = process.cpuUsage(cpu);
+  await sdk.stop();
+  const spans = (sdk.exporter?.exported ?? 0) - before.exported;
+  return {
+    ms,
+    cpuMicros: used.user + used.system,
+    spans,
+    dropped: (sdk.counter?.ended ?? 0) - before.ended - spans,
+    failed: (sdk.exporter?.failed ?? 0) - before.failed,
+  };
+}
+
+/**
+ * Fills a fresh queue (with the mode's SDK: an unsampled fill gives unsampled trace context), then
+ * times a ConsumerHost draining it.
+ */
+async function consumeRun(mode: Mode): Promise<Run> {
+  const queue = `bench.tracing.${mode}.${randomUUID().slice(0, 8)}`;
+  const sdk = install(mode);
+  const filler = await createTransport();
+  await filler.connect();
+  await declare(filler, queue, Job.type);
   const bus = new Bus(filler);
-  const note = 'x'.repeat(950);
   for (let i = 0; i < messageCount; i += 500) {
     const size = Math.min(500, messageCount - i);
     await bus.sendBatch(
@@ -82,82 +216,150 @@ async function consumeRun(queue: string): Promise<number> {
     );
   }
   await filler.close();
-  const elapsed = await timeDrain({
-    transport: await createTransport(),
-    queue,
-    message: Job,
-    count: messageCount,
-  });
-  await deleteQueue(queue);
-  return elapsed;
+  const consumer = await createTransport();
+  // The fill's spans are flushed before the timed part (`measured`): they are not counted.
+  const run = await measured(sdk, () =>
+    timeDrain({ transport: consumer, queue, message: Job, count: messageCount }),
+  );
+  await cleanUp([queue, deadLetterQueueName(queue)]);
+  return run;
 }
 
-/** On RabbitMQ, deletes what a run declared (in memory there is nothing to delete). */
-async function deleteQueue(queue: string): Promise<void> {
-  if (!process.env.AMQP_URL) return;
-  const raw = await RawClient.connect(process.env.AMQP_URL, 'sluice-bench-cleanup');
-  await raw.delete([queue, deadLetterQueueName(queue)], []);
+/** Times `bus.send` of every message with 1,000 sends in flight, to a queue that takes them. */
+async function publishRun(mode: Mode): Promise<Run> {
+  const queue = `bench.tracing-publish.${mode}.${randomUUID().slice(0, 8)}`;
+  const sdk = install(mode);
+  const producer = await createTransport();
+  await producer.connect();
+  await declare(producer, queue, Sent.type);
+  const bus = new Bus(producer);
+  const payload = { id: 1, note };
+  await bus.send(Sent, payload);
+  const run = await measured(sdk, async () => {
+    let outstanding = 0;
+    let slot = deferred();
+    let failed: unknown;
+    const settled = () => {
+      outstanding--;
+      slot.resolve();
+    };
+    for (let i = 0; i < messageCount; i++) {
+      while (outstanding >= 1_000) {
+        await slot.promise;
+        slot = deferred();
+      }
+      outstanding++;
+      bus.send(Sent, payload).then(settled, (error: unknown) => {
+        failed = error;
+        settled();
+      });
+    }
+    while (outstanding > 0) {
+      await slot.promise;
+      slot = deferred();
+    }
+    if (failed !== undefined) throw failed;
+    return undefined;
+  });
+  await producer.close();
+  await cleanUp([queue, deadLetterQueueName(queue)]);
+  return run;
+}
+
+/** On RabbitMQ, deletes `queues`; in memory, starts a fresh broker. */
+async function cleanUp(queues: readonly string[]): Promise<void> {
+  if (amqpUrl === undefined) {
+    broker = new InMemoryBroker();
+    return;
+  }
+  const raw = await RawClient.connect(amqpUrl, 'sluice-bench-cleanup');
+  await raw.delete(queues, []);
   await raw.close();
 }
 
-function enableTracing(exporter: CountingExporter): TracerProvider {
-  const provider = new TracerProvider({
-    spanProcessors: [new BatchSpanProcessor({ exporter, maxQueueSize: 65_536 })],
-  });
-  trace.setGlobalTracerProvider(provider);
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-  return provider;
-}
-
-function disableTracing(): void {
-  trace.disable();
-  context.disable();
-  propagation.disable();
-}
-
-/** A fresh exporter per tracing run (shutting the provider down shuts its exporter down). */
-const newExporter = () =>
-  new CountingExporter(
-    otlpEndpoint === undefined ? undefined : new OTLPTraceExporter({ url: `${otlpEndpoint}/v1/traces` }),
-  );
-
-const results = { off: Infinity, on: Infinity };
-// The exchange of Job.type is shared by every run and deleted at the end.
+const scenarios = { consume: consumeRun, publish: publishRun } as const;
+type Scenario = keyof typeof scenarios;
+const runs = new Map<string, Run[]>();
+const loads: string[] = [];
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 for (let round = 0; round < rounds; round++) {
-  disableTracing();
-  results.off = Math.min(results.off, await consumeRun(`bench.tracing-off-${randomUUID().slice(0, 8)}`));
-  const provider = enableTracing(newExporter());
-  results.on = Math.min(results.on, await consumeRun(`bench.tracing-on-${randomUUID().slice(0, 8)}`));
-  await provider.shutdown();
+  loads.push(load());
+  for (const scenario of Object.keys(scenarios) as Scenario[]) {
+    for (let i = 0; i < modes.length; i++) {
+      const mode = modes[(i + round) % modes.length] as Mode;
+      const key = `${scenario}/${mode}`;
+      runs.set(key, [...(runs.get(key) ?? []), await scenarios[scenario](mode)]);
+    }
+  }
 }
-disableTracing();
-if (process.env.AMQP_URL) {
-  const raw = await RawClient.connect(process.env.AMQP_URL, 'sluice-bench-cleanup');
-  await raw.delete([], [Job.type]);
+loads.push(load());
+install('off');
+if (amqpUrl !== undefined) {
+  const raw = await RawClient.connect(amqpUrl, 'sluice-bench-cleanup');
+  await raw.delete([], [Job.type, Sent.type]);
   await raw.close();
 }
 
-const rate = (ms: number) => messageCount / (ms / 1000);
+const middle = (values: readonly number[]) =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+const summary = (key: string) => {
+  const taken = runs.get(key) ?? [];
+  return {
+    perSecond: middle(taken.map((r) => messageCount / (r.ms / 1000))),
+    cpuMicrosPerMessage: middle(taken.map((r) => r.cpuMicros / messageCount)),
+    spansPerMessage: middle(taken.map((r) => r.spans / messageCount)),
+  };
+};
+
 console.log(
-  `\nconsume throughput with tracing on vs off: ${messageCount} messages of 1 KiB, prefetch 100, best of ${rounds}, transport ${process.env.AMQP_URL ? 'rabbitmq' : 'in-memory'}\n`,
+  `\ntracing on / unsampled vs off: ${messageCount.toLocaleString('en-US')} messages of 1 KiB per run, median of ${rounds} rounds, transport ${amqpUrl === undefined ? 'in-memory' : 'rabbitmq'}, spans ${otlpEndpoint === undefined ? 'dropped after the batch processor' : `exported to ${otlpEndpoint}`}; load average at each round's start and at the end: ${loads.join(' | ')}\n`,
 );
-console.log('| tracing | msgs/s | µs/msg |');
-console.log('|---|---:|---:|');
-for (const [name, ms] of Object.entries(results)) {
+console.log(
+  '| scenario | tracing | msg/s | ratio to off | client CPU µs/msg | spans/msg | added CPU µs/span |',
+);
+console.log('|---|---|---:|---:|---:|---:|---:|');
+const recorded: Record<string, unknown> = {};
+for (const scenario of Object.keys(scenarios) as Scenario[]) {
+  const off = summary(`${scenario}/off`);
+  const on = summary(`${scenario}/on`);
+  for (const mode of modes) {
+    const s = summary(`${scenario}/${mode}`);
+    const ratio = s.perSecond / off.perSecond;
+    const added =
+      mode === 'off' ? undefined : (s.cpuMicrosPerMessage - off.cpuMicrosPerMessage) / on.spansPerMessage;
+    recorded[`${scenario}/${mode}`] = { ...s, ratio, addedCpuMicrosPerSpan: added ?? null };
+    console.log(
+      `| ${scenario} | ${mode} | ${Math.round(s.perSecond).toLocaleString('en-US')} | ${ratio.toFixed(2)} | ${s.cpuMicrosPerMessage.toFixed(2)} | ${s.spansPerMessage.toFixed(2)} | ${added === undefined ? '-' : added.toFixed(2)} |`,
+    );
+  }
+}
+const consumeOn = summary('consume/on');
+const consumeOff = summary('consume/off');
+const all = [...runs.values()].flat();
+const dropped = all.reduce((sum, r) => sum + r.dropped, 0);
+const failed = all.reduce((sum, r) => sum + r.failed, 0);
+console.log(
+  `\nratio on/off: consume ${(consumeOn.perSecond / consumeOff.perSecond).toFixed(2)}, publish ${(summary('publish/on').perSecond / summary('publish/off').perSecond).toFixed(2)} (target >= 0.90); spans dropped by the batch processor ${dropped}, failed to export ${failed}`,
+);
+if (dropped > 0 || failed > 0) {
   console.log(
-    `| ${name} | ${Math.round(rate(ms)).toLocaleString('en-US')} | ${((ms * 1000) / messageCount).toFixed(1)} |`,
+    'warning: spans were dropped or failed to export: the traced runs did less than the whole work',
   );
 }
-console.log(
-  `\nratio on/off: ${(rate(results.on) / rate(results.off)).toFixed(2)} (target >= 0.80); spans exported: ${CountingExporter.exported}${otlpEndpoint === undefined ? ' (dropped)' : ` to ${otlpEndpoint}`}`,
-);
 record('tracing', {
   messages: messageCount,
-  offPerSecond: rate(results.off),
-  onPerSecond: rate(results.on),
-  ratio: rate(results.on) / rate(results.off),
-  spansExported: CountingExporter.exported,
+  offPerSecond: consumeOff.perSecond,
+  onPerSecond: consumeOn.perSecond,
+  ratio: consumeOn.perSecond / consumeOff.perSecond,
+  cpuRatio: consumeOff.cpuMicrosPerMessage / consumeOn.cpuMicrosPerMessage,
+  spansExported: all.reduce((sum, r) => sum + r.spans, 0),
+  spansDropped: dropped,
+  spansFailed: failed,
   exportedTo: otlpEndpoint ?? null,
+  scenarios: recorded,
+  loadAverages: loads,
 });
 writeReport();

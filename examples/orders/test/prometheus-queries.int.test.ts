@@ -2,27 +2,37 @@
  * The PromQL of the Helm chart (charts/sluice-consumer), taken from what `helm template` renders (the
  * ScaledObject's prometheus trigger and the PrometheusRule), run by the real Prometheus against the
  * demo's `/metrics` on RabbitMQ, returns what the broker's management API shows for the same queues:
- * the dead-letter growth of `payments.dlq` and the depth of `payments`. Prometheus is the binary built
- * by `npm run tools:build`; without it the test is skipped with one line, and fails in CI.
+ * the dead-letter growth of `payments.dlq` and the depth of `payments`. The demo is the orders
+ * application as main.ts wires it (`createOrdersApp` on `RabbitMqTransport`), in this process, so that
+ * a backlog can be made to stand still while the consumer stays attached: a test middleware holds the
+ * payment of every order paid with `tok_hold` until the end, so the payments consumer's prefetch (20)
+ * fills up and every further payment waits in `payments`, ready, for as long as the test reads.
+ * Prometheus is the binary built by `npm run tools:build`; without it the test is skipped with one
+ * line, and fails in CI.
  */
-import type { ChildProcess } from 'node:child_process';
+import type { AddressInfo } from 'node:net';
+import { resolveEndpointConfig, type HandlerClass, type Middleware } from '@sluice/core';
+import { RabbitMqTransport } from '@sluice/rabbitmq';
+import { RecordingLogger } from '@sluice/testing';
 import { startPrometheus, toolForTest, type Prometheus } from '@sluice/tools';
-import amqp from 'amqplib';
-import { afterAll, afterEach, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { chartDir, renderChart } from '../../../packages/kube/test/support/chart.js';
 import { TestVhost } from '../../../packages/rabbitmq/test/support/broker.js';
-import { order, post, startDemo } from './support/demo-process.js';
+import { ChargeCardConsumer } from '../src/handlers/charge-card-consumer.js';
+import { createOrdersApp, type OrdersApp } from '../src/orders-app.js';
+import { order, post } from './support/demo-process.js';
 
 const prometheusBinary = toolForTest('prometheus');
 const managementUrl = 'http://127.0.0.1:15672';
 
 let prometheus: Prometheus | undefined;
 let vhost: TestVhost | undefined;
-let child: ChildProcess | undefined;
-afterEach(() => {
-  if (child?.exitCode === null) child.kill('SIGKILL');
-});
+let app: OrdersApp | undefined;
+let release: () => void = () => undefined;
 afterAll(async () => {
+  release();
+  await app?.host.stop();
+  app?.api.close();
   await prometheus?.stop();
   await vhost?.delete();
 });
@@ -77,27 +87,48 @@ async function chartQueries() {
   return { depthQuery: depthQuery!, deadLetterGrowth: deadLetterGrowth! };
 }
 
+/** The payments consumer's prefetch: how many held payments it takes before the rest wait in the queue. */
+const paymentsPrefetch = resolveEndpointConfig(ChargeCardConsumer as HandlerClass, 'orders').prefetch;
+
 it.skipIf(prometheusBinary === undefined)(
   "the chart's trigger and alert queries return the depth and dead-letter growth the broker shows",
   async () => {
     const { depthQuery, deadLetterGrowth } = await chartQueries();
     vhost = await TestVhost.create('sluice-prometheus');
-    const demo = await startDemo({ AMQP_URL: vhost.url, SEED_ORDERS: '0' });
-    child = demo.child;
-    await demo.waitForLog((l) => l.msg === 'orders demo ready', 'ready', 30_000);
-    prometheus = await startPrometheus(prometheusBinary!, { targets: [new URL(demo.ops).host] });
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const holdPayments: Middleware = async (invocation, next) => {
+      const payment = invocation.payload as { cardToken?: unknown } | undefined;
+      if (invocation.endpoint.queue === 'payments' && payment?.cardToken === 'tok_hold') await held;
+      await next();
+    };
+    app = createOrdersApp({
+      transport: new RabbitMqTransport({ url: vhost.url }),
+      logger: new RecordingLogger(),
+      metricsPort: 0,
+      handleSignals: false,
+      middleware: [holdPayments],
+    });
+    let deadLetteredCount = 0;
+    app.host.on('settled', (event) => {
+      if (event.outcome === 'dead-lettered' && event.queue === 'payments') deadLetteredCount++;
+    });
+    await app.host.start();
+    await new Promise<void>((resolve) => app!.api.listen(0, '127.0.0.1', resolve));
+    const api = `http://127.0.0.1:${(app.api.address() as AddressInfo).port}`;
+    prometheus = await startPrometheus(prometheusBinary!, { targets: [`127.0.0.1:${app.host.httpPort}`] });
     const value = async (promql: string, queue: string) =>
       (await prometheus!.query(promql)).find((s) => s.labels.queue === queue || promql.includes(`"${queue}"`))
         ?.value;
     const deadLettered = (count: number) =>
-      demo.waitForLog(
-        () => demo.logs.filter((l) => l.msg === 'message dead-lettered').length >= count,
+      until(
+        () => Promise.resolve(deadLetteredCount),
+        (n) => n >= count,
         `${count} dead-letters`,
         60_000,
       );
 
     // One dead-letter first, scraped, so that the counter's series exists before the growth measured.
-    expect((await post(`${demo.api}/orders`, order(40, 'tok_gateway_down'))).status).toBe(202);
+    expect((await post(`${api}/orders`, order(40, 'tok_gateway_down'))).status).toBe(202);
     await deadLettered(1);
     await until(
       () => value('sluice_messages_dead_lettered_total', 'payments'),
@@ -111,7 +142,7 @@ it.skipIf(prometheusBinary === undefined)(
     );
 
     for (let i = 0; i < 3; i++) {
-      expect((await post(`${demo.api}/orders`, order(40, 'tok_gateway_down'))).status).toBe(202);
+      expect((await post(`${api}/orders`, order(40, 'tok_gateway_down'))).status).toBe(202);
     }
     await deadLettered(4);
     await until(
@@ -135,41 +166,28 @@ it.skipIf(prometheusBinary === undefined)(
     expect(growth).toBeGreaterThanOrEqual(after.messages - before.messages);
     expect(Math.round(growth!)).toBe(after.messages - before.messages);
 
-    // A backlog that stands still: on SIGTERM the host stops consuming first, then lets the uploads
-    // finish while its transport and /metrics stay up; messages sent to `payments` meanwhile stay there.
-    for (let i = 0; i < 4; i++) {
-      expect((await post(`${demo.api}/uploads`, { name: `slow-${i}`, processingMs: 10_000 })).status).toBe(
-        202,
-      );
+    // A backlog that stands still while the consumer stays attached: the held payments fill its
+    // prefetch, and the 7 after them wait in `payments`, ready.
+    const waiting = 7;
+    for (let i = 0; i < paymentsPrefetch + waiting; i++) {
+      expect((await post(`${api}/orders`, order(40, 'tok_hold'))).status).toBe(202);
     }
-    demo.child.kill('SIGTERM');
-    await until(
-      () => brokerQueue('payments'),
-      (q) => q.consumers === 0,
-      'payments without consumers',
-      10_000,
-    );
-    const connection = await amqp.connect(vhost.url);
-    const channel = await connection.createConfirmChannel();
-    for (let i = 0; i < 7; i++) channel.sendToQueue('payments', Buffer.from('{}'), { persistent: true });
-    await channel.waitForConfirms();
-    await connection.close();
-
-    const depth = await until(
-      () => value(depthQuery, 'payments'),
-      (v) => v === 7,
-      'the trigger query at 7',
-      15_000,
-    );
     const broker = await until(
       () => brokerQueue('payments'),
-      (q) => q.ready === depth,
-      'the broker at 7',
+      (q) => q.ready === waiting && q.messages === paymentsPrefetch + waiting && q.consumers === 1,
+      `${waiting} payments ready behind ${paymentsPrefetch} held`,
+      30_000,
+    );
+    const depth = await until(
+      () => value(depthQuery, 'payments'),
+      (v) => v === waiting,
+      `the trigger query at ${waiting}`,
       15_000,
     );
-    expect(broker.ready).toBe(7);
     expect(depth).toBe(broker.ready);
-    expect(await demo.exited).toBe(0);
+    // Still standing: the broker shows the same a scrape later.
+    expect((await brokerQueue('payments')).ready).toBe(waiting);
+    release();
   },
   120_000,
 );

@@ -116,7 +116,7 @@ export class AzureServiceBusTransport implements Transport {
   /** Validates every option (throws `SLUICE_INVALID_OPTION` naming it, never showing a key); connects only in {@link connect}. */
   constructor(options: AzureServiceBusTransportOptions) {
     const given = new OptionChecker('AzureServiceBusTransport').object(
-      'options',
+      '',
       options,
       knownOptions,
     ) as AzureServiceBusTransportOptions;
@@ -253,6 +253,12 @@ export class AzureServiceBusTransport implements Transport {
       await this.withinConnectTimeout(subscription.start(), `reaching ${endpoint.queue}`);
     } catch (error) {
       await receiver.close().catch(() => undefined);
+      if (error instanceof SluiceError && error.code === ErrorCodes.UNROUTABLE && !this.options.provision) {
+        throw new SluiceError(
+          ErrorCodes.INVALID_OPTION,
+          `Service Bus has no ${entity} and provision is off: create it (or turn provisioning on)`,
+        );
+      }
       throw error;
     }
     this.subscriptions.add(subscription);

@@ -19,8 +19,8 @@ export interface ResolvedConnection {
   readonly host: string;
   /** AMQP port (`server.port`): 5671 with TLS, the emulator's port otherwise. */
   readonly port: number;
-  /** The connection string, or the namespace and credential. */
-  readonly source:
+  /** The connection string, or the namespace and credential (a function: never serialised). */
+  readonly source: () =>
     | { readonly connectionString: string }
     | { readonly namespace: string; readonly credential: ServiceBusCredential | undefined };
   readonly tlsCa: string | undefined;
@@ -97,7 +97,14 @@ export function resolveConnection(
     const host = endpoint[1] as string;
     const emulator = fields.get('usedevelopmentemulator')?.toLowerCase() === 'true';
     const port = endpoint[2] === undefined ? (emulator ? 5672 : 5671) : Number(endpoint[2]);
-    return { host, port, source: { connectionString }, tlsCa, describe: `sb://${host}:${port}`, redact };
+    return {
+      host,
+      port,
+      source: () => ({ connectionString }),
+      tlsCa,
+      describe: `sb://${host}:${port}`,
+      redact,
+    };
   }
   if (typeof namespace !== 'string' || !/^[A-Za-z0-9.-]+(:\d+)?$/.test(namespace)) {
     check.fail(
@@ -110,7 +117,7 @@ export function resolveConnection(
   return {
     host,
     port: port === undefined ? 5671 : Number(port),
-    source: { namespace, credential },
+    source: () => ({ namespace, credential }),
     tlsCa,
     describe: `sb://${namespace}`,
     redact: redactor([]),
@@ -185,7 +192,7 @@ export async function createClients(
 ): Promise<ServiceBusClients> {
   const clientOptions: ServiceBusClientOptions = { retryOptions };
   const adminOptions = connection.tlsCa === undefined ? {} : { tlsOptions: { ca: connection.tlsCa } };
-  const { source } = connection;
+  const source = connection.source();
   if ('connectionString' in source) {
     return {
       client: new ServiceBusClient(source.connectionString, clientOptions),

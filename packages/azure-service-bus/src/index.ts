@@ -9,3 +9,5 @@ export type {
   ServiceBusCredential,
   ServiceBusRetryOptions,
 } from './types.js';
+export { DeadLetters } from './dead-letters.js';
+export type { ReplaySelection } from './dead-letters.js';

@@ -17,7 +17,7 @@ import {
   type Fault,
   type TransportMessage,
 } from '@sluice/core';
-import { Properties, toServiceBusMessage, type Envelope } from './envelope.js';
+import { Properties, propertyValue, toServiceBusMessage, type Envelope } from './envelope.js';
 import { toSluiceError } from './errors.js';
 import type { LockKeeper } from './lock-keeper.js';
 
@@ -94,13 +94,14 @@ export class ServiceBusDelivery implements Delivery {
 
   deadLetter(fault: Fault): Promise<void> {
     return this.settle('dead-letter', () => {
-      const properties: Record<string, string | null> = {};
+      const properties: Record<string, string | number | null> = {};
       // Properties cannot be removed on a settlement, only set: an earlier fault's are set to null.
       for (const name of Object.keys(this.raw.applicationProperties ?? {})) {
         if (name.startsWith('sluice-fault-') || name === Headers.attempt || name === Properties.released)
           properties[name] = null;
       }
-      Object.assign(properties, faultHeaders(fault));
+      for (const [name, value] of Object.entries(faultHeaders(fault)))
+        properties[name] = propertyValue(value);
       const description = `${fault.errorType}: ${fault.errorMessage}`;
       return this.owner.receiver.deadLetterMessage(this.raw, {
         ...properties,

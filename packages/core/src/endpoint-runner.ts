@@ -2,7 +2,7 @@
  * Runs one consumer: subscribes its queue, bounds concurrency, pushes each delivery through the
  * composed pipeline and settles it. The runner owns settlement; handlers only return or throw.
  */
-import { context } from '@opentelemetry/api';
+import { context, type Context } from '@opentelemetry/api';
 import { InversifyCoreError } from '@inversifyjs/core';
 import type { Container, Newable } from 'inversify';
 import type { Codec } from './codec.js';
@@ -84,7 +84,8 @@ class DeliveryContext implements MessageContext {
     readonly consumer: string,
     readonly signal: AbortSignal,
     private readonly parentLogger: Logger,
-    private readonly traceFields: Readonly<Record<string, string>>,
+    /** The context the handler runs in: its span's ids go on the logger's lines. */
+    private readonly traceContext: Context,
   ) {}
 
   get messageId() {
@@ -117,7 +118,7 @@ class DeliveryContext implements MessageContext {
       type: this.type,
       correlationId: this.correlationId,
       attempt: this.attempt,
-      ...this.traceFields,
+      ...traceLogFields(this.traceContext),
     });
     return this.childLogger;
   }
@@ -262,7 +263,7 @@ export class EndpointRunner {
       invocation.signal,
       this.logger,
       // The handler runs inside the delivery's process span: its ids go on the context's log lines.
-      traceLogFields(context.active()),
+      context.active(),
     );
     await runInMessageScope(messageContext, async () => {
       await this.resolveHandler().handle(invocation.payload, messageContext);

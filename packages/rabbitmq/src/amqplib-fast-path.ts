@@ -1,21 +1,34 @@
 /**
  * The publish fast path: while amqplib's `ConfirmChannel#publish` is its own (as amqplib 2.x writes it,
- * not wrapped by an instrumentation), a message is sent through the two internals that method is made
- * of, with the headers passed as they are instead of amqplib's costly copy of them. Otherwise the
- * public `publish` is used, so instrumentations see every message.
+ * not wrapped by an instrumentation), a message is sent through the internals that method is made of:
+ * encoded by `encodePublish` and written to the channel's frame buffer as amqplib's `sendMessage`
+ * writes its own encoding, or for the shapes `encodePublish` leaves to amqplib, through `sendMessage`
+ * with the headers passed as they are instead of amqplib's costly copy of them. Otherwise the public
+ * `publish` is used, so instrumentations see every message.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { ChannelModel, ConfirmChannel, Options } from 'amqplib';
 
 /**
- * The two amqplib internals `ConfirmChannel#publish` is made of: `Channel#sendMessage` for the frames,
- * `pushConfirmCallback` for the confirm.
+ * The amqplib internals `ConfirmChannel#publish` is made of: `Channel#sendMessage` for the frames,
+ * `pushConfirmCallback` for the confirm; and, where amqplib's own write path was recognised, how to
+ * write frames encoded here.
  */
 export interface PublishInternals {
   sendMessage(fields: object, properties: object, content: Buffer): boolean;
   pushConfirmCallback(callback: (error: unknown) => void): void;
+  /**
+   * Writes one publish already encoded as frames (by `encodePublish` for {@link channelNumber} and
+   * {@link frameMax}) the way amqplib's `Connection#sendMessage` writes its own; returns false when
+   * the channel's buffer is full (wait for `drain`), throws as amqplib does once the channel is
+   * closed. Undefined when that write path is not the one known here.
+   */
+  readonly writeFrames: ((frames: Buffer) => boolean) | undefined;
+  readonly channelNumber: number;
+  readonly frameMax: number;
 }
 
 /** amqplib 2.x's `ConfirmChannel#publish` and `Channel#publish`, whitespace collapsed. */
@@ -46,6 +59,62 @@ function sourceOf(method: unknown): string {
   return typeof method === 'function' ? Function.prototype.toString.call(method).replace(/\s+/g, ' ') : '';
 }
 
+/** amqplib 2.x's `Channel#sendMessage`, whitespace collapsed. */
+const amqplibChannelSendMessage =
+  'sendMessage(fields, properties, content) { return this.connection.sendMessage(this.ch, defs.BasicPublish, fields, defs.BasicProperties, properties, content); }';
+/**
+ * SHA-256 of amqplib 2.x's `Connection#sendMessage`, whitespace collapsed: it encodes the frames, sets
+ * `sentSinceLastCheck` (for heartbeats) and writes them to `channels[channel].buffer`.
+ */
+const amqplibConnectionSendMessage = '9ad7e7955728a413bbbf0d44c7323c897aaf813e5ba2fd7a892022841099f282';
+
+interface ChannelInternals {
+  publish: unknown;
+  sendMessage(fields: object, properties: object, content: Buffer): boolean;
+  pushConfirmCallback(callback: (error: unknown) => void): void;
+  readonly ch: number;
+  readonly connection: {
+    sentSinceLastCheck: boolean;
+    readonly frameMax: number;
+    readonly channels: readonly ({ readonly buffer: { write(chunk: Buffer): boolean } } | null)[];
+  };
+}
+
+/** The closest object in `from`'s prototype chain (itself included) that owns `name`. */
+function owner(from: object, name: string): Record<string, unknown> | undefined {
+  for (let at: object | null = from; at !== null; at = Object.getPrototypeOf(at) as object | null) {
+    if (Object.hasOwn(at, name)) return at as Record<string, unknown>;
+  }
+  return undefined;
+}
+
+/** How frames encoded here are written, when amqplib's write path is the one known here. */
+function frameWriter(channel: ChannelInternals): ((frames: Buffer) => boolean) | undefined {
+  const prototype = owner(channel, 'sendMessage');
+  const connectionSendMessage = (Object.getPrototypeOf(channel.connection) as { sendMessage?: unknown })
+    .sendMessage;
+  if (
+    prototype === undefined ||
+    prototype === (channel as unknown as Record<string, unknown>) ||
+    sourceOf(prototype.sendMessage) !== amqplibChannelSendMessage ||
+    createHash('sha256').update(sourceOf(connectionSendMessage)).digest('hex') !==
+      amqplibConnectionSendMessage ||
+    typeof channel.connection.channels[channel.ch]?.buffer.write !== 'function'
+  ) {
+    return undefined;
+  }
+  const own = prototype.sendMessage;
+  return (frames) => {
+    // amqplib puts a throwing `sendMessage` on a channel it closed: it then throws as amqplib would.
+    if (channel.sendMessage !== own) return channel.sendMessage({}, {}, frames);
+    const { connection } = channel;
+    connection.sentSinceLastCheck = true;
+    return (connection.channels[channel.ch] as { buffer: { write(chunk: Buffer): boolean } }).buffer.write(
+      frames,
+    );
+  };
+}
+
 /**
  * The internals, when publishing through them does exactly what `channel.publish` would: only while
  * both publish methods are amqplib's own, as written above. A method wrapped by an instrumentation
@@ -53,7 +122,7 @@ function sourceOf(method: unknown): string {
  * amqplib release fails the comparison, and the public `publish` is used.
  */
 export function publishInternals(channel: ConfirmChannel): PublishInternals | undefined {
-  const candidate = channel as unknown as Partial<PublishInternals> & { publish: unknown };
+  const candidate = channel as unknown as Partial<ChannelInternals>;
   const channelPrototype = Object.getPrototypeOf(Object.getPrototypeOf(channel) as object) as {
     publish?: unknown;
   } | null;
@@ -62,11 +131,20 @@ export function publishInternals(channel: ConfirmChannel): PublishInternals | un
     sourceOf(candidate.publish) !== amqplibConfirmPublish ||
     sourceOf(channelPrototype?.publish) !== amqplibChannelPublish ||
     typeof candidate.sendMessage !== 'function' ||
-    typeof candidate.pushConfirmCallback !== 'function'
+    typeof candidate.pushConfirmCallback !== 'function' ||
+    typeof candidate.ch !== 'number' ||
+    typeof candidate.connection?.frameMax !== 'number'
   ) {
     return undefined;
   }
-  return candidate as PublishInternals;
+  const internals = candidate as ChannelInternals;
+  return {
+    sendMessage: (fields, properties, content) => internals.sendMessage(fields, properties, content),
+    pushConfirmCallback: (callback) => internals.pushConfirmCallback(callback),
+    writeFrames: frameWriter(internals),
+    channelNumber: internals.ch,
+    frameMax: internals.connection.frameMax,
+  };
 }
 
 /**

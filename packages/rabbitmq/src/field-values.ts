@@ -15,7 +15,7 @@ const maxDepth = 32;
 const maxKeyBytes = 255;
 
 /** amqplib encodes a header table into a scratch buffer of this size (its `defs.js`). */
-const amqplibTableBuffer = 65_536;
+export const amqplibTableBuffer = 65_536;
 
 /** Room left in a content-header frame for the properties other than the headers (8 shortstrs and the rest). */
 const otherPropertiesBytes = 2_200;

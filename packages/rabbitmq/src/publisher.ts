@@ -15,6 +15,7 @@ import {
   type PublishInternals,
 } from './amqplib-fast-path.js';
 import type { ConnectionListener, ConnectionSession } from './connection-supervisor.js';
+import { encodePublish } from './publish-frames.js';
 import { destinationName } from './envelope.js';
 import type { ResolvedOptions } from './resolve-options.js';
 import type { Topology } from './topology.js';
@@ -335,8 +336,21 @@ export class Publisher implements ConnectionListener {
           confirmed,
         );
       } else {
-        const fields = publishFields(item.exchange, item.routingKey, item.options);
-        writable = internals.sendMessage(fields, fields, item.content);
+        const frames =
+          internals.writeFrames === undefined
+            ? undefined
+            : encodePublish(
+                internals.channelNumber,
+                internals.frameMax,
+                item.exchange,
+                item.routingKey,
+                item.options,
+                item.content,
+              );
+        if (frames === undefined) {
+          const fields = publishFields(item.exchange, item.routingKey, item.options);
+          writable = internals.sendMessage(fields, fields, item.content);
+        } else writable = (internals.writeFrames as (frames: Buffer) => boolean)(frames);
         internals.pushConfirmCallback(confirmed);
       }
     } catch (error) {

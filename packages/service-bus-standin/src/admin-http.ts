@@ -262,9 +262,16 @@ function subscriptionRequest(
   if (kind !== 'SubscriptionDescription')
     throw badRequestError(`A ${kind} cannot be put at a subscription path.`);
   if (!isUpdate(request)) {
+    const description = fields.DefaultRuleDescription;
+    // The default rule keeps the name the description gives it ($Default without one).
     const defaultRule =
-      typeof fields.DefaultRuleDescription === 'object' && fields.DefaultRuleDescription !== null
-        ? ruleFrom(fields.DefaultRuleDescription as Record<string, unknown>, defaultRuleName)
+      typeof description === 'object' && description !== null
+        ? ruleFrom(
+            description as Record<string, unknown>,
+            typeof (description as { Name?: unknown }).Name === 'string'
+              ? (description as { Name: string }).Name
+              : defaultRuleName,
+          )
         : undefined;
     const created = ns.createSubscription(
       topic.name,

@@ -41,6 +41,9 @@ describe('service bus stand-in: topics and subscription rules', () => {
       const receiver = fx.client.createReceiver(topic, subscription, { receiveMode: 'receiveAndDelete' });
       expect(bodies(await receiveUpTo(receiver, 5))).toEqual(['big', 'edge', 'huge', 'no-amount', 'small']);
     }
+    const rules = [];
+    for await (const rule of fx.admin.listRules(topic, 'vip')) rules.push(rule.name);
+    expect(rules).toEqual(['vip-orders']);
     const vip = fx.client.createReceiver(topic, 'vip');
     const received = await receiveUpTo(vip, 2);
     expect(bodies(received)).toEqual(['big', 'huge']);

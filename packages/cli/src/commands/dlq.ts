@@ -1,6 +1,7 @@
 import type { DeadLetterSource } from '../dlq/dead-letter-source.js';
 import { detail, table } from '../dlq/dead-letter-view.js';
 import { rabbitMqSource } from '../dlq/rabbitmq-source.js';
+import { serviceBusSource } from '../dlq/service-bus-source.js';
 import { parse, positiveInt, UsageError, type Command, type Output } from '../usage.js';
 
 interface DlqArgs {
@@ -9,14 +10,16 @@ interface DlqArgs {
   limit?: string;
   json?: boolean;
   url?: string;
+  'connection-string'?: string;
 }
 
 const usage = `Usage: sluice dlq <list|inspect|replay> <queue> [options]
 
-Dead letters of a queue on RabbitMQ (the dead-letter queue <queue>.dlq; the DLQ's own name works too),
-through @sluice/rabbitmq's DeadLetters API. Browsing never changes the queue; a replay sends each
-message back to its source queue (same message id, fault headers removed) and removes the dead letter
-only after the broker confirmed the copy.
+Dead letters of a queue on RabbitMQ (the dead-letter queue <queue>.dlq), through @sluice/rabbitmq's
+DeadLetters API, or on Azure Service Bus (<queue>/$DeadLetterQueue), through @sluice/azure-service-bus's;
+the DLQ's own name works too. Browsing never changes the queue; a replay sends each message back to its
+source queue (same message id, fault headers removed) and removes the dead letter only after the
+broker accepted the copy.
 
   sluice dlq list <queue> [--limit <n>] [--json]     the first n dead letters (default 100), a table or JSON
   sluice dlq inspect <queue> --id <message-id>       one dead letter as JSON: fault, deaths, headers, body
@@ -27,6 +30,9 @@ Options:
   --url <amqp-url>     the broker and vhost (default: AMQP_URL, else amqp://guest:guest@localhost:5672
                        on vhost "/", which sluice dlq then says it fell back to); its password is never
                        printed
+  --connection-string <cs>
+                       Azure Service Bus instead (default: SERVICEBUS_CONNECTION_STRING when neither
+                       --url nor AMQP_URL is given); its key is never printed
   --id <message-id>    a message (repeatable for replay)
   --all                replay every dead letter of the queue
   --limit <n>          list at most n (default 100)
@@ -36,8 +42,20 @@ Options:
 Every failure is one line naming the broker, port and vhost it looked at.
 Exit codes: 0 done, 1 failed (no such queue, a message not found or not replayed), 2 bad usage.`;
 
-/** The broker to read: RabbitMQ, the one with dead-letter tooling so far. */
+/**
+ * The broker to read: Service Bus for `--connection-string`, RabbitMQ for `--url`; else by the
+ * environment (AMQP_URL: RabbitMQ, SERVICEBUS_CONNECTION_STRING: Service Bus); else the local RabbitMQ.
+ */
 function openDeadLetterSource(values: DlqArgs): DeadLetterSource {
+  if (values['connection-string'] !== undefined && values.url !== undefined) {
+    throw new UsageError(
+      'dlq: --url (RabbitMQ) and --connection-string (Service Bus) name two brokers: give one',
+    );
+  }
+  const connectionString =
+    values['connection-string'] ??
+    ((values.url ?? process.env.AMQP_URL) ? undefined : process.env.SERVICEBUS_CONNECTION_STRING);
+  if (connectionString !== undefined && connectionString !== '') return serviceBusSource(connectionString);
   return rabbitMqSource(values.url, process.env);
 }
 
@@ -81,7 +99,7 @@ async function perform(
 }
 
 export const dlq: Command = {
-  summary: 'list, inspect and replay dead-lettered messages (RabbitMQ)',
+  summary: 'list, inspect and replay dead-lettered messages (RabbitMQ, Azure Service Bus)',
   help: usage,
   async run(args, out) {
     const { values, positionals } = parse<DlqArgs>(
@@ -93,6 +111,7 @@ export const dlq: Command = {
         limit: { type: 'string' },
         json: { type: 'boolean' },
         url: { type: 'string' },
+        'connection-string': { type: 'string' },
       },
       2,
     );

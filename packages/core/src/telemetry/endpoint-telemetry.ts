@@ -40,7 +40,10 @@ export interface EndpointTelemetry {
   recordFailure(error: Error, tryNumber: number): void;
   /** Ends the process span and records processing metrics. */
   endProcess(process: ProcessTrace, error: Error | undefined): void;
-  /** Runs a settlement inside a settle span. */
+  /**
+   * Runs a settlement inside a settle span. Settle, retry and dead-letter spans are children of the
+   * process span, and none is started when it does not record (an unsampled trace).
+   */
   settle(process: ProcessTrace, operation: 'ack' | 'release', run: () => Promise<void>): Promise<void>;
   /** Runs a redelivery request inside a `retry` span. */
   retry(process: ProcessTrace, delayMs: number, nextAttempt: number, run: () => Promise<void>): Promise<void>;
@@ -186,6 +189,12 @@ export class ConsumerTelemetry implements EndpointTelemetry {
     });
   }
 
+  /**
+   * Runs `run` inside a settle-type span, child of the process span. When the process span does not
+   * record (its trace is not sampled), none is started: a child of an unsampled span is not sampled
+   * by the SDK's parent-based samplers either, and an unsampled message then costs no span here;
+   * `run` gets the process span, whose (unsampled) trace context a dead-letter copy carries on.
+   */
   private async settleSpan(
     process: ProcessTrace,
     operation: MessagingOperation,
@@ -195,11 +204,14 @@ export class ConsumerTelemetry implements EndpointTelemetry {
   ): Promise<void> {
     const { description, spans, metrics } = this.parts;
     const name = description.operationNames[operation];
-    const span = spans.start(`${name} ${process.destination}`, SpanKind.CLIENT, process.context, [], () => {
-      const attributes = spans.attributes(name, type, process.destination);
-      if (extra !== undefined) Object.assign(attributes, extra);
-      return attributes;
-    });
+    const unsampled = process.span !== undefined && !process.span.isRecording();
+    const span = unsampled
+      ? (process.span as Span)
+      : spans.start(`${name} ${process.destination}`, SpanKind.CLIENT, process.context, [], () => {
+          const attributes = spans.attributes(name, type, process.destination);
+          if (extra !== undefined) Object.assign(attributes, extra);
+          return attributes;
+        });
     const started = performance.now();
     let error: Error | undefined;
     try {
@@ -208,10 +220,10 @@ export class ConsumerTelemetry implements EndpointTelemetry {
       await run(span);
     } catch (thrown) {
       error = thrown as Error;
-      fail(span, error);
+      if (!unsampled) fail(span, error);
       throw thrown;
     } finally {
-      span.end();
+      if (!unsampled) span.end();
       metrics.recordDuration(
         'operation',
         metrics.seriesFor('operation', name, process.destination, error),

@@ -3,11 +3,11 @@
  * each message's headers, and records the send metrics. This is the per-message publish path: without
  * an SDK the spans have no valid context, and nothing is kept or activated for them.
  */
-import { context, isSpanContextValid, SpanKind, trace, type Link, type Span } from '@opentelemetry/api';
+import { context, SpanKind, trace, type Link, type Span } from '@opentelemetry/api';
 import type { OutgoingMessage, Transport } from '../transport.js';
 import type { ConventionMetrics } from './convention-metrics.js';
 import { Attr, OperationType } from './semconv.js';
-import { fail, type SpanFactory } from './span-factory.js';
+import { fail, hasValidContext, type SpanFactory } from './span-factory.js';
 import type { TransportDescription } from './transport-description.js';
 
 /** An outgoing message whose headers the tracing layer may still add trace context to. */
@@ -26,7 +26,8 @@ export class SendTelemetry {
   /**
    * Publishes `messages` (one destination) through the transport inside a PRODUCER `send` span, or for
    * a batch a PRODUCER `create` span per message plus a CLIENT `send` span linked to them; injects each
-   * message's trace context into its headers first.
+   * message's trace context into its headers first (sampled or not). The send span is the active one
+   * during the transport's publish when it records.
    */
   publish(messages: readonly TracedMessage[]): Promise<void> {
     const first = messages[0];
@@ -34,12 +35,14 @@ export class SendTelemetry {
     const destination = this.description.sendDestination(first.destination);
     const started = performance.now();
     const spans = this.ownsSpans ? this.startSendSpans(messages, destination) : undefined;
+    const send = spans?.[spans.length - 1];
+    // The send span is active while the transport publishes, so that spans made there are its
+    // children. Not an unsampled one: its children would not be sampled either, and activating a
+    // context is a good part of what an unsampled publish costs.
     const publishing =
-      spans === undefined
+      send === undefined || !send.isRecording()
         ? this.transport.publish(messages)
-        : context.with(trace.setSpan(context.active(), spans[spans.length - 1] as Span), () =>
-            this.transport.publish(messages),
-          );
+        : context.with(trace.setSpan(context.active(), send), () => this.transport.publish(messages));
     return publishing.then(
       () => this.sendFinished(messages.length, destination, started, spans, undefined),
       (error: unknown) => {
@@ -62,7 +65,7 @@ export class SendTelemetry {
       const span = factory.start(`${operation} ${destination}`, SpanKind.PRODUCER, parent, [], () =>
         factory.messageAttributes(first, factory.attributes(operation, OperationType.send, destination)),
       );
-      if (!isSpanContextValid(span.spanContext())) return undefined;
+      if (!hasValidContext(span)) return undefined;
       description.inject(trace.setSpan(parent, span), first.headers);
       return [span];
     }
@@ -74,15 +77,14 @@ export class SendTelemetry {
       );
       spans.push(create);
       links.push({ context: create.spanContext() });
-      if (isSpanContextValid(create.spanContext()))
-        description.inject(trace.setSpan(parent, create), message.headers);
+      if (hasValidContext(create)) description.inject(trace.setSpan(parent, create), message.headers);
     }
     const send = factory.start(`${operation} ${destination}`, SpanKind.CLIENT, parent, links, () => {
       const attributes = factory.attributes(operation, OperationType.send, destination);
       attributes[Attr.batchMessageCount] = messages.length;
       return attributes;
     });
-    if (!isSpanContextValid(send.spanContext())) return undefined;
+    if (!hasValidContext(send)) return undefined;
     spans.push(send);
     return spans;
   }
@@ -95,9 +97,11 @@ export class SendTelemetry {
     spans: readonly Span[] | undefined,
     error: Error | undefined,
   ): void {
-    for (const span of spans ?? []) {
-      if (error !== undefined) fail(span, error);
-      span.end();
+    if (spans !== undefined) {
+      for (const span of spans) {
+        if (error !== undefined) fail(span, error);
+        span.end();
+      }
     }
     const { metrics } = this;
     const operation = this.description.operationNames.send;

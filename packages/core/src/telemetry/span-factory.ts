@@ -30,12 +30,22 @@ export function fail(span: Span, error: Error): void {
   span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
 }
 
+const noFields: Readonly<Record<string, string>> = Object.freeze({});
+
+/**
+ * True when `span` carries a valid trace context. A recording span is an SDK's, whose context is valid
+ * by construction: only a non-recording one has its ids checked (a pattern test per id).
+ */
+export function hasValidContext(span: Span): boolean {
+  return span.isRecording() || isSpanContextValid(span.spanContext());
+}
+
 /** `trace_id` and `span_id` of the span active in `ctx`, for log lines; empty without a valid span. */
 export function traceLogFields(ctx: Context): Readonly<Record<string, string>> {
-  const spanContext = trace.getSpanContext(ctx);
-  return spanContext !== undefined && isSpanContextValid(spanContext)
-    ? { trace_id: spanContext.traceId, span_id: spanContext.spanId }
-    : {};
+  const span = trace.getSpan(ctx);
+  if (span === undefined || !hasValidContext(span)) return noFields;
+  const { traceId, spanId } = span.spanContext();
+  return { trace_id: traceId, span_id: spanId };
 }
 
 export class SpanFactory {

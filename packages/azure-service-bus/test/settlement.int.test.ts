@@ -1,0 +1,300 @@
+/**
+ * Service Bus beyond the conformance suite, through the real SDK: abandon, retry copies, the
+ * dead-letter queue with its reason, MaxDeliveryCount, locks lost and renewed, batches and the size
+ * limit.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ServiceBusReceivedMessage } from '@azure/service-bus';
+import type { ServiceBusDelivery } from '@sluice/azure-service-bus';
+import { Consumer, defineCommand, ErrorCodes, type MessageContext, type OutgoingMessage } from '@sluice/core';
+import { DeliveryCollector, TestHarness } from '@sluice/testing';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startServiceBus, uniqueName, type ServiceBusUnderTest } from './support/service-bus.js';
+
+let bus: ServiceBusUnderTest;
+const cleanups: (() => Promise<void>)[] = [];
+beforeAll(async () => {
+  bus = await startServiceBus();
+});
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+afterAll(async () => {
+  await bus?.close();
+});
+
+function endpoint() {
+  const queue = uniqueName('sb-test');
+  const topic = `${uniqueName('sb-test.topic')}.v1`;
+  cleanups.push(() => bus.deleteEndpoint(queue, [topic]));
+  return { queue, topic };
+}
+
+function message(topic: string, overrides: Partial<OutgoingMessage> = {}): OutgoingMessage {
+  return {
+    messageId: randomUUID(),
+    type: 'sbtest.work.v1',
+    contentType: 'application/json',
+    sentAt: new Date(),
+    headers: {},
+    body: Buffer.from('{}'),
+    destination: { topic },
+    mandatory: true,
+    ...overrides,
+  };
+}
+
+async function openTransport(options: Parameters<ServiceBusUnderTest['transport']>[0] = {}) {
+  const transport = bus.transport(options);
+  cleanups.push(() => transport.close());
+  await transport.connect();
+  return transport;
+}
+
+/** The dead letters of `queue`, read (and removed) with the plain SDK. */
+async function deadLetters(queue: string, count: number): Promise<ServiceBusReceivedMessage[]> {
+  const receiver = bus.client.createReceiver(queue, {
+    subQueueType: 'deadLetter',
+    receiveMode: 'receiveAndDelete',
+  });
+  const got: ServiceBusReceivedMessage[] = [];
+  const deadline = Date.now() + 10_000;
+  while (got.length < count && Date.now() < deadline) {
+    got.push(...(await receiver.receiveMessages(count - got.length, { maxWaitTimeInMs: 1_000 })));
+  }
+  await receiver.close();
+  return got;
+}
+
+describe('settlement on Service Bus', () => {
+  it('releases by abandoning: redelivered with the delivery count up by one, the attempt unchanged', async () => {
+    const transport = await openTransport();
+    const { queue, topic } = endpoint();
+    let released = false;
+    const collector = new DeliveryCollector((d) => {
+      if (released) return d.ack();
+      released = true;
+      return d.release();
+    });
+    await transport.subscribe({ queue, topics: [topic], prefetch: 1, retryDelaysMs: [] }, collector.handler);
+    await transport.publish([message(topic)]);
+    const [first, again] = (await collector.waitForCount(2, 10_000)) as [
+      ServiceBusDelivery,
+      ServiceBusDelivery,
+    ];
+    expect([first.deliveryCount, again.deliveryCount]).toEqual([0, 1]);
+    expect([first.attempt, again.attempt]).toEqual([1, 1]);
+    expect(again.raw.messageId).toBe(first.raw.messageId);
+  });
+
+  it('retries with a scheduled copy: a new Service Bus id carrying the Sluice id and attempt, after its delay', async () => {
+    const transport = await openTransport();
+    const { queue, topic } = endpoint();
+    const arrivals: number[] = [];
+    const collector = new DeliveryCollector((d) => {
+      arrivals.push(performance.now());
+      return d.attempt === 1 ? d.retry(800) : d.ack();
+    });
+    await transport.subscribe(
+      { queue, topics: [topic], prefetch: 5, retryDelaysMs: [800] },
+      collector.handler,
+    );
+    const sent = message(topic);
+    await transport.publish([sent]);
+    const [first, copy] = (await collector.waitForCount(2, 10_000)) as [
+      ServiceBusDelivery,
+      ServiceBusDelivery,
+    ];
+    expect(first.raw.messageId).toBe(sent.messageId);
+    expect(copy.raw.messageId).not.toBe(sent.messageId);
+    expect(copy.raw.applicationProperties).toMatchObject({
+      'sluice-message-id': sent.messageId,
+      'sluice-attempt': 2,
+    });
+    expect([copy.message.messageId, copy.attempt, copy.deliveryCount]).toEqual([sent.messageId, 2, 0]);
+    expect((arrivals[1] as number) - (arrivals[0] as number)).toBeGreaterThanOrEqual(750);
+    await expect.poll(() => transport.queueDepth(queue), { timeout: 5_000 }).toBe(0);
+  });
+
+  it('dead-letters after the last attempt to $DeadLetterQueue, with the reason, the description and the fault', async () => {
+    const transport = await openTransport();
+    const { queue } = endpoint();
+    const Work = defineCommand<{ n: number }>(`sbtest.doomed-${randomUUID().slice(0, 6)}.v1`);
+    cleanups.push(() =>
+      bus.admin.deleteTopic(Work.type).then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
+    @Consumer({ queue, message: Work, retry: { attempts: 2, immediate: 1, redelivery: { initialMs: 100 } } })
+    class Doomed {
+      handle() {
+        throw new TypeError('the gateway is down');
+      }
+    }
+    const harness = await TestHarness.start({
+      serviceName: 'sbtest',
+      transport,
+      consumers: [Doomed],
+      processMetrics: false,
+    });
+    cleanups.push(() => harness.stop());
+    await harness.bus.send(Work, { n: 1 }, { messageId: 'doomed-1' });
+    await harness.waitForDeadLettered('doomed-1', 'Doomed', 15_000);
+    const [dead] = await deadLetters(queue, 1);
+    expect(dead).toMatchObject({
+      deadLetterReason: 'max-attempts',
+      deadLetterErrorDescription: 'TypeError: the gateway is down',
+      applicationProperties: expect.objectContaining({
+        'sluice-message-id': 'doomed-1',
+        'sluice-fault-reason': 'max-attempts',
+        'sluice-fault-attempts': 2,
+        'sluice-fault-consumer': 'Doomed',
+      }),
+    });
+    await expect
+      .poll(() => transport.queueDepth(transport.deadLetterQueue(queue)), { timeout: 5_000 })
+      .toBe(0);
+  });
+
+  it('leaves a message whose lock is lost MaxDeliveryCount times to Service Bus, which dead-letters it', async ({
+    skip,
+  }) => {
+    if (bus.standIn === undefined) return skip('needs the stand-in to expire locks');
+    const transport = await openTransport({ maxDeliveryCount: 2 });
+    const { queue, topic } = endpoint();
+    // Holds each delivery until its lock is lost (as a handler honouring its signal does).
+    const collector = new DeliveryCollector(
+      (d) => new Promise<void>((resolve) => d.signal?.addEventListener('abort', () => resolve())),
+    );
+    await transport.subscribe({ queue, topics: [topic], prefetch: 1, retryDelaysMs: [] }, collector.handler);
+    await transport.publish([message(topic)]);
+    await collector.waitForCount(1, 10_000);
+    bus.standIn.faults.expireLocks(queue);
+    await collector.waitForCount(2, 10_000);
+    bus.standIn.faults.expireLocks(queue);
+    await transport.close();
+    const [dead] = await deadLetters(queue, 1);
+    expect(dead?.deadLetterReason).toBe('MaxDeliveryCountExceeded');
+    expect(collector.deliveries.map((d) => d.attempt)).toEqual([1, 2]);
+  });
+});
+
+describe('locks on Service Bus', () => {
+  const Slow = defineCommand<{ ms: number }>(`sbtest.slow-${randomUUID().slice(0, 6)}.v1`);
+  const slowQueue = uniqueName('sb-slow');
+  const seen: { attempt: number; aborted: unknown }[] = [];
+
+  @Consumer({ queue: slowQueue, message: Slow, retry: { attempts: 3, immediate: 1 } })
+  class SlowHandler {
+    async handle({ ms }: { ms: number }, ctx: MessageContext) {
+      const entry = { attempt: ctx.attempt, aborted: undefined as unknown };
+      seen.push(entry);
+      if (ctx.attempt > 1) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, ms);
+        ctx.signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          entry.aborted = ctx.signal.reason;
+          resolve();
+        });
+      });
+      ctx.signal.throwIfAborted();
+    }
+  }
+
+  async function host(options: Parameters<ServiceBusUnderTest['transport']>[0]) {
+    cleanups.push(() =>
+      bus.admin.deleteTopic(Slow.type).then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
+    const transport = bus.transport(options);
+    const harness = await TestHarness.start({
+      serviceName: 'sbtest',
+      transport,
+      consumers: [SlowHandler],
+      processMetrics: false,
+      defaults: { queueOptions: { broker: { lockDurationMs: 1_000 } } },
+    });
+    cleanups.push(
+      () => bus.deleteEndpoint(slowQueue),
+      () => harness.stop(),
+    );
+    return harness;
+  }
+
+  afterEach(() => {
+    seen.length = 0;
+  });
+
+  it('aborts the signal of a slow handler whose lock is not renewed and redelivers the message', async () => {
+    const harness = await host({ maxLockRenewalMs: 0 });
+    await harness.bus.send(Slow, { ms: 10_000 }, { messageId: 'slow-1' });
+    await harness.waitFor({ messageId: 'slow-1', outcome: 'handled' }, 20_000);
+    expect(seen.map((s) => s.attempt)).toEqual([1, 2]);
+    expect(seen[0]?.aborted).toMatchObject({ code: ErrorCodes.LOCK_LOST });
+  });
+
+  it('renews the lock of a handler that runs three times the lock duration: handled once, not redelivered', async () => {
+    const harness = await host({});
+    await harness.bus.send(Slow, { ms: 3_000 }, { messageId: 'slow-2' });
+    const handled = await harness.waitFor({ messageId: 'slow-2', outcome: 'handled' }, 20_000);
+    expect(handled.attempt).toBe(1);
+    expect(handled.durationMs).toBeGreaterThanOrEqual(2_900);
+    expect(seen.map((s) => [s.attempt, s.aborted])).toEqual([[1, undefined]]);
+    await expect.poll(() => harness.host.isReady(), { timeout: 5_000 }).toBe(true);
+  });
+});
+
+describe('sending to Service Bus', () => {
+  it('sends a large publish in batches the broker takes, and refuses a message over the limit naming both sizes', async () => {
+    const transport = await openTransport();
+    const { queue, topic } = endpoint();
+    const collector = new DeliveryCollector();
+    await transport.subscribe({ queue, topics: [topic], prefetch: 50, retryDelaysMs: [] }, collector.handler);
+    const sent = Array.from({ length: 300 }, () => message(topic, { body: Buffer.alloc(2_048, 7) }));
+    await transport.publish(sent);
+    const got = await collector.waitForCount(300, 20_000);
+    expect(new Set(got.map((d) => d.message.messageId)).size).toBe(300);
+    const huge = message(topic, { body: Buffer.alloc(300 * 1024, 1) });
+    await expect(transport.publish([huge])).rejects.toMatchObject({
+      code: ErrorCodes.PUBLISH_REFUSED,
+      message: expect.stringMatching(
+        /message \S+ \(sbtest\.work\.v1\) is about 30\d{4} bytes encoded, over the 262144-byte limit/,
+      ),
+    });
+  });
+
+  it('carries the envelope in Service Bus fields, Diagnostic-Id beside traceparent', async () => {
+    const transport = await openTransport();
+    const { queue, topic } = endpoint();
+    const collector = new DeliveryCollector();
+    await transport.subscribe({ queue, topics: [topic], prefetch: 5, retryDelaysMs: [] }, collector.handler);
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const sent = message(topic, {
+      correlationId: 'flow-1',
+      causationId: 'cause-1',
+      ttlMs: 60_000,
+      headers: { traceparent, 'Diagnostic-Id': traceparent, totalAmount: '2400', code: '0012' },
+    });
+    await transport.publish([sent]);
+    const [delivery] = (await collector.waitForCount(1, 10_000)) as [ServiceBusDelivery];
+    expect(delivery.raw).toMatchObject({
+      messageId: sent.messageId,
+      subject: 'sbtest.work.v1',
+      contentType: 'application/json',
+      correlationId: 'flow-1',
+      timeToLive: 60_000,
+      applicationProperties: expect.objectContaining({
+        'Diagnostic-Id': traceparent,
+        traceparent,
+        totalAmount: 2400,
+        code: '0012',
+      }),
+    });
+    expect(delivery.message.headers).toEqual(sent.headers);
+    expect(delivery.message.causationId).toBe('cause-1');
+  });
+});
