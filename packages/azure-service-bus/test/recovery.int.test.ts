@@ -6,30 +6,20 @@
 import { randomUUID } from 'node:crypto';
 import { Consumer, defineCommand, type OutgoingMessage } from '@sluice/core';
 import { DeliveryCollector, TestHarness } from '@sluice/testing';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { startServiceBus, uniqueName, type ServiceBusUnderTest } from './support/service-bus.js';
+import { expect, it } from 'vitest';
+import { uniqueName, useServiceBus } from './support/service-bus.js';
 
-let bus: ServiceBusUnderTest;
-const cleanups: (() => Promise<void>)[] = [];
-beforeAll(async () => {
-  bus = await startServiceBus();
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-afterAll(async () => {
-  await bus?.close();
-});
+const fx = useServiceBus('sb-drop');
 
 it('loses none of 2,000 messages when every connection drops mid-stream', async ({ skip }) => {
-  const standIn = bus.standIn;
+  const standIn = fx.bus.standIn;
   if (standIn === undefined) return skip('needs the stand-in to drop connections');
-  const transport = bus.transport();
-  cleanups.push(() => transport.close());
+  const transport = fx.bus.transport();
+  fx.defer(() => transport.close());
   await transport.connect();
   const queue = uniqueName('sb-drop');
   const topic = `${uniqueName('sb-drop.topic')}.v1`;
-  cleanups.push(() => bus.deleteEndpoint(queue, [topic]));
+  fx.defer(() => fx.bus.deleteEndpoint(queue, [topic]));
   const collector = new DeliveryCollector();
   await transport.subscribe({ queue, topics: [topic], prefetch: 50, retryDelaysMs: [] }, collector.handler);
   const sent: OutgoingMessage[] = Array.from({ length: 2_000 }, (_, i) => ({
@@ -57,25 +47,25 @@ it('loses none of 2,000 messages when every connection drops mid-stream', async 
 it('restarts a receiver whose queue vanished, with backoff, and /readyz is false while it is down', async () => {
   const Ping = defineCommand<{ n: number }>(`sbtest.ping-${randomUUID().slice(0, 6)}.v1`);
   const queue = uniqueName('sb-vanish');
-  cleanups.push(() => bus.deleteEndpoint(queue, [Ping.type]));
+  fx.defer(() => fx.bus.deleteEndpoint(queue, [Ping.type]));
   @Consumer({ queue, message: Ping })
   class PingConsumer {
     handle() {}
   }
   const harness = await TestHarness.start({
     serviceName: 'sbtest',
-    transport: bus.transport(),
+    transport: fx.bus.transport(),
     consumers: [PingConsumer],
     http: { port: 0 },
     processMetrics: false,
   });
-  cleanups.push(() => harness.stop());
+  fx.defer(() => harness.stop());
   const readyz = async () => (await fetch(`http://127.0.0.1:${harness.host.httpPort}/readyz`)).status;
   expect(await readyz()).toBe(200);
-  await bus.admin.deleteQueue(queue);
+  await fx.bus.admin.deleteQueue(queue);
   await expect.poll(readyz, { timeout: 20_000, interval: 50 }).toBe(503);
   await expect.poll(readyz, { timeout: 30_000 }).toBe(200);
-  expect(await bus.admin.queueExists(queue)).toBe(true);
+  expect(await fx.bus.admin.queueExists(queue)).toBe(true);
   await harness.bus.send(Ping, { n: 1 }, { messageId: 'after-restart' });
   await harness.waitForHandled('after-restart', 'PingConsumer', 10_000);
 });

@@ -8,27 +8,10 @@ import type { ServiceBusReceivedMessage } from '@azure/service-bus';
 import type { ServiceBusDelivery } from '@sluice/azure-service-bus';
 import { Consumer, defineCommand, ErrorCodes, type MessageContext, type OutgoingMessage } from '@sluice/core';
 import { DeliveryCollector, TestHarness } from '@sluice/testing';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startServiceBus, uniqueName, type ServiceBusUnderTest } from './support/service-bus.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { uniqueName, useServiceBus, type ServiceBusUnderTest } from './support/service-bus.js';
 
-let bus: ServiceBusUnderTest;
-const cleanups: (() => Promise<void>)[] = [];
-beforeAll(async () => {
-  bus = await startServiceBus();
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-afterAll(async () => {
-  await bus?.close();
-});
-
-function endpoint() {
-  const queue = uniqueName('sb-test');
-  const topic = `${uniqueName('sb-test.topic')}.v1`;
-  cleanups.push(() => bus.deleteEndpoint(queue, [topic]));
-  return { queue, topic };
-}
+const fx = useServiceBus('sb-test');
 
 function message(topic: string, overrides: Partial<OutgoingMessage> = {}): OutgoingMessage {
   return {
@@ -44,16 +27,9 @@ function message(topic: string, overrides: Partial<OutgoingMessage> = {}): Outgo
   };
 }
 
-async function openTransport(options: Parameters<ServiceBusUnderTest['transport']>[0] = {}) {
-  const transport = bus.transport(options);
-  cleanups.push(() => transport.close());
-  await transport.connect();
-  return transport;
-}
-
 /** The dead letters of `queue`, read (and removed) with the plain SDK. */
 async function deadLetters(queue: string, count: number): Promise<ServiceBusReceivedMessage[]> {
-  const receiver = bus.client.createReceiver(queue, {
+  const receiver = fx.bus.client.createReceiver(queue, {
     subQueueType: 'deadLetter',
     receiveMode: 'receiveAndDelete',
   });
@@ -68,8 +44,8 @@ async function deadLetters(queue: string, count: number): Promise<ServiceBusRece
 
 describe('settlement on Service Bus', () => {
   it('releases by abandoning: redelivered with the delivery count up by one, the attempt unchanged', async () => {
-    const transport = await openTransport();
-    const { queue, topic } = endpoint();
+    const transport = await fx.openTransport();
+    const { queue, topic } = fx.endpoint();
     let released = false;
     const collector = new DeliveryCollector((d) => {
       if (released) return d.ack();
@@ -88,8 +64,8 @@ describe('settlement on Service Bus', () => {
   });
 
   it('retries with a scheduled copy: a new Service Bus id carrying the Sluice id and attempt, after its delay', async () => {
-    const transport = await openTransport();
-    const { queue, topic } = endpoint();
+    const transport = await fx.openTransport();
+    const { queue, topic } = fx.endpoint();
     const arrivals: number[] = [];
     const collector = new DeliveryCollector((d) => {
       arrivals.push(performance.now());
@@ -117,11 +93,11 @@ describe('settlement on Service Bus', () => {
   });
 
   it('dead-letters after the last attempt to $DeadLetterQueue, with the reason, the description and the fault', async () => {
-    const transport = await openTransport();
-    const { queue } = endpoint();
+    const transport = await fx.openTransport();
+    const { queue } = fx.endpoint();
     const Work = defineCommand<{ n: number }>(`sbtest.doomed-${randomUUID().slice(0, 6)}.v1`);
-    cleanups.push(() =>
-      bus.admin.deleteTopic(Work.type).then(
+    fx.defer(() =>
+      fx.bus.admin.deleteTopic(Work.type).then(
         () => undefined,
         () => undefined,
       ),
@@ -138,7 +114,7 @@ describe('settlement on Service Bus', () => {
       consumers: [Doomed],
       processMetrics: false,
     });
-    cleanups.push(() => harness.stop());
+    fx.defer(() => harness.stop());
     await harness.bus.send(Work, { n: 1 }, { messageId: 'doomed-1' });
     await harness.waitForDeadLettered('doomed-1', 'Doomed', 15_000);
     const [dead] = await deadLetters(queue, 1);
@@ -160,9 +136,9 @@ describe('settlement on Service Bus', () => {
   it('leaves a message whose lock is lost MaxDeliveryCount times to Service Bus, which dead-letters it', async ({
     skip,
   }) => {
-    if (bus.standIn === undefined) return skip('needs the stand-in to expire locks');
-    const transport = await openTransport({ maxDeliveryCount: 2 });
-    const { queue, topic } = endpoint();
+    if (fx.bus.standIn === undefined) return skip('needs the stand-in to expire locks');
+    const transport = await fx.openTransport({ maxDeliveryCount: 2 });
+    const { queue, topic } = fx.endpoint();
     // Holds each delivery until its lock is lost (as a handler honouring its signal does).
     const collector = new DeliveryCollector(
       (d) => new Promise<void>((resolve) => d.signal?.addEventListener('abort', () => resolve())),
@@ -170,9 +146,9 @@ describe('settlement on Service Bus', () => {
     await transport.subscribe({ queue, topics: [topic], prefetch: 1, retryDelaysMs: [] }, collector.handler);
     await transport.publish([message(topic)]);
     await collector.waitForCount(1, 10_000);
-    bus.standIn.faults.expireLocks(queue);
+    fx.bus.standIn.faults.expireLocks(queue);
     await collector.waitForCount(2, 10_000);
-    bus.standIn.faults.expireLocks(queue);
+    fx.bus.standIn.faults.expireLocks(queue);
     await transport.close();
     const [dead] = await deadLetters(queue, 1);
     expect(dead?.deadLetterReason).toBe('MaxDeliveryCountExceeded');
@@ -204,13 +180,13 @@ describe('locks on Service Bus', () => {
   }
 
   async function host(options: Parameters<ServiceBusUnderTest['transport']>[0]) {
-    cleanups.push(() =>
-      bus.admin.deleteTopic(Slow.type).then(
+    fx.defer(() =>
+      fx.bus.admin.deleteTopic(Slow.type).then(
         () => undefined,
         () => undefined,
       ),
     );
-    const transport = bus.transport(options);
+    const transport = fx.bus.transport(options);
     const harness = await TestHarness.start({
       serviceName: 'sbtest',
       transport,
@@ -218,10 +194,8 @@ describe('locks on Service Bus', () => {
       processMetrics: false,
       defaults: { queueOptions: { broker: { lockDurationMs: 1_000 } } },
     });
-    cleanups.push(
-      () => bus.deleteEndpoint(slowQueue),
-      () => harness.stop(),
-    );
+    fx.defer(() => fx.bus.deleteEndpoint(slowQueue));
+    fx.defer(() => harness.stop());
     return harness;
   }
 
@@ -250,8 +224,8 @@ describe('locks on Service Bus', () => {
 
 describe('sending to Service Bus', () => {
   it('sends a large publish in batches the broker takes, and refuses a message over the limit naming both sizes', async () => {
-    const transport = await openTransport();
-    const { queue, topic } = endpoint();
+    const transport = await fx.openTransport();
+    const { queue, topic } = fx.endpoint();
     const collector = new DeliveryCollector();
     await transport.subscribe({ queue, topics: [topic], prefetch: 50, retryDelaysMs: [] }, collector.handler);
     const sent = Array.from({ length: 300 }, () => message(topic, { body: Buffer.alloc(2_048, 7) }));
@@ -268,8 +242,8 @@ describe('sending to Service Bus', () => {
   });
 
   it('carries the envelope in Service Bus fields, Diagnostic-Id beside traceparent', async () => {
-    const transport = await openTransport();
-    const { queue, topic } = endpoint();
+    const transport = await fx.openTransport();
+    const { queue, topic } = fx.endpoint();
     const collector = new DeliveryCollector();
     await transport.subscribe({ queue, topics: [topic], prefetch: 5, retryDelaysMs: [] }, collector.handler);
     const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';

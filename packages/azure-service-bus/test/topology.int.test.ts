@@ -8,34 +8,10 @@ import { randomUUID } from 'node:crypto';
 import type { RuleProperties, ServiceBusReceivedMessage } from '@azure/service-bus';
 import { Consumer, defineCommand, ErrorCodes, type OutgoingMessage } from '@sluice/core';
 import { DeliveryCollector, TestHarness } from '@sluice/testing';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startServiceBus, uniqueName, type ServiceBusUnderTest } from './support/service-bus.js';
+import { describe, expect, it } from 'vitest';
+import { uniqueName, useServiceBus } from './support/service-bus.js';
 
-let bus: ServiceBusUnderTest;
-const cleanups: (() => Promise<void>)[] = [];
-beforeAll(async () => {
-  bus = await startServiceBus();
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-afterAll(async () => {
-  await bus?.close();
-});
-
-function endpoint() {
-  const queue = uniqueName('sb-topo');
-  const topic = `${uniqueName('sb-topo.topic')}.v1`;
-  cleanups.push(() => bus.deleteEndpoint(queue, [topic]));
-  return { queue, topic };
-}
-
-async function openTransport(options: Parameters<ServiceBusUnderTest['transport']>[0] = {}) {
-  const transport = bus.transport(options);
-  cleanups.push(() => transport.close());
-  await transport.connect();
-  return transport;
-}
+const fx = useServiceBus('sb-topo');
 
 function order(topic: string, totalAmount: number): OutgoingMessage {
   return {
@@ -52,14 +28,14 @@ function order(topic: string, totalAmount: number): OutgoingMessage {
 
 async function rulesOf(topic: string, subscription: string): Promise<RuleProperties[]> {
   const rules: RuleProperties[] = [];
-  for await (const rule of bus.admin.listRules(topic, subscription)) rules.push(rule);
+  for await (const rule of fx.bus.admin.listRules(topic, subscription)) rules.push(rule);
   return rules;
 }
 
 describe('subscription rules from the filter', () => {
   it('filters the VIP orders (totalAmount > 1000) on the broker: the others never reach the queue', async () => {
-    const transport = await openTransport();
-    const { queue, topic } = endpoint();
+    const transport = await fx.openTransport();
+    const { queue, topic } = fx.endpoint();
     const collector = new DeliveryCollector();
     const vip = await transport.subscribe(
       {
@@ -79,7 +55,7 @@ describe('subscription rules from the filter', () => {
     await transport.publish(orders);
     // What is in the queue is what the rule let through: nothing else was ever delivered to it.
     await expect.poll(() => transport.queueDepth(queue), { timeout: 5_000 }).toBe(2);
-    const peeked = await bus.client.createReceiver(queue).peekMessages(10);
+    const peeked = await fx.bus.client.createReceiver(queue).peekMessages(10);
     expect(peeked.map((m: ServiceBusReceivedMessage) => m.applicationProperties?.totalAmount).sort()).toEqual(
       [1000.5, 2400],
     );
@@ -89,8 +65,8 @@ describe('subscription rules from the filter', () => {
   });
 
   it('makes a correlation rule of equalities, and rewrites a rule that differs (one rule left)', async () => {
-    const { queue, topic } = endpoint();
-    const first = await openTransport();
+    const { queue, topic } = fx.endpoint();
+    const first = await fx.openTransport();
     const spec = { queue, topics: [topic], prefetch: 1, retryDelaysMs: [] };
     await first.subscribe(
       {
@@ -107,8 +83,8 @@ describe('subscription rules from the filter', () => {
     expect((await rulesOf(topic, queue)).map((r) => [r.name, r.filter])).toEqual([
       ['sluice', expect.objectContaining({ applicationProperties: { region: 'eu', tier: 3 } })],
     ]);
-    await bus.admin.createRule(topic, queue, 'stray', { sqlExpression: '1=1' });
-    const second = await openTransport();
+    await fx.bus.admin.createRule(topic, queue, 'stray', { sqlExpression: '1=1' });
+    const second = await fx.openTransport();
     await second.subscribe(
       { ...spec, filter: { property: 'region', in: ['us', "o'hare"] } },
       new DeliveryCollector().handler,
@@ -116,25 +92,25 @@ describe('subscription rules from the filter', () => {
     expect((await rulesOf(topic, queue)).map((r) => [r.name, r.filter])).toEqual([
       ['sluice', { sqlExpression: "user.region IN ('us', 'o''hare')", sqlParameters: undefined }],
     ]);
-    const subscription = await bus.admin.getSubscription(topic, queue);
+    const subscription = await fx.bus.admin.getSubscription(topic, queue);
     expect(subscription.forwardTo?.toLowerCase()).toMatch(new RegExp(`/${queue.replace(/\./g, '\\.')}$`));
   });
 
   it('updates queue settings that differ, and with provisioning off touches nothing', async () => {
-    const { queue, topic } = endpoint();
-    await bus.admin.createQueue(queue, { lockDuration: 'PT30S', maxDeliveryCount: 3 });
-    const transport = await openTransport({ maxDeliveryCount: 7 });
+    const { queue, topic } = fx.endpoint();
+    await fx.bus.admin.createQueue(queue, { lockDuration: 'PT30S', maxDeliveryCount: 3 });
+    const transport = await fx.openTransport({ maxDeliveryCount: 7 });
     await transport.subscribe(
       { queue, topics: [], prefetch: 1, retryDelaysMs: [] },
       new DeliveryCollector().handler,
     );
-    expect(await bus.admin.getQueue(queue)).toMatchObject({
+    expect(await fx.bus.admin.getQueue(queue)).toMatchObject({
       lockDuration: 'PT5S',
       maxDeliveryCount: 7,
       deadLetteringOnMessageExpiration: true,
     });
 
-    const hands = await openTransport({ provision: false, connectTimeoutMs: 3_000 });
+    const hands = await fx.openTransport({ provision: false, connectTimeoutMs: 3_000 });
     await expect(
       hands.subscribe(
         { queue: `${queue}.missing`, topics: [topic], prefetch: 1, retryDelaysMs: [] },
@@ -144,17 +120,17 @@ describe('subscription rules from the filter', () => {
       code: ErrorCodes.INVALID_OPTION,
       message: expect.stringContaining('provision is off'),
     });
-    expect(await bus.admin.topicExists(topic)).toBe(false);
-    expect(await bus.admin.queueExists(`${queue}.missing`)).toBe(false);
+    expect(await fx.bus.admin.topicExists(topic)).toBe(false);
+    expect(await fx.bus.admin.queueExists(`${queue}.missing`)).toBe(false);
   });
 });
 
 describe('hostile messages from the plain SDK', () => {
   it('dead-letters a malformed body, an unknown type and a body that is not bytes, with their reasons; the consumer keeps running', async () => {
-    const transport = await openTransport();
+    const transport = await fx.openTransport();
     const queue = uniqueName('sb-hostile');
     const Work = defineCommand<{ n: number }>(`sbtest.hostile-${randomUUID().slice(0, 6)}.v1`);
-    cleanups.push(() => bus.deleteEndpoint(queue, [Work.type]));
+    fx.defer(() => fx.bus.deleteEndpoint(queue, [Work.type]));
     const handled: number[] = [];
     @Consumer({ queue, message: Work })
     class Worker {
@@ -168,8 +144,8 @@ describe('hostile messages from the plain SDK', () => {
       consumers: [Worker],
       processMetrics: false,
     });
-    cleanups.push(() => harness.stop());
-    const sender = bus.client.createSender(Work.type);
+    fx.defer(() => harness.stop());
+    const sender = fx.bus.client.createSender(Work.type);
     await sender.sendMessages([
       {
         messageId: 'bad-json',
@@ -193,7 +169,7 @@ describe('hostile messages from the plain SDK', () => {
     } as never);
     await harness.bus.send(Work, { n: 4 }, { messageId: 'good' });
     await harness.waitForHandled('good', 'Worker', 10_000);
-    const dead = bus.client.createReceiver(queue, {
+    const dead = fx.bus.client.createReceiver(queue, {
       subQueueType: 'deadLetter',
       receiveMode: 'receiveAndDelete',
     });

@@ -6,8 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { ServiceBusAdministrationClient, ServiceBusClient } from '@azure/service-bus';
 import { AzureServiceBusTransport, type AzureServiceBusTransportOptions } from '@sluice/azure-service-bus';
-import { deadLetterSubQueueName, silentLogger } from '@sluice/core';
+import { silentLogger } from '@sluice/core';
 import { startServiceBusStandIn, type ServiceBusStandIn } from '@sluice/service-bus-standin';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 
 /** Short SDK retries and reconnects, so a test that goes wrong fails in seconds. */
 export const quickRetry = { maxRetries: 3, delayMs: 100, maxDelayMs: 1_000, timeoutMs: 3_000 } as const;
@@ -75,4 +76,46 @@ export async function startServiceBus(): Promise<ServiceBusUnderTest> {
   };
 }
 
-export { deadLetterSubQueueName };
+/** A test file's Service Bus (started once) and what each of its tests declared, deleted after it. */
+export function useServiceBus(prefix: string) {
+  let started: ServiceBusUnderTest | undefined;
+  const cleanups: (() => Promise<void>)[] = [];
+  beforeAll(async () => {
+    started = await startServiceBus();
+  });
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+  afterAll(async () => {
+    await started?.close();
+  });
+  const fixture = {
+    get bus(): ServiceBusUnderTest {
+      if (started === undefined) throw new Error('the Service Bus starts in beforeAll');
+      return started;
+    },
+    /** Runs `cleanup` after the current test (the last deferred first). */
+    defer(cleanup: () => Promise<unknown>): void {
+      cleanups.push(async () => {
+        await cleanup();
+      });
+    },
+    /** A queue and a topic of this test's own, deleted after it. */
+    endpoint(): { queue: string; topic: string } {
+      const queue = uniqueName(prefix);
+      const topic = `${uniqueName(`${prefix}.topic`)}.v1`;
+      fixture.defer(() => fixture.bus.deleteEndpoint(queue, [topic]));
+      return { queue, topic };
+    },
+    /** A connected transport, closed after the test. */
+    async openTransport(
+      options?: Partial<AzureServiceBusTransportOptions>,
+    ): Promise<AzureServiceBusTransport> {
+      const transport = fixture.bus.transport(options);
+      fixture.defer(() => transport.close());
+      await transport.connect();
+      return transport;
+    },
+  };
+  return fixture;
+}
