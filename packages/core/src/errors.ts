@@ -50,6 +50,13 @@ export const ErrorCodes = {
    * it, and the broker redelivers the message.
    */
   LOCK_LOST: 'SLUICE_LOCK_LOST',
+  /**
+   * A database transaction Sluice opened around application code (an inbox handler call, a unit of
+   * work's `run`) could not commit: a statement in it failed and the code caught the error (the
+   * database then rolls the whole transaction back), or the code ended the transaction itself (its
+   * own COMMIT or ROLLBACK). Retried like any other failure.
+   */
+  TRANSACTION_ABORTED: 'SLUICE_TRANSACTION_ABORTED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

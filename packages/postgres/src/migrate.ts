@@ -5,6 +5,7 @@
  */
 import { OptionChecker } from '@sluice/core';
 import { openConnection, type PostgresOptions, type QualifiedTables } from './connection.js';
+import { inTransaction } from './transaction.js';
 
 export interface MigrateOptions extends PostgresOptions {
   /**
@@ -89,18 +90,10 @@ export async function migrate(options: MigrateOptions): Promise<void> {
     outboxNotify === undefined || new OptionChecker('migrate').boolean('outboxNotify', outboxNotify);
   const { pool, ownsPool, tables } = openConnection('migrate', connection);
   try {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
+    await inTransaction(pool, async (client) => {
       await client.query(`SELECT pg_advisory_xact_lock(hashtext('sluice.migrate'))`);
       for (const statement of migrationStatements(tables, notify)) await client.query(statement);
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   } finally {
     if (ownsPool) await pool.end();
   }

@@ -29,7 +29,8 @@ import {
 } from '@sluice/core';
 import type pg from 'pg';
 import { openConnection, type Connection, type PostgresOptions } from './connection.js';
-import { cleanupBatch, deleteInBatches } from './periodic-cleanup.js';
+import { cleanupBatch, deleteInBatches, startPeriodicCleanup } from './periodic-cleanup.js';
+import { inTransaction } from './transaction.js';
 
 export interface OutboxRelayOptions extends PostgresOptions {
   /**
@@ -104,6 +105,7 @@ export class OutboxRelay {
     readonly prune: string;
   };
   private loop: Promise<void> | undefined;
+  private stopPruning: (() => Promise<void>) | undefined;
   private stopping = false;
   private listener: pg.PoolClient | undefined;
   /** Set by a notification (or stop); the loop clears it before each batch, so none is missed. */
@@ -173,6 +175,13 @@ export class OutboxRelay {
       this.logger.warn({ err: toError(error) }, 'outbox relay cannot listen for notifications yet; polling');
     });
     this.loop = this.run();
+    // On a timer of its own, so pruning a large backlog never holds up publishing.
+    this.stopPruning = startPeriodicCleanup(
+      Math.min(Math.max(this.retainSentMs, 1_000), 60_000),
+      (stopped) => deleteInBatches(this.connection.pool, this.sql.prune, stopped),
+      this.logger,
+      'outbox relay',
+    );
   }
 
   /**
@@ -183,6 +192,8 @@ export class OutboxRelay {
   async stop(): Promise<void> {
     this.stopping = true;
     this.notify();
+    await this.stopPruning?.();
+    this.stopPruning = undefined;
     await this.loop;
     this.loop = undefined;
     this.releaseListener();
@@ -194,15 +205,9 @@ export class OutboxRelay {
    * whose publish failed, rescheduled with backoff).
    */
   private async relayBatch(): Promise<number> {
-    const client = await this.connection.pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
+    const batch = await inTransaction(this.connection.pool, async (client) => {
       const { rows } = await client.query<OutboxRow>(this.sql.take, [this.batchSize]);
-      if (rows.length === 0) {
-        await client.query('COMMIT');
-        return 0;
-      }
+      if (rows.length === 0) return { taken: 0, sent: 0 };
       // At most one row per aggregate is in a batch, so the rows are independent: publish them all
       // at once, each in its own call so one refused message does not hold back the others.
       // An odd row (or a transport that throws at once) fails alone, as a rejection.
@@ -240,20 +245,17 @@ export class OutboxRelay {
           failed.map((f) => f.delayMs),
         ]);
       }
-      await client.query('COMMIT');
-      this.published += sent.length;
-      return rows.length;
-    } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
-        broken = toError(rollbackError);
-      });
-      throw error;
-    } finally {
-      client.release(broken);
-    }
+      return { taken: rows.length, sent: sent.length };
+    });
+    this.published += batch.sent;
+    return batch.taken;
   }
 
-  /** Deletes rows sent more than `retainSentMs` ago (bounded per call); resolves with how many. */
+  /**
+   * Deletes every row sent more than `retainSentMs` ago, 1,000 per statement, until none is left;
+   * resolves with how many it deleted. The relay runs it every minute (every `retainSentMs` when
+   * that is shorter, at least a second apart) while it runs.
+   */
   prune(): Promise<number> {
     return deleteInBatches(this.connection.pool, this.sql.prune);
   }
@@ -287,7 +289,6 @@ export class OutboxRelay {
 
   private async run(): Promise<void> {
     let failures = 0;
-    let lastPrune = 0;
     while (!this.stopping) {
       this.woken = false;
       let idle: boolean;
@@ -297,10 +298,6 @@ export class OutboxRelay {
         // A batch that took rows may have made the next rows of their aggregates eligible, or left
         // more behind: only one that found nothing waits.
         idle = (await this.relayBatch()) === 0;
-        if (performance.now() - lastPrune > Math.min(this.retainSentMs, 60_000)) {
-          lastPrune = performance.now();
-          await this.prune();
-        }
         failures = 0;
       } catch (error) {
         failures++;

@@ -1,18 +1,22 @@
 import { toError, type Logger } from '@sluice/core';
 import type pg from 'pg';
 
-/** Rows one cleanup statement deletes at most (its `LIMIT`). */
+/** Rows one cleanup statement deletes at most (its `LIMIT`), so no statement holds locks for long. */
 export const cleanupBatch = 1_000;
-/** Statements one cleanup run issues at most, so a run is bounded even on a huge backlog. */
-const cleanupBatches = 20;
 
 /**
- * Runs `sql`, a DELETE of at most {@link cleanupBatch} rows, until it deletes fewer or 20 statements
- * ran; resolves with the rows deleted.
+ * Runs `sql`, a DELETE of at most {@link cleanupBatch} rows, until it deletes fewer (nothing is left
+ * to delete) or `stopped()` turns true; resolves with the rows deleted. There is no cap on the
+ * statements of a run: a cap would let a table that gains more rows per interval than the cap grow
+ * without bound.
  */
-export async function deleteInBatches(pool: pg.Pool, sql: string): Promise<number> {
+export async function deleteInBatches(
+  pool: pg.Pool,
+  sql: string,
+  stopped: () => boolean = () => false,
+): Promise<number> {
   let deleted = 0;
-  for (let batch = 0; batch < cleanupBatches; batch++) {
+  while (!stopped()) {
     const count = (await pool.query(sql)).rowCount ?? 0;
     deleted += count;
     if (count < cleanupBatch) break;
@@ -21,26 +25,34 @@ export async function deleteInBatches(pool: pg.Pool, sql: string): Promise<numbe
 }
 
 /**
- * Runs `cleanup` every `intervalMs` (0: never) on an unref'd timer until the returned function is
- * called; a failing run is logged and the next one runs on time.
+ * Runs `cleanup` every `intervalMs` (0: never) on an unref'd timer, one run at a time, until the
+ * returned function is called; a failing run is logged and the next one runs on time. `cleanup` gets
+ * a `stopped` predicate to end a long run early. The returned function resolves once the run in
+ * progress (if any) has ended, so the pool can be ended after it.
  */
 export function startPeriodicCleanup(
   intervalMs: number,
-  cleanup: () => Promise<number>,
+  cleanup: (stopped: () => boolean) => Promise<number>,
   logger: Logger,
   what: string,
-): () => void {
-  if (intervalMs === 0) return () => undefined;
-  let running = false;
+): () => Promise<void> {
+  if (intervalMs === 0) return () => Promise.resolve();
+  let stopped = false;
+  let running: Promise<void> | undefined;
   const timer = setInterval(() => {
-    if (running) return;
-    running = true;
-    cleanup()
-      .catch((error: unknown) => logger.warn({ err: toError(error) }, `${what} cleanup failed`))
+    running ??= cleanup(() => stopped)
+      .then(
+        () => undefined,
+        (error: unknown) => logger.warn({ err: toError(error) }, `${what} cleanup failed`),
+      )
       .finally(() => {
-        running = false;
+        running = undefined;
       });
   }, intervalMs);
   timer.unref();
-  return () => clearInterval(timer);
+  return async () => {
+    stopped = true;
+    clearInterval(timer);
+    await running;
+  };
 }

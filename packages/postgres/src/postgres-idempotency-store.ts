@@ -3,7 +3,8 @@
  * row (by primary key), so concurrent claims from many processes serialise on the row and exactly one
  * wins; there is no read-then-write window. Leases and TTLs run on the database's clock, so replicas
  * with skewed clocks agree. An expired row means the same as no row to every operation; `cleanup`
- * deletes expired rows in bounded batches, which bounds the table to the keys of one TTL.
+ * deletes every expired row (in short statements), which bounds the table to the keys of one TTL and
+ * one cleanup interval.
  */
 import { randomUUID } from 'node:crypto';
 import { defaultLogger, OptionChecker, type Claim, type IdempotencyStore, type Logger } from '@sluice/core';
@@ -12,7 +13,7 @@ import { digest } from './digest.js';
 import { cleanupBatch, deleteInBatches, startPeriodicCleanup } from './periodic-cleanup.js';
 
 export interface PostgresIdempotencyStoreOptions extends PostgresOptions {
-  /** How often expired rows are deleted (one bounded `cleanup` run); 0: never. Default 60,000. */
+  /** How often expired rows are deleted (one `cleanup` run); 0: never. Default 60,000. */
   readonly cleanupIntervalMs?: number;
   /** Where a failing periodic cleanup is logged. Default `defaultLogger`. */
   readonly logger?: Logger;
@@ -20,7 +21,7 @@ export interface PostgresIdempotencyStoreOptions extends PostgresOptions {
 
 export class PostgresIdempotencyStore implements IdempotencyStore {
   private readonly connection: Connection;
-  private readonly stopCleanup: () => void;
+  private readonly stopCleanup: () => Promise<void>;
   private readonly sql: {
     readonly claim: string;
     readonly renew: string;
@@ -62,7 +63,12 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
       cleanup: `DELETE FROM ${table} WHERE key IN (
           SELECT key FROM ${table} WHERE expires_at <= now() LIMIT ${cleanupBatch} FOR UPDATE SKIP LOCKED)`,
     };
-    this.stopCleanup = startPeriodicCleanup(interval, () => this.cleanup(), logger ?? defaultLogger, where);
+    this.stopCleanup = startPeriodicCleanup(
+      interval,
+      (stopped) => deleteInBatches(this.connection.pool, this.sql.cleanup, stopped),
+      logger ?? defaultLogger,
+      where,
+    );
   }
 
   async claim(key: string, leaseMs: number): Promise<Claim> {
@@ -91,16 +97,16 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
   }
 
   /**
-   * Deletes expired rows (lapsed claims, records past their TTL), in batches of 1,000, at most 20,000
-   * per call; resolves with how many it deleted. Safe beside claims and other replicas' cleanups.
+   * Deletes every expired row (lapsed claims, records past their TTL), 1,000 per statement, until
+   * none is left; resolves with how many it deleted. Safe beside claims and other replicas' cleanups.
    */
   cleanup(): Promise<number> {
     return deleteInBatches(this.connection.pool, this.sql.cleanup);
   }
 
-  /** Stops the periodic cleanup and ends the pool when the store created it. Idempotent. */
+  /** Stops the periodic cleanup (waiting for a run in progress) and ends the pool when the store created it. Idempotent. */
   async close(): Promise<void> {
-    this.stopCleanup();
+    await this.stopCleanup();
     if (this.connection.ownsPool && !this.connection.pool.ended) await this.connection.pool.end();
   }
 }

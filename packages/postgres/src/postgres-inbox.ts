@@ -18,7 +18,8 @@ import {
 import { openConnection, type Connection, type PostgresOptions } from './connection.js';
 import { digest } from './digest.js';
 import { cleanupBatch, deleteInBatches, startPeriodicCleanup } from './periodic-cleanup.js';
-import { inTransaction, PostgresUnitOfWork } from './unit-of-work.js';
+import { inTransaction } from './transaction.js';
+import { inScope, PostgresUnitOfWork } from './unit-of-work.js';
 
 export interface PostgresInboxOptions extends PostgresOptions {
   /** The consumers whose handler calls go through the inbox. Default: every consumer of the host. */
@@ -28,7 +29,7 @@ export interface PostgresInboxOptions extends PostgresOptions {
    * 604,800,000 (7 days).
    */
   readonly retentionMs?: number;
-  /** How often records past `retentionMs` are deleted (one bounded `cleanup`); 0: never. Default 60,000. */
+  /** How often records past `retentionMs` are deleted (one `cleanup` run); 0: never. Default 60,000. */
   readonly cleanupIntervalMs?: number;
   /**
    * How long a delivery waits for another delivery of the same message whose transaction is still
@@ -60,7 +61,7 @@ export class PostgresInbox {
   /** Handlers inject this to reach the transaction their call runs in. */
   readonly unitOfWork: PostgresUnitOfWork;
   private readonly connection: Connection;
-  private readonly stopCleanup: () => void;
+  private readonly stopCleanup: () => Promise<void>;
   private readonly cleanupSql: string;
 
   /**
@@ -96,46 +97,52 @@ export class PostgresInbox {
       const { queue, message } = invocation.delivery;
       const handled = await inTransaction(
         pool,
-        async (client) => {
-          let inserted: number | null;
-          try {
-            // First, so that a second delivery of the message waits on this row until we commit
-            // (then it is a duplicate) or roll back (then it handles the message).
-            ({ rowCount: inserted } = await client.query(record, [
-              digest(queue, message.messageId),
-              queue,
-              readable(message.messageId),
-            ]));
-          } catch (error) {
-            if ((error as { code?: unknown }).code !== lockNotAvailable) throw error;
-            throw new SluiceError(
-              ErrorCodes.IN_PROGRESS,
-              `message ${message.messageId} is being handled by another delivery (its inbox transaction is open)`,
-              { cause: error },
-            );
-          }
-          if (inserted !== 1) return false;
-          await next();
-          return true;
-        },
+        (client) =>
+          inScope(client, async () => {
+            let inserted: number | null;
+            try {
+              // First, so that a second delivery of the message waits on this row until we commit
+              // (then it is a duplicate) or roll back (then it handles the message).
+              ({ rowCount: inserted } = await client.query(record, [
+                digest(queue, message.messageId),
+                queue,
+                readable(message.messageId),
+              ]));
+            } catch (error) {
+              if ((error as { code?: unknown }).code !== lockNotAvailable) throw error;
+              throw new SluiceError(
+                ErrorCodes.IN_PROGRESS,
+                `message ${message.messageId} is being handled by another delivery (its inbox transaction is open)`,
+                { cause: error },
+              );
+            }
+            if (inserted !== 1) return false;
+            await next();
+            return true;
+          }),
         `SET LOCAL lock_timeout = ${lockTimeout}`,
       );
       if (!handled) invocation.skipped = 'duplicate';
     };
-    this.stopCleanup = startPeriodicCleanup(interval, () => this.cleanup(), logger ?? defaultLogger, where);
+    this.stopCleanup = startPeriodicCleanup(
+      interval,
+      (stopped) => deleteInBatches(this.connection.pool, this.cleanupSql, stopped),
+      logger ?? defaultLogger,
+      where,
+    );
   }
 
   /**
-   * Deletes records older than `retentionMs`, in batches of 1,000, at most 20,000 per call; resolves
+   * Deletes every record older than `retentionMs`, 1,000 per statement, until none is left; resolves
    * with how many it deleted.
    */
   cleanup(): Promise<number> {
     return deleteInBatches(this.connection.pool, this.cleanupSql);
   }
 
-  /** Stops the periodic cleanup and ends the pool when the inbox created it. Idempotent. */
+  /** Stops the periodic cleanup (waiting for a run in progress) and ends the pool when the inbox created it. Idempotent. */
   async close(): Promise<void> {
-    this.stopCleanup();
+    await this.stopCleanup();
     if (this.connection.ownsPool && !this.connection.pool.ended) await this.connection.pool.end();
   }
 }

@@ -19,9 +19,11 @@ export interface PostgresOutboxOptions extends PostgresOptions {
   readonly transport: Transport;
   /**
    * The aggregate a message belongs to, or undefined for none. The relay publishes the messages of
-   * one aggregate in the order they were written (one at a time, each after the broker confirmed the
-   * one before); messages without one may go out in any order. Default: the message's
-   * `aggregate-id` header (`bus.publish(evt, payload, { headers: { 'aggregate-id': orderId } })`).
+   * one aggregate in the order their transactions committed (one at a time, each after the broker
+   * confirmed the one before): a transaction that writes a message of an aggregate holds the
+   * aggregate's lock until it ends, so concurrent writers of one aggregate commit one after the
+   * other. Messages without one may go out in any order. Default: the message's `aggregate-id`
+   * header (`bus.publish(evt, payload, { headers: { 'aggregate-id': orderId } })`).
    */
   readonly aggregateKey?: (message: OutgoingMessage) => string | undefined;
 }
@@ -34,6 +36,7 @@ export class PostgresOutbox implements Transport {
   private readonly connection: Connection;
   private readonly aggregateKey: (message: OutgoingMessage) => string | undefined;
   private readonly insert: string;
+  private readonly lockAggregates: string;
 
   /** Checks the options (a bad one throws `SLUICE_INVALID_OPTION` naming it). Run `migrate` first. */
   constructor(options: PostgresOutboxOptions) {
@@ -70,6 +73,11 @@ export class PostgresOutbox implements Transport {
     // One statement for any number of messages: one array parameter per column.
     this.insert = `INSERT INTO ${this.connection.tables.outbox} (${columns.map((c) => c.split(' ')[0]).join(', ')})
       SELECT * FROM unnest(${columns.map((c, i) => `$${i + 1}::${c.split(' ')[1]}[]`).join(', ')})`;
+    // Transaction-scoped, so writers of one aggregate commit one after the other, in the order of
+    // their row ids: the order the relay publishes in is then the order they committed in. Taken in
+    // key order, so two batches holding the same aggregates cannot deadlock on each other.
+    this.lockAggregates = `SELECT pg_advisory_xact_lock(hashtext($1), k)
+      FROM (SELECT DISTINCT hashtext(a) AS k FROM unnest($2::text[]) AS a ORDER BY k) AS keys`;
   }
 
   connect(): Promise<void> {
@@ -79,12 +87,20 @@ export class PostgresOutbox implements Transport {
   /**
    * Inside a current transaction: writes the messages to the outbox in it and resolves once they are
    * written (the relay publishes them after the commit; a mandatory message no queue takes is retried
-   * by the relay, never dropped). Outside one: the wrapped transport's `publish`.
+   * by the relay, never dropped). A message with an aggregate first takes the aggregate's lock for
+   * the rest of the transaction: another transaction writing to the same aggregate waits here until
+   * this one ends. Outside one: the wrapped transport's `publish`.
    */
   async publish(messages: readonly OutgoingMessage[]): Promise<void> {
     const client = currentTransactionClient();
     if (client === undefined) return this.inner.publish(messages);
     const column = <T>(pick: (message: OutgoingMessage) => T) => messages.map(pick);
+    const aggregates = column((m) => this.aggregateKey(m) ?? null);
+    const locked = aggregates.filter((a) => a !== null);
+    if (locked.length > 0) {
+      const { schema, outbox } = this.connection.tables.bare;
+      await client.query(this.lockAggregates, [`sluice.outbox:${schema}.${outbox}`, locked]);
+    }
     await client.query(this.insert, [
       column((m) => m.messageId),
       column((m) => m.type),
@@ -99,7 +115,7 @@ export class PostgresOutbox implements Transport {
       column((m) => m.mandatory),
       column((m) => m.notBefore ?? null),
       column((m) => m.ttlMs ?? null),
-      column((m) => this.aggregateKey(m) ?? null),
+      aggregates,
     ]);
   }
 

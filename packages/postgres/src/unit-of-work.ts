@@ -8,6 +8,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { ErrorCodes, SluiceError } from '@sluice/core';
 import type pg from 'pg';
+import { inTransaction } from './transaction.js';
 
 /** A transaction in progress: its client, until it ends. */
 interface Scope {
@@ -18,9 +19,9 @@ interface Scope {
 const storage = new AsyncLocalStorage<Scope>();
 
 /**
- * The client of the transaction current in this async context, or undefined outside one. Rejects
- * use after the transaction ended (work a handler left running past its return), which would
- * otherwise write outside the transaction it belonged to.
+ * The client of the transaction current in this async context, or undefined outside one. Throws
+ * `SLUICE_CLOSED` once that transaction ended: work a handler left running past its return, or code
+ * after its own COMMIT or ROLLBACK; either would otherwise write outside the transaction it belonged to.
  */
 export function currentTransactionClient(): pg.ClientBase | undefined {
   const scope = storage.getStore();
@@ -31,11 +32,17 @@ export function currentTransactionClient(): pg.ClientBase | undefined {
       'the transaction this code ran in has already committed or rolled back (work left running after the handler returned?)',
     );
   }
+  if (scope.client.getTransactionStatus() === 'I') {
+    throw new SluiceError(
+      ErrorCodes.CLOSED,
+      'the transaction this code runs in was ended inside it (a COMMIT or ROLLBACK of its own): leave committing to the inbox, run() or whoever began it',
+    );
+  }
   return scope.client;
 }
 
 /** Runs `fn` with `client` as the current transaction; marks it ended once `fn` settled. */
-async function inScope<T>(client: pg.ClientBase, fn: () => Promise<T>): Promise<T> {
+export async function inScope<T>(client: pg.ClientBase, fn: () => Promise<T>): Promise<T> {
   const scope: Scope = { client, ended: false };
   try {
     return await storage.run(scope, fn);
@@ -45,31 +52,18 @@ async function inScope<T>(client: pg.ClientBase, fn: () => Promise<T>): Promise<
 }
 
 /**
- * Opens a transaction on `pool` (BEGIN, plus `setup` in the same round trip when given), runs `fn`
- * in it as the current transaction and commits; rolls back and rethrows when `fn` or the commit
- * fails. The client goes back to the pool afterwards (destroyed instead when the rollback failed).
+ * Runs `fn` inside the transaction open on `client`, under a savepoint: when `fn` rejects, what it
+ * did is rolled back (to the savepoint) and the transaction goes on; otherwise it stays part of it.
  */
-export async function inTransaction<T>(
-  pool: pg.Pool,
-  fn: (client: pg.PoolClient) => Promise<T>,
-  setup = '',
-): Promise<T> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
+async function inSavepoint<T>(client: pg.ClientBase, fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+  await client.query('SAVEPOINT sluice_run');
   try {
-    await client.query(setup === '' ? 'BEGIN' : `BEGIN; ${setup}`);
-    try {
-      const result = await inScope(client, () => fn(client));
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackError: unknown) => {
-        broken = rollbackError as Error;
-      });
-      throw error;
-    }
-  } finally {
-    client.release(broken);
+    const result = await inScope(client, () => fn(client));
+    await client.query('RELEASE SAVEPOINT sluice_run');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK TO SAVEPOINT sluice_run').catch(() => undefined);
+    throw error;
   }
 }
 
@@ -105,20 +99,35 @@ export class PostgresUnitOfWork {
   }
 
   /**
-   * Runs `fn` in a new transaction on the pool, current for everything it awaits (the bus's sends
-   * and publishes go to the outbox in it), and commits. Resolves with what `fn` returned once the
-   * commit is done; when `fn` or the commit fails it rolls back (nothing is published) and rejects.
+   * Runs `fn` in a transaction, current for everything it awaits (the bus's sends and publishes go
+   * to the outbox in it). Outside a transaction: a new one on the pool, committed once `fn` resolved;
+   * resolves with what `fn` returned once the commit is done, and when `fn` or the commit fails it
+   * rolls back (nothing is published) and rejects (`SLUICE_TRANSACTION_ABORTED` when a statement
+   * failed and `fn` caught the error, or `fn` ended the transaction itself). Inside one (an inbox
+   * handler, another `run`, `enlist`): `fn` joins it under a savepoint, so its work commits or rolls
+   * back with the enclosing transaction, and when `fn` rejects its work alone is rolled back.
    */
-  run<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    return inTransaction(this.pool, fn);
+  run<T>(fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+    const current = currentTransactionClient();
+    if (current !== undefined) return inSavepoint(current, fn);
+    return inTransaction(this.pool, (client) => inScope(client, () => fn(client)));
   }
 
   /**
    * Makes `client`, in a transaction the caller began and will end, the current transaction while
    * `fn` runs: the bus's sends and publishes in `fn` are written to the outbox in it, published once
-   * the caller commits, never if it rolls back.
+   * the caller commits, never if it rolls back. Rejects with `SLUICE_CLOSED`, running nothing, when
+   * `client` is not in a transaction (no BEGIN: each write would commit on its own).
    */
   enlist<T>(client: pg.ClientBase, fn: () => Promise<T>): Promise<T> {
+    if (client.getTransactionStatus() === 'I') {
+      return Promise.reject(
+        new SluiceError(
+          ErrorCodes.CLOSED,
+          'enlist() needs a client in a transaction: run BEGIN on it first (or use run())',
+        ),
+      );
+    }
     return inScope(client, fn);
   }
 }

@@ -79,6 +79,18 @@ describe('PostgresUnitOfWork', () => {
     expect(await rows('enlisted-committed')).toBe(1);
   });
 
+  it('refuses to enlist a client that is in no transaction, writing nothing', async () => {
+    const client = await schema.pool.connect();
+    try {
+      await expect(
+        work.enlist(client, () => bus.publish(Happened, { n: 1 }, { messageId: 'no-begin' })),
+      ).rejects.toMatchObject({ code: ErrorCodes.CLOSED, message: expect.stringContaining('BEGIN') });
+    } finally {
+      client.release();
+    }
+    expect(await rows('no-begin')).toBe(0);
+  });
+
   it('publishes directly outside a transaction', async () => {
     const delivered: string[] = [];
     await broker.subscribe(
