@@ -15,6 +15,7 @@ import {
   SluiceError,
   untilAborted,
   type Backoff,
+  type ConsumerQueue,
   type DeliveryHandler,
   type EndpointSpec,
   type Logger,
@@ -161,23 +162,35 @@ export class AzureServiceBusTransport implements Transport {
   }
 
   /**
-   * Sends each message to its topic (the message type's) or queue, in batches per entity. A topic
-   * that does not exist has no subscription: `SLUICE_UNROUTABLE` for a mandatory message, accepted
+   * Sends each message to its topic (the message type's) or queue, in batches per entity. With
+   * provisioning on, a topic message's `consumerQueue` is declared first: the queue, the topic and
+   * the subscription forwarding to the queue are created where missing (once per transport), so it
+   * waits in the queue for a consumer not started yet. A topic that does not exist has no subscription: `SLUICE_UNROUTABLE` for a mandatory message, accepted
    * and dropped otherwise (Service Bus has no mandatory flag: a topic whose subscriptions all refuse
    * a message drops it too). Other rejections as the contract names them.
    */
   async publish(messages: readonly OutgoingMessage[]): Promise<void> {
     const publisher = this.openPublisher();
     const byEntity = new Map<string, OutgoingMessage[]>();
+    const consumerQueues = new Map<string, ConsumerQueue[]>();
     for (const message of messages) {
       const { destination } = message;
       const entity = 'topic' in destination ? destination.topic : destination.queue;
       const group = byEntity.get(entity);
       if (group === undefined) byEntity.set(entity, [message]);
       else group.push(message);
+      if ('topic' in destination && destination.consumerQueue !== undefined && this.options.provision) {
+        const queues = consumerQueues.get(entity) ?? [];
+        if (!queues.some((q) => q.queue === destination.consumerQueue?.queue)) {
+          queues.push(destination.consumerQueue);
+          consumerQueues.set(entity, queues);
+        }
+      }
     }
     await Promise.all(
       [...byEntity].map(async ([entity, group]) => {
+        for (const consumer of consumerQueues.get(entity) ?? [])
+          await this.declareConsumerQueue(entity, consumer);
         try {
           await publisher.send(
             entity,
@@ -186,6 +199,7 @@ export class AzureServiceBusTransport implements Transport {
           );
         } catch (error) {
           if (!(error instanceof SluiceError) || error.code !== ErrorCodes.UNROUTABLE) throw error;
+          this.topology?.forgetConsumerQueue(entity);
           const mustArrive = group.some((m) => m.mandatory || 'queue' in m.destination);
           if (mustArrive) {
             throw new SluiceError(
@@ -196,6 +210,15 @@ export class AzureServiceBusTransport implements Transport {
         }
       }),
     );
+  }
+
+  /** The sender's side of `consumer` (see `Topology.declareConsumerQueue`), within the connect timeout. */
+  private async declareConsumerQueue(topic: string, consumer: ConsumerQueue): Promise<void> {
+    const { topology } = this.opened();
+    const declare = topology.declareConsumerQueue(topic, consumer).catch((error: unknown) => {
+      throw provisioningError(error, `queue ${consumer.queue} for ${topic}`, this.connection.redact);
+    });
+    await this.withinConnectTimeout(declare, `declaring ${consumer.queue} for ${topic}`);
   }
 
   /**
