@@ -161,7 +161,9 @@ export class AzureServiceBusTransport implements Transport {
   }
 
   /**
-   * Sends each message to its topic (the message type's) or queue, in batches per entity. A topic
+   * Sends each message to its topic (the message type's) or queue, in batches per entity, all made
+   * before any is sent: a message too large for one Service Bus message rejects the call with
+   * `SLUICE_PUBLISH_REFUSED` (its size and the limit named) and sends nothing. A topic
    * that does not exist has no subscription: `SLUICE_UNROUTABLE` for a mandatory message, accepted
    * and dropped otherwise (Service Bus has no mandatory flag: a topic whose subscriptions all refuse
    * a message drops it too). Other rejections as the contract names them.
@@ -176,25 +178,13 @@ export class AzureServiceBusTransport implements Transport {
       if (group === undefined) byEntity.set(entity, [message]);
       else group.push(message);
     }
-    await Promise.all(
-      [...byEntity].map(async ([entity, group]) => {
-        try {
-          await publisher.send(
-            entity,
-            group.map((m) => toServiceBusMessage(m)),
-            (i) => `message ${group[i]?.messageId} (${group[i]?.type})`,
-          );
-        } catch (error) {
-          if (!(error instanceof SluiceError) || error.code !== ErrorCodes.UNROUTABLE) throw error;
-          const mustArrive = group.some((m) => m.mandatory || 'queue' in m.destination);
-          if (mustArrive) {
-            throw new SluiceError(
-              ErrorCodes.UNROUTABLE,
-              `no queue for ${entity}: Service Bus has no such topic or queue (nothing subscribes to it yet)`,
-            );
-          }
-        }
-      }),
+    await publisher.send(
+      [...byEntity].map(([entity, group]) => ({
+        entity,
+        messages: group.map((m) => toServiceBusMessage(m)),
+        describe: (i: number) => `message ${group[i]?.messageId} (${group[i]?.type})`,
+        mustArrive: group.some((m) => m.mandatory || 'queue' in m.destination),
+      })),
     );
   }
 
@@ -235,7 +225,10 @@ export class AzureServiceBusTransport implements Transport {
       prefetch: endpoint.prefetch,
       onDelivery,
       copyTarget: dlqOf === undefined ? entity : undefined,
-      sendCopy: (target, copy, describe) => this.openPublisher().send(target, [copy], () => describe),
+      sendCopy: (target, copy, describe) =>
+        this.openPublisher().send([
+          { entity: target, messages: [copy], describe: () => describe, mustArrive: true },
+        ]),
       redeclare:
         this.options.provision && dlqOf === undefined
           ? async () => {

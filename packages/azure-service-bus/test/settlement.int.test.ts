@@ -1,7 +1,7 @@
 /**
  * Service Bus beyond the conformance suite, through the real SDK: abandon, retry copies, the
  * dead-letter queue with its reason, MaxDeliveryCount, locks lost and renewed, batches and the size
- * limit.
+ * limit (exactly at it, and a byte over it).
  */
 import { randomUUID } from 'node:crypto';
 import type { ServiceBusReceivedMessage } from '@azure/service-bus';
@@ -223,7 +223,7 @@ describe('locks on Service Bus', () => {
 });
 
 describe('sending to Service Bus', () => {
-  it('sends a large publish in batches the broker takes, and refuses a message over the limit naming both sizes', async () => {
+  it('sends a large publish in batches the broker takes', async () => {
     const transport = await fx.openTransport();
     const { queue, topic } = fx.endpoint();
     const collector = new DeliveryCollector();
@@ -232,13 +232,43 @@ describe('sending to Service Bus', () => {
     await transport.publish(sent);
     const got = await collector.waitForCount(300, 20_000);
     expect(new Set(got.map((d) => d.message.messageId)).size).toBe(300);
-    const huge = message(topic, { body: Buffer.alloc(300 * 1024, 1) });
-    await expect(transport.publish([huge])).rejects.toMatchObject({
+  });
+
+  it('takes a message exactly at the size limit and refuses one a byte over it, naming its exact size, before sending anything', async () => {
+    const transport = await fx.openTransport();
+    const { queue, topic } = fx.endpoint();
+    const collector = new DeliveryCollector();
+    await transport.subscribe({ queue, topics: [topic], prefetch: 10, retryDelaysMs: [] }, collector.handler);
+    const sized = (bytes: number) => message(topic, { body: Buffer.alloc(bytes, 1) });
+    const refusal = (bytes: number) =>
+      transport.publish([sized(bytes)]).then(
+        () => expect.fail(`a ${bytes}-byte body was taken`),
+        (error: Error) => error,
+      );
+    // The size the transport names for a body far over the limit gives the body that fills it exactly.
+    const far = await refusal(300_000);
+    const named = /takes (\d+) bytes.* over the (\d+)-byte limit/.exec(far.message);
+    expect(named, far.message).not.toBeNull();
+    const [size, limit] = [Number(named?.[1]), Number(named?.[2])];
+    if (fx.bus.standIn !== undefined) expect(limit).toBe(262_144);
+    const exact = 300_000 - (size - limit);
+    const justOver = sized(exact + 1);
+    // One beside it in its batch, one to another entity: neither is sent.
+    const beside = [message(topic), message(topic, { destination: { queue } })];
+    await expect(transport.publish([...beside, justOver])).rejects.toMatchObject({
       code: ErrorCodes.PUBLISH_REFUSED,
-      message: expect.stringMatching(
-        /message \S+ \(sbtest\.work\.v1\) is about 30\d{4} bytes encoded, over the 262144-byte limit/,
+      message: expect.stringContaining(
+        `message ${justOver.messageId} (sbtest.work.v1) takes ${limit + 1} bytes on its own, over the ${limit}-byte limit`,
       ),
     });
+    const atLimit = sized(exact);
+    await transport.publish([atLimit]);
+    const [only] = await collector.waitForCount(1, 10_000);
+    expect(only?.message.messageId).toBe(atLimit.messageId);
+    expect(only?.message.body.byteLength).toBe(exact);
+    // Neither the messages sent beside the refused one nor the refused one ever reached the queue.
+    await expect.poll(() => transport.queueDepth(queue), { timeout: 5_000 }).toBe(0);
+    expect(collector.deliveries.map((d) => d.message.messageId)).toEqual([atLimit.messageId]);
   });
 
   it('carries the envelope in Service Bus fields, Diagnostic-Id beside traceparent', async () => {
