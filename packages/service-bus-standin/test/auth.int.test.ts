@@ -6,6 +6,19 @@ import { sasToken } from './support/sas-token.js';
 
 const noRetries = { maxRetries: 0, timeoutInMs: 5_000 };
 
+/** A send of `client` to `queue` is refused with UnauthorizedAccess; closes the client. */
+async function expectRefusedSend(client: ServiceBusClient, queue: string): Promise<void> {
+  try {
+    const error = await client
+      .createSender(queue)
+      .sendMessages({ body: 'x' })
+      .catch((e: unknown) => e);
+    expect(isServiceBusError(error) && error.code).toBe('UnauthorizedAccess');
+  } finally {
+    await client.close();
+  }
+}
+
 /** CBS put-token and the ATOM API check SAS signatures; a wrong key or an expired token is refused. */
 describe('service bus stand-in: shared access signatures', () => {
   let fx: StandInFixture;
@@ -25,16 +38,7 @@ describe('service bus stand-in: shared access signatures', () => {
       'SharedAccessKey=right-key',
       'SharedAccessKey=wrong-key',
     );
-    const client = new ServiceBusClient(wrong, { retryOptions: noRetries });
-    try {
-      const error = await client
-        .createSender(queue)
-        .sendMessages({ body: 'x' })
-        .catch((e: unknown) => e);
-      expect(isServiceBusError(error) && error.code).toBe('UnauthorizedAccess');
-    } finally {
-      await client.close();
-    }
+    await expectRefusedSend(new ServiceBusClient(wrong, { retryOptions: noRetries }), queue);
     const admin = new ServiceBusAdministrationClient(wrong, fx.standIn.administrationClientOptions);
     await expect(admin.getQueue(queue)).rejects.toMatchObject({
       statusCode: 401,
@@ -152,16 +156,10 @@ describe('service bus stand-in: a namespace and a credential', () => {
     const forged = {
       getToken: async () => ({ token: 'forged', expiresOnTimestamp: Date.now() + 60_000 }),
     };
-    const client = new ServiceBusClient(fx.standIn.endpoint, forged, { retryOptions: noRetries });
-    try {
-      const error = await client
-        .createSender(queue)
-        .sendMessages({ body: 'x' })
-        .catch((e: unknown) => e);
-      expect(isServiceBusError(error) && error.code).toBe('UnauthorizedAccess');
-    } finally {
-      await client.close();
-    }
+    await expectRefusedSend(
+      new ServiceBusClient(fx.standIn.endpoint, forged, { retryOptions: noRetries }),
+      queue,
+    );
     const admin = new ServiceBusAdministrationClient(
       fx.standIn.endpoint,
       forged,
