@@ -31,7 +31,7 @@ import {
   type ResolvedConnection,
 } from './connection.js';
 import { toServiceBusMessage } from './envelope.js';
-import { toSluiceError } from './errors.js';
+import { connectError, toSluiceError } from './errors.js';
 import { Publisher } from './publisher.js';
 import { ServiceBusSubscription } from './service-bus-subscription.js';
 import { ServiceBusTelemetry } from './service-bus-telemetry.js';
@@ -139,9 +139,10 @@ export class AzureServiceBusTransport implements Transport {
 
   /**
    * Makes the SDK clients and, with provisioning on, checks the namespace answers the
-   * administration API (the key or credential is then known to work). Rejects with
-   * `SLUICE_CONNECTION_LOST` (the cause says why: unreachable, refused credentials) after
-   * `connectTimeoutMs`, `SLUICE_INVALID_OPTION` when `@azure/identity` is needed but missing,
+   * administration API (the key or credential is then known to work). Rejects at once with
+   * `SLUICE_CONNECTION_REFUSED` when the namespace refuses the key or credential or its TLS
+   * certificate is not trusted (the message says which, never the key or token),
+   * `SLUICE_CONNECTION_LOST` when it stays unreachable for `connectTimeoutMs`, `SLUICE_INVALID_OPTION` when `@azure/identity` is needed but missing,
    * `SLUICE_CLOSED` after close. Idempotent.
    */
   connect(): Promise<void> {
@@ -322,7 +323,7 @@ export class AzureServiceBusTransport implements Transport {
     if (this.options.provision) {
       await this.withinConnectTimeout(
         admin.getNamespaceProperties().catch((error: unknown) => {
-          throw toSluiceError(
+          throw connectError(
             error,
             `cannot reach the Service Bus namespace ${this.connection.describe}`,
             this.connection.redact,

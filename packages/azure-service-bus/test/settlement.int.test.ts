@@ -6,26 +6,17 @@
 import { randomUUID } from 'node:crypto';
 import type { ServiceBusReceivedMessage } from '@azure/service-bus';
 import type { ServiceBusDelivery } from '@sluice/azure-service-bus';
-import { Consumer, defineCommand, ErrorCodes, type MessageContext, type OutgoingMessage } from '@sluice/core';
+import { Consumer, defineCommand, ErrorCodes, type MessageContext } from '@sluice/core';
 import { DeliveryCollector, TestHarness } from '@sluice/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { uniqueName, useServiceBus, type ServiceBusUnderTest } from './support/service-bus.js';
+import {
+  outgoing as message,
+  uniqueName,
+  useServiceBus,
+  type ServiceBusUnderTest,
+} from './support/service-bus.js';
 
 const fx = useServiceBus('sb-test');
-
-function message(topic: string, overrides: Partial<OutgoingMessage> = {}): OutgoingMessage {
-  return {
-    messageId: randomUUID(),
-    type: 'sbtest.work.v1',
-    contentType: 'application/json',
-    sentAt: new Date(),
-    headers: {},
-    body: Buffer.from('{}'),
-    destination: { topic },
-    mandatory: true,
-    ...overrides,
-  };
-}
 
 /** The dead letters of `queue`, read (and removed) with the plain SDK. */
 async function deadLetters(queue: string, count: number): Promise<ServiceBusReceivedMessage[]> {
@@ -179,6 +170,9 @@ describe('locks on Service Bus', () => {
     }
   }
 
+  /** The queue's lock: 1 s on the stand-in, Service Bus's floor of 5 s on a real namespace. */
+  const lockMs = () => (fx.bus.standIn === undefined ? 5_000 : 1_000);
+
   async function host(options: Parameters<ServiceBusUnderTest['transport']>[0]) {
     fx.defer(() =>
       fx.bus.admin.deleteTopic(Slow.type).then(
@@ -192,7 +186,7 @@ describe('locks on Service Bus', () => {
       transport,
       consumers: [SlowHandler],
       processMetrics: false,
-      defaults: { queueOptions: { broker: { lockDurationMs: 1_000 } } },
+      defaults: { queueOptions: { broker: { lockDurationMs: lockMs() } } },
     });
     fx.defer(() => fx.bus.deleteEndpoint(slowQueue));
     fx.defer(() => harness.stop());
@@ -205,18 +199,18 @@ describe('locks on Service Bus', () => {
 
   it('aborts the signal of a slow handler whose lock is not renewed and redelivers the message', async () => {
     const harness = await host({ maxLockRenewalMs: 0 });
-    await harness.bus.send(Slow, { ms: 10_000 }, { messageId: 'slow-1' });
-    await harness.waitFor({ messageId: 'slow-1', outcome: 'handled' }, 20_000);
+    await harness.bus.send(Slow, { ms: 10 * lockMs() }, { messageId: 'slow-1' });
+    await harness.waitFor({ messageId: 'slow-1', outcome: 'handled' }, 6 * lockMs() + 15_000);
     expect(seen.map((s) => s.attempt)).toEqual([1, 2]);
     expect(seen[0]?.aborted).toMatchObject({ code: ErrorCodes.LOCK_LOST });
   });
 
   it('renews the lock of a handler that runs three times the lock duration: handled once, not redelivered', async () => {
     const harness = await host({});
-    await harness.bus.send(Slow, { ms: 3_000 }, { messageId: 'slow-2' });
-    const handled = await harness.waitFor({ messageId: 'slow-2', outcome: 'handled' }, 20_000);
+    await harness.bus.send(Slow, { ms: 3 * lockMs() }, { messageId: 'slow-2' });
+    const handled = await harness.waitFor({ messageId: 'slow-2', outcome: 'handled' }, 3 * lockMs() + 15_000);
     expect(handled.attempt).toBe(1);
-    expect(handled.durationMs).toBeGreaterThanOrEqual(2_900);
+    expect(handled.durationMs).toBeGreaterThanOrEqual(3 * lockMs() - 100);
     expect(seen.map((s) => [s.attempt, s.aborted])).toEqual([[1, undefined]]);
     await expect.poll(() => harness.host.isReady(), { timeout: 5_000 }).toBe(true);
   });
