@@ -373,8 +373,8 @@ export class AzureServiceBusTransport implements Transport {
       throw new SluiceError(ErrorCodes.CLOSED, 'Service Bus transport is closed');
     if (this.client === undefined || this.admin === undefined || this.topology === undefined) {
       throw new SluiceError(
-        ErrorCodes.CONNECTION_LOST,
-        'Service Bus transport is not connected: call connect() first',
+        ErrorCodes.CLOSED,
+        'Service Bus transport is not connected yet: call connect() first (a ConsumerHost connects in start())',
       );
     }
     return { client: this.client, admin: this.admin, topology: this.topology };
@@ -383,8 +383,8 @@ export class AzureServiceBusTransport implements Transport {
   private openPublisher(): Publisher {
     if (this.state === 'new' || this.publisher === undefined) {
       throw new SluiceError(
-        ErrorCodes.CONNECTION_LOST,
-        'Service Bus transport is not connected: call connect() first',
+        ErrorCodes.CLOSED,
+        'Service Bus transport is not connected yet: call connect() first (a ConsumerHost connects in start())',
       );
     }
     if (this.state !== 'open') throw new SluiceError(ErrorCodes.CLOSED, 'Service Bus transport is closed');

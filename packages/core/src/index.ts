@@ -60,6 +60,7 @@ export {
   deadLetterSubQueueName,
   entityOfDeadLetterSubQueue,
   isDeadLetterQueueName,
+  isRetryQueueName,
   isValidBrokerName,
   queueOfDeadLetterQueue,
   retryQueueName,

@@ -255,6 +255,8 @@ export interface TransportTelemetry {
 
 /**
  * A broker adapter. Methods other than `connect` may be called only after `connect` resolved;
+ * before that, `publish` and `subscribe` reject with `SLUICE_CLOSED` saying the transport is not
+ * connected yet (a host's bus used before `host.start()`), never with a routing or connection error.
  * `close` may be called at any time.
  */
 export interface Transport {

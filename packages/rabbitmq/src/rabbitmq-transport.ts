@@ -167,7 +167,8 @@ export class RabbitMqTransport implements Transport {
    * topic's exchange (declared on first use), queue messages through the default exchange (always
    * mandatory). Rejects with `SLUICE_UNROUTABLE` (mandatory and no queue), `SLUICE_QUEUE_FULL` (a
    * queue at max length refused it), `SLUICE_CONNECTION_LOST` (still disconnected after
-   * `publishTimeoutMs`), `SLUICE_DEADLINE_EXCEEDED` (not confirmed within it) or `SLUICE_CLOSED`.
+   * `publishTimeoutMs`), `SLUICE_DEADLINE_EXCEEDED` (not confirmed within it) or `SLUICE_CLOSED` (closed,
+   * or not connected yet).
    * During an outage messages wait; those unconfirmed at a connection loss are sent again.
    */
   publish(messages: readonly OutgoingMessage[]): Promise<void> {
@@ -277,13 +278,17 @@ export class RabbitMqTransport implements Transport {
     if (opened) this.logger.info({}, 'RabbitMQ transport closed');
   }
 
+  /**
+   * Before `connect` resolved: not connected yet (`SLUICE_CLOSED`, as in-memory and Service Bus say it;
+   * not `SLUICE_CONNECTION_LOST`, which would send the reader looking for a broker fault).
+   */
   private notOpen(): SluiceError {
-    return this.state === 'new'
-      ? new SluiceError(
-          ErrorCodes.CONNECTION_LOST,
-          'RabbitMQ transport is not connected: call connect() first',
-        )
-      : new SluiceError(ErrorCodes.CLOSED, 'RabbitMQ transport is closed');
+    return new SluiceError(
+      ErrorCodes.CLOSED,
+      this.state === 'new'
+        ? 'RabbitMQ transport is not connected yet: call connect() first (a ConsumerHost connects in start())'
+        : 'RabbitMQ transport is closed',
+    );
   }
 
   private toOutgoing(message: OutgoingMessage): Outgoing {

@@ -197,6 +197,17 @@ export function describeTransportConformance(name: string, options: ConformanceO
       }
     });
 
+    it('refuses publish and subscribe before connect, saying it is not connected yet', async () => {
+      const transport = await options.createTransport();
+      opened.push(transport);
+      const { queue, topic } = fx.names();
+      const notConnected = { code: ErrorCodes.CLOSED, message: expect.stringMatching(/not connected yet/) };
+      await expect(transport.publish([message(topic)])).rejects.toMatchObject(notConnected);
+      await expect(
+        fx.subscribe(transport, { queue, topics: [topic] }, new DeliveryCollector()),
+      ).rejects.toMatchObject(notConnected);
+    });
+
     it('rejects an unroutable mandatory message and accepts a non-mandatory one', async () => {
       const transport = await fx.open();
       const { topic } = fx.names();
