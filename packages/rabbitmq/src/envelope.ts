@@ -150,13 +150,15 @@ function recordedAttempt(recorded: unknown): number {
 
 /**
  * Returns of the message to its queue unsettled. Quorum queues count every one (a lost consumer, a
- * requeue) in `x-delivery-count`; classic queues only flag a redelivery, and the subscription counts
- * the losses it saw.
+ * requeue) in `x-delivery-count`, which they set on a redelivery only: on a first delivery the header
+ * is its publisher's (a shovel's copy of a message from another queue) and counts nothing. Classic
+ * queues only flag a redelivery, and the subscription counts the losses it saw.
  */
 function redeliveriesOf(deliveryCount: unknown, redelivered: boolean, lostDeliveries: number): number {
+  if (!redelivered) return 0;
   if (typeof deliveryCount === 'number' && Number.isSafeInteger(deliveryCount) && deliveryCount > 0)
     return deliveryCount;
-  return redelivered ? Math.max(1, lostDeliveries) : 0;
+  return Math.max(1, lostDeliveries);
 }
 
 /**

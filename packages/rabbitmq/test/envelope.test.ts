@@ -136,6 +136,15 @@ describe('envelope', () => {
     expect(decode(received({ headers: { [Headers.attempt]: 'junk' } })).attempt).toBe(1);
   });
 
+  it('reads x-delivery-count on a redelivery only: on a first delivery its publisher set it', () => {
+    const spoofed = decode(received({ headers: { 'x-delivery-count': 50 } }, false));
+    expect(spoofed).toMatchObject({ attempt: 1, redeliveries: 0 });
+    expect(decode(received({ headers: { 'x-delivery-count': 50 } }, true))).toMatchObject({
+      attempt: 51,
+      redeliveries: 50,
+    });
+  });
+
   it('copies a message with its typed headers, without broker bookkeeping or expiration', () => {
     const raw = received({
       messageId: 'm-1',
