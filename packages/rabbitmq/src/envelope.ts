@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { Headers, type OutgoingMessage, type TransportMessage } from '@sluice/core';
 import type { Message, Options } from 'amqplib';
 import {
+  bytesAsText,
   dateOfSeconds,
   emptyTable,
   fitHeaders,
@@ -180,9 +181,9 @@ export function decode(raw: Message, lostDeliveries = 0): Envelope {
   let attempt: unknown;
   let deliveryCount: unknown;
   for (const [name, value] of entries) {
-    if (name === Headers.sentAt) sentAt = value;
+    if (name === Headers.sentAt) sentAt = bytesAsText(value);
     else if (name === Headers.causationId) causation = value;
-    else if (name === Headers.attempt) attempt = value;
+    else if (name === Headers.attempt) attempt = bytesAsText(value);
     else if (name === 'x-delivery-count') deliveryCount = value;
     else if (!brokerHeaders.has(name)) headers[name] = stringifyHeader(value);
   }

@@ -86,6 +86,12 @@ function hostile(type: string, ccQueue: string): Hostile[] {
     },
     { name: 'header too big to copy', readable: true, options: base({ big: 'b'.repeat(62_000) }) },
     {
+      // Some clients send (or forward) text headers as byte arrays (AMQP type x).
+      name: 'sent-at and attempt as bytes',
+      readable: true,
+      options: base({ [Headers.sentAt]: Buffer.from('1767323045678'), [Headers.attempt]: Buffer.from('1') }),
+    },
+    {
       // RabbitMQ counts deliveries in x-delivery-count only on a redelivery from a quorum queue; on a
       // first delivery the header is its publisher's (a shovel's copy, say), and read as the broker's
       // count it dead-lettered the message at once past the redelivery limit, never handled.
