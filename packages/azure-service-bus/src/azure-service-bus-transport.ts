@@ -11,6 +11,7 @@ import {
   deadLetterSubQueueName,
   entityOfDeadLetterSubQueue,
   ErrorCodes,
+  hasErrorCode,
   OptionChecker,
   SluiceError,
   untilAborted,
@@ -32,7 +33,7 @@ import {
   type ResolvedConnection,
 } from './connection.js';
 import { toServiceBusMessage } from './envelope.js';
-import { toSluiceError } from './errors.js';
+import { connectError, toSluiceError } from './errors.js';
 import { Publisher } from './publisher.js';
 import { ServiceBusSubscription } from './service-bus-subscription.js';
 import { ServiceBusTelemetry } from './service-bus-telemetry.js';
@@ -140,9 +141,10 @@ export class AzureServiceBusTransport implements Transport {
 
   /**
    * Makes the SDK clients and, with provisioning on, checks the namespace answers the
-   * administration API (the key or credential is then known to work). Rejects with
-   * `SLUICE_CONNECTION_LOST` (the cause says why: unreachable, refused credentials) after
-   * `connectTimeoutMs`, `SLUICE_INVALID_OPTION` when `@azure/identity` is needed but missing,
+   * administration API (the key or credential is then known to work). Rejects at once with
+   * `SLUICE_CONNECTION_REFUSED` when the namespace refuses the key or credential or its TLS
+   * certificate is not trusted (the message says which, never the key or token),
+   * `SLUICE_CONNECTION_LOST` when it stays unreachable for `connectTimeoutMs`, `SLUICE_INVALID_OPTION` when `@azure/identity` is needed but missing,
    * `SLUICE_CLOSED` after close. Idempotent.
    */
   connect(): Promise<void> {
@@ -162,10 +164,13 @@ export class AzureServiceBusTransport implements Transport {
   }
 
   /**
-   * Sends each message to its topic (the message type's) or queue, in batches per entity. With
-   * provisioning on, a topic message's `consumerQueue` is declared first: the queue, the topic and
-   * the subscription forwarding to the queue are created where missing (once per transport), so it
-   * waits in the queue for a consumer not started yet. A topic that does not exist has no subscription: `SLUICE_UNROUTABLE` for a mandatory message, accepted
+   * Sends each message to its topic (the message type's) or queue, in batches per entity, all made
+   * before any is sent: a message too large for one Service Bus message rejects the call with
+   * `SLUICE_PUBLISH_REFUSED` (its size and the limit named) and sends nothing. With provisioning on,
+   * a topic message's `consumerQueue` is declared first: the queue, the topic and the subscription
+   * forwarding to the queue are created where missing (once per transport), so it waits in the queue
+   * for a consumer not started yet. A topic
+   * that does not exist has no subscription: `SLUICE_UNROUTABLE` for a mandatory message, accepted
    * and dropped otherwise (Service Bus has no mandatory flag: a topic whose subscriptions all refuse
    * a message drops it too). Other rejections as the contract names them.
    */
@@ -187,29 +192,23 @@ export class AzureServiceBusTransport implements Transport {
         }
       }
     }
-    await Promise.all(
-      [...byEntity].map(async ([entity, group]) => {
-        for (const consumer of consumerQueues.get(entity) ?? [])
-          await this.declareConsumerQueue(entity, consumer);
-        try {
-          await publisher.send(
-            entity,
-            group.map((m) => toServiceBusMessage(m)),
-            (i) => `message ${group[i]?.messageId} (${group[i]?.type})`,
-          );
-        } catch (error) {
-          if (!(error instanceof SluiceError) || error.code !== ErrorCodes.UNROUTABLE) throw error;
-          this.topology?.forgetConsumerQueue(entity);
-          const mustArrive = group.some((m) => m.mandatory || 'queue' in m.destination);
-          if (mustArrive) {
-            throw new SluiceError(
-              ErrorCodes.UNROUTABLE,
-              `no queue for ${entity}: Service Bus has no such topic or queue (nothing subscribes to it yet)`,
-            );
-          }
-        }
-      }),
-    );
+    for (const [topic, queues] of consumerQueues)
+      for (const consumer of queues) await this.declareConsumerQueue(topic, consumer);
+    try {
+      await publisher.send(
+        [...byEntity].map(([entity, group]) => ({
+          entity,
+          messages: group.map((m) => toServiceBusMessage(m)),
+          describe: (i: number) => `message ${group[i]?.messageId} (${group[i]?.type})`,
+          mustArrive: group.some((m) => m.mandatory || 'queue' in m.destination),
+        })),
+      );
+    } catch (error) {
+      // A topic or queue gone since it was declared: declared again at the next send.
+      if (hasErrorCode(error, ErrorCodes.UNROUTABLE))
+        for (const topic of consumerQueues.keys()) this.topology?.forgetConsumerQueue(topic);
+      throw error;
+    }
   }
 
   /** The sender's side of `consumer` (see `Topology.declareConsumerQueue`), within the connect timeout. */
@@ -258,7 +257,10 @@ export class AzureServiceBusTransport implements Transport {
       prefetch: endpoint.prefetch,
       onDelivery,
       copyTarget: dlqOf === undefined ? entity : undefined,
-      sendCopy: (target, copy, describe) => this.openPublisher().send(target, [copy], () => describe),
+      sendCopy: (target, copy, describe) =>
+        this.openPublisher().send([
+          { entity: target, messages: [copy], describe: () => describe, mustArrive: true },
+        ]),
       redeclare:
         this.options.provision && dlqOf === undefined
           ? async () => {
@@ -352,7 +354,7 @@ export class AzureServiceBusTransport implements Transport {
     if (this.options.provision) {
       await this.withinConnectTimeout(
         admin.getNamespaceProperties().catch((error: unknown) => {
-          throw toSluiceError(
+          throw connectError(
             error,
             `cannot reach the Service Bus namespace ${this.connection.describe}`,
             this.connection.redact,
