@@ -7,7 +7,6 @@
  * The effect table counts how often each message's effect was written.
  */
 import { randomUUID } from 'node:crypto';
-import type { OutgoingMessage } from '@sluice/core';
 import { migrate } from '@sluice/postgres';
 import { RabbitMqTransport } from '@sluice/rabbitmq';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -15,6 +14,7 @@ import { eventually, TestVhost } from '../../rabbitmq/test/support/broker.js';
 import { deleteKeys, redisUrl, testPrefix } from '../../redis/test/support/redis.js';
 import { Child, type ChildEvent } from './support/child.js';
 import { TestSchema } from './support/database.js';
+import { effectMessages } from './support/effects.js';
 
 const messages = 1_500;
 const prefetch = 20;
@@ -70,19 +70,9 @@ describe.each(['inbox', 'postgres', 'redis'] as const)(
         const producer = new RabbitMqTransport({ url: vhost.url, connectionName: 'pgtest-producer' });
         cleanups.push(() => producer.close());
         await producer.connect();
-        const ids = Array.from({ length: messages }, (_, n) => `m-${n}-${randomUUID()}`);
-        const message = (n: number): OutgoingMessage => ({
-          messageId: ids[n] as string,
-          type,
-          contentType: 'application/json',
-          sentAt: new Date(),
-          headers: {},
-          body: Buffer.from(JSON.stringify({ n })),
-          destination: { topic: type },
-          mandatory: true,
-        });
+        const sent = effectMessages(type, messages);
         for (let from = 0; from < messages; from += 250) {
-          const chunk = Array.from({ length: Math.min(250, messages - from) }, (_, i) => message(from + i));
+          const chunk = sent.slice(from, from + 250);
           await producer.publish([...chunk, ...chunk]);
         }
         const all = () => children.flatMap((child) => child.events);
