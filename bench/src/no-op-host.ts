@@ -1,14 +1,14 @@
 /** A consumer host with one consumer that does nothing, the subject of every consume benchmark. */
-import {
-  Consumer,
+import type {
   ConsumerHost,
-  type EndpointOptions,
-  type HandlerClass,
-  type IdempotencyStore,
-  type MessageDefinition,
-  type Middleware,
-  type Transport,
+  EndpointOptions,
+  HandlerClass,
+  IdempotencyStore,
+  MessageDefinition,
+  Middleware,
+  Transport,
 } from '@sluice/core';
+import { current, type SluiceBuild } from './sluice-builds.js';
 
 export interface NoOpHostOptions {
   readonly transport: Transport;
@@ -22,11 +22,14 @@ export interface NoOpHostOptions {
   readonly middleware?: readonly Middleware[];
   /** Called after each handled message with the count so far. */
   readonly onHandled: (handled: number) => void;
+  /** The Sluice build whose host it is. Default this checkout's. */
+  readonly sluice?: SluiceBuild;
 }
 
 export function noOpHost(options: NoOpHostOptions): ConsumerHost {
   let handled = 0;
-  @Consumer({
+  const sluice = options.sluice ?? current;
+  @sluice.Consumer({
     queue: options.queue,
     message: options.message,
     prefetch: 100,
@@ -38,7 +41,7 @@ export function noOpHost(options: NoOpHostOptions): ConsumerHost {
       options.onHandled(++handled);
     }
   }
-  return new ConsumerHost({
+  return new sluice.ConsumerHost({
     serviceName: 'bench',
     transport: options.transport,
     consumers: [NoOp as HandlerClass<never>],

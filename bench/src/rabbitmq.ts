@@ -31,7 +31,10 @@
  * regular expression over the throughput scenarios' names, `<queue type>/<scenario>/<client>` such as
  * `quorum/publish/sluice`: only those run; it also reaches the diagnostic ones, which do not run
  * without it: `sluice-ack-each` and `sluice-bare` consumes, `sluice-transport` and
- * `sluice-transport-batch` publishes), BENCH_JSON (a file to write the figures to, for `npm run perf`).
+ * `sluice-transport-batch` publishes), BENCH_JSON (a file to write the figures to, for `npm run perf`),
+ * BENCH_SLUICE_BEFORE (the root of another checkout of this repository, built: its Sluice runs beside
+ * this one as the `sluice-before` clients of every consume and publish scenario, for a before/after
+ * table from one run).
  */
 import { randomUUID } from 'node:crypto';
 import { loadavg } from 'node:os';
@@ -39,7 +42,6 @@ import {
   Bus,
   Consumer,
   ConsumerHost,
-  defineCommand,
   defineEvent,
   type CommandDefinition,
   type EventDefinition,
@@ -47,7 +49,7 @@ import {
   type MessageContext,
   type OutgoingMessage,
 } from '@sluice/core';
-import { RabbitMqTransport, type QueueType, type RabbitMqTransportOptions } from '@sluice/rabbitmq';
+import type { QueueType, RabbitMqTransport, RabbitMqTransportOptions } from '@sluice/rabbitmq';
 import { record, writeReport } from './bench-report.js';
 import { noOpHost } from './no-op-host.js';
 import {
@@ -61,6 +63,7 @@ import {
 } from './rabbitmq-measure.js';
 import { peers } from './rabbitmq-peers.js';
 import { RawClient } from './rabbitmq-raw.js';
+import { before, current, type SluiceBuild } from './sluice-builds.js';
 
 const url = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const messages = Number(process.env.BENCH_MESSAGES ?? 30_000);
@@ -71,6 +74,8 @@ const only = process.env.BENCH_ONLY === undefined ? undefined : new RegExp(proce
 const latencyRate = Number(process.env.BENCH_LATENCY_RATE ?? 2_000);
 const prefetch = 100;
 const queueTypes: readonly QueueType[] = ['classic', 'quorum'];
+/** The earlier build of BENCH_SLUICE_BEFORE, measured beside this one as the `sluice-before` clients. */
+const previous = await before();
 
 const id = randomUUID().slice(0, 8);
 const latencyQueue = `bench.latency.${id}`;
@@ -85,8 +90,15 @@ interface Timed {
   readonly pad: string;
 }
 
+/** The message types of a lane as one Sluice build defines them. */
+interface Definitions {
+  readonly Job: CommandDefinition<Payload>;
+  readonly Sent: CommandDefinition<Payload>;
+  readonly Published: EventDefinition<Payload>;
+}
+
 /** The queues and message types of the throughput scenarios on one queue type. */
-interface Lane {
+interface Lane extends Definitions {
   readonly queueType: QueueType;
   /** Filled through the default exchange before each consume run. */
   readonly consumeQueue: string;
@@ -95,15 +107,24 @@ interface Lane {
   readonly Job: CommandDefinition<Payload>;
   readonly Sent: CommandDefinition<Payload>;
   readonly Published: EventDefinition<Payload>;
+  /** The same types defined by the earlier build, when there is one. */
+  readonly previous: Definitions | undefined;
+}
+
+function definitions(sluice: SluiceBuild, queueType: QueueType): Definitions {
+  return {
+    Job: sluice.defineCommand<Payload>(`bench.job-${queueType}-${id}.v1`),
+    Sent: sluice.defineCommand<Payload>(`bench.sent-${queueType}-${id}.v1`),
+    Published: sluice.defineEvent<Payload>(`bench.published-${queueType}-${id}.v1`),
+  };
 }
 
 const lanes: readonly Lane[] = queueTypes.map((queueType) => ({
   queueType,
   consumeQueue: `bench.consume.${queueType}.${id}`,
   publishQueue: `bench.publish.${queueType}.${id}`,
-  Job: defineCommand<Payload>(`bench.job-${queueType}-${id}.v1`),
-  Sent: defineCommand<Payload>(`bench.sent-${queueType}-${id}.v1`),
-  Published: defineEvent<Payload>(`bench.published-${queueType}-${id}.v1`),
+  ...definitions(current, queueType),
+  previous: previous === undefined ? undefined : definitions(previous, queueType),
 }));
 
 const Ping = defineEvent<Timed>(`bench.ping-${id}.v1`);
@@ -114,8 +135,8 @@ const note = 'x'.repeat(1024 - JSON.stringify({ id: 12345, note: '' }).length);
 const payload: Payload = { id: 12345, note };
 const pad = 'x'.repeat(1024 - JSON.stringify({ t: performance.now(), pad: '' }).length);
 
-function transport(options: RabbitMqTransportOptions = {}): RabbitMqTransport {
-  return new RabbitMqTransport({ url, connectionName: 'sluice-bench', ...options });
+function transport(options: RabbitMqTransportOptions = {}, sluice = current): RabbitMqTransport {
+  return new sluice.RabbitMqTransport({ url, connectionName: 'sluice-bench', ...options });
 }
 
 /** Drains `window`'s messages from the lane's consume queue, marking the first and the last. */
@@ -139,13 +160,14 @@ async function consumeRun(
   return window.sample();
 }
 
-/** A ConsumerHost with a no-op handler. */
-function hostDrain(coalesceAcks: boolean): Drain {
+/** A ConsumerHost with a no-op handler (of the earlier build with `sluice` and its definitions). */
+function hostDrain(coalesceAcks: boolean, sluice = current, defined?: Definitions): Drain {
   return async (lane, perConsumer, window) => {
     const host = noOpHost({
-      transport: transport({ coalesceAcks, queueType: lane.queueType }),
+      sluice,
+      transport: transport({ coalesceAcks, queueType: lane.queueType }, sluice),
       queue: lane.consumeQueue,
-      message: lane.Job,
+      message: (defined ?? lane).Job,
       consumer: { prefetch: perConsumer },
       onHandled: (handled) => {
         if (handled === 1) window.first();
@@ -250,16 +272,17 @@ async function publishRun(
   return sample;
 }
 
-/** A publish run through a fresh Sluice transport; `call` makes one publish call. */
+/** A publish run through a fresh Sluice transport (of `sluice`); `call` makes one publish call. */
 function sluicePublish(
   raw: RawClient,
   broker: BrokerCpu,
   lane: Lane,
   perCall: 1 | 100,
   call: (producer: RabbitMqTransport) => () => Promise<void>,
+  sluice = current,
 ): Promise<Sample> {
   return publishRun(raw, broker, lane, perCall, async () => {
-    const producer = transport({ queueType: lane.queueType });
+    const producer = transport({ queueType: lane.queueType }, sluice);
     await producer.connect();
     return { publish: call(producer), close: () => producer.close() };
   });
@@ -311,6 +334,9 @@ function groups(raw: RawClient, broker: BrokerCpu): Group[] {
           ...all.map(
             (peer) => [peer.name, run((l, p, w) => peer.consume(l.consumeQueue, messages, p, w))] as const,
           ),
+          ...(previous === undefined
+            ? []
+            : ([['sluice-before', run(hostDrain(true, previous, lane.previous))]] as const)),
           ['sluice-ack-each', run(hostDrain(false))],
           ['sluice-bare', run(bareDrain)],
         ],
@@ -318,6 +344,18 @@ function groups(raw: RawClient, broker: BrokerCpu): Group[] {
     };
     const { Sent, Published } = lane;
     const batch = Array.from({ length: 100 }, () => payload);
+    const earlier = (
+      sluice: SluiceBuild,
+      defined: Definitions,
+    ): (readonly [string, () => Promise<Sample>])[] => {
+      const run = (perCall: 1 | 100, call: (bus: Bus) => () => Promise<void>) => () =>
+        sluicePublish(raw, broker, lane, perCall, (producer) => call(new sluice.Bus(producer)), sluice);
+      return [
+        ['sluice-before', run(1, (bus) => () => bus.send(defined.Sent, payload))],
+        ['sluice-before-publish', run(1, (bus) => () => bus.publish(defined.Published, payload))],
+        ['sluice-before-publish-batch', run(100, (bus) => () => bus.publishBatch(defined.Published, batch))],
+      ];
+    };
     const publish: Group = {
       name: `${lane.queueType}/publish`,
       lane,
@@ -356,6 +394,7 @@ function groups(raw: RawClient, broker: BrokerCpu): Group[] {
               return () => bus.publishBatch(Published, batch);
             }),
         ],
+        ...(previous === undefined || lane.previous === undefined ? [] : earlier(previous, lane.previous)),
         [
           'sluice-transport',
           () => sluicePublish(raw, broker, lane, 1, (producer) => () => producer.publish([outgoing(lane)])),
@@ -403,10 +442,20 @@ const loads = () =>
     .join(' ');
 
 const verdict = (ok: boolean) => (ok ? 'PASS' : 'FAIL');
-const clientColumns = ['sluice', 'raw', 'amqp-connection-manager', 'rascal', 'rabbitmq-client'];
+const clientColumns = [
+  'sluice',
+  ...(previous === undefined ? [] : ['sluice-before']),
+  'raw',
+  'amqp-connection-manager',
+  'rascal',
+  'rabbitmq-client',
+];
 const clientLabels: Record<string, string> = {
   raw: 'raw amqplib',
   sluice: 'Sluice',
+  'sluice-before': 'Sluice before (BENCH_SLUICE_BEFORE)',
+  'sluice-before-publish': 'Sluice before bus.publish',
+  'sluice-before-publish-batch': 'Sluice before bus.publishBatch',
   'sluice-publish': 'Sluice bus.publish',
   'sluice-publish-batch': 'Sluice bus.publishBatch (100 per call, 10 calls in flight)',
   'sluice-ack-each': 'Sluice ConsumerHost, ack each (coalesceAcks false)',
@@ -414,6 +463,33 @@ const clientLabels: Record<string, string> = {
   'sluice-transport': 'Sluice transport.publish, one message per call',
   'sluice-transport-batch': 'Sluice transport.publish, 100 per call',
 };
+
+/**
+ * The rows of the ratio table: a scenario group, and which client is shown in a column where it is not
+ * the column's own (the Sluice columns of the `bus.publish` rows); `othersToo` shows every other column.
+ */
+const tableRows: readonly {
+  readonly group: string;
+  readonly label?: string;
+  readonly clients: Readonly<Record<string, string>>;
+  readonly othersToo: boolean;
+}[] = [
+  { group: `consume${prefetch}`, clients: {}, othersToo: true },
+  { group: 'consume10', clients: {}, othersToo: true },
+  { group: 'publish', clients: {}, othersToo: true },
+  {
+    group: 'publish',
+    label: 'confirmed publish, 1,000 in flight (Sluice: bus.publish)',
+    clients: { sluice: 'sluice-publish', 'sluice-before': 'sluice-before-publish', raw: 'raw' },
+    othersToo: false,
+  },
+  {
+    group: 'publish',
+    label: 'confirmed publish, 100 per call, 10 calls in flight (Sluice: bus.publishBatch)',
+    clients: { sluice: 'sluice-publish-batch', 'sluice-before': 'sluice-before-publish-batch', raw: 'raw' },
+    othersToo: false,
+  },
+];
 
 /** Runs the selected throughput scenarios, prints their tables, returns the verdicts on the goals. */
 async function throughput(raw: RawClient, broker: BrokerCpu): Promise<string[]> {
@@ -482,12 +558,22 @@ async function throughput(raw: RawClient, broker: BrokerCpu): Promise<string[]> 
   for (const queueType of queueTypes) {
     const ofType = selected.filter((g) => g.lane.queueType === queueType);
     if (ofType.length === 0) continue;
-    console.log(`\n${queueType} queues, msg/s ratio to raw amqplib:\n`);
+    console.log(
+      `\n${queueType} queues, msg/s ratio to raw amqplib (client CPU µs/msg, broker CPU µs/msg):\n`,
+    );
     console.log(`| scenario | ${clientColumns.map((c) => clientLabels[c] ?? c).join(' | ')} |`);
     console.log(`|---|${clientColumns.map(() => '---:').join('|')}|`);
-    for (const group of ofType) {
-      const cells = clientColumns.map((client) => fixed(summary(`${group.name}/${client}`)?.ratio, 2));
-      console.log(`| ${group.label} | ${cells.join(' | ')} |`);
+    for (const row of tableRows) {
+      const group = ofType.find((g) => g.name === `${queueType}/${row.group}`);
+      if (group === undefined) continue;
+      const cells = clientColumns.map((column) => {
+        const client = row.clients[column] ?? (row.othersToo ? column : undefined);
+        const s = client === undefined ? undefined : summary(`${group.name}/${client}`);
+        return s === undefined
+          ? '-'
+          : `${fixed(s.ratio, 2)} (${fixed(s.cpuMicrosPerMessage, 1)}, ${fixed(s.brokerCpuMicrosPerMessage, 1)})`;
+      });
+      console.log(`| ${row.label ?? group.label} | ${cells.join(' | ')} |`);
     }
     console.log(
       `\n${queueType} queues, each client (median msg/s; median ratios; median CPU per message):\n`,

@@ -4,6 +4,7 @@
  * API (ready plus unacknowledged, refreshed by the broker every few seconds), with the replica count
  * the (simulated) controllers set and how many replicas consume.
  */
+import { isDeadLetterQueueName } from '@sluice/core';
 import type { RabbitMqManagement } from './rabbitmq-management.js';
 
 /** What the sampler reads of the consumers at each sample. */
@@ -39,7 +40,7 @@ export function queueDepths(metrics: string): Record<string, number> {
 }
 
 /** Dead-letter queues hold what was given up on; they are not backlog. */
-export const isWorkQueue = (queue: string) => !queue.endsWith('.dlq');
+const isWorkQueue = (queue: string) => !isDeadLetterQueueName(queue);
 
 /**
  * The work queues' summed depth in a sample: per queue the higher of the two sources (the management

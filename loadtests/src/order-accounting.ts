@@ -91,27 +91,28 @@ export class OrderAccounting {
     return undefined;
   }
 
-  /** The final accounting; call it once the consumers have exited. */
+  /**
+   * The final accounting; call it once the consumers have exited. Every accepted order lands in
+   * exactly one of handled, dead-lettered, still queued and lost. The work and retry queues are read
+   * before the dead-letter queues, in the direction messages still move (see `VhostContents`), so a
+   * message moving meanwhile is seen in one of them.
+   */
   async settle(): Promise<Accounting> {
     this.tally.poll();
     const pending = this.tally.pending(this.orders);
+    const located =
+      pending.size === 0
+        ? { queues: new Map<string, readonly string[]>(), complete: true }
+        : await this.contents.locate(new Set(pending.keys()));
     const dead = await this.contents.deadLettered();
     const deadLettered: (OrderOutcome & { queue: string })[] = [];
-    const rest = new Map<string, readonly string[]>();
-    for (const [orderId, missing] of pending) {
-      const queue = dead.orders.get(orderId);
-      if (queue === undefined) rest.set(orderId, missing);
-      else deadLettered.push({ orderId, missing, queue });
-    }
-    const located =
-      rest.size === 0
-        ? { queues: new Map<string, readonly string[]>(), complete: true }
-        : await this.contents.locate(new Set(rest.keys()));
     const undrained: (OrderOutcome & { queues: readonly string[] })[] = [];
     const lost: OrderOutcome[] = [];
-    for (const [orderId, missing] of rest) {
+    for (const [orderId, missing] of pending) {
+      const queue = dead.orders.get(orderId);
       const queues = located.queues.get(orderId);
-      if (queues !== undefined) undrained.push({ orderId, missing, queues });
+      if (queue !== undefined) deadLettered.push({ orderId, missing, queue });
+      else if (queues !== undefined) undrained.push({ orderId, missing, queues });
       else if (located.complete) lost.push({ orderId, missing });
       else
         undrained.push({ orderId, missing, queues: ['(not read: a queue held more than 5,000 messages)'] });

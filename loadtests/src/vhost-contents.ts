@@ -3,10 +3,14 @@
  * @sluice/rabbitmq's `DeadLetters`, which puts an exact copy of each back before taking it, so a read
  * leaves the queue as it was and counts no delivery), and, once the consumers are gone, the messages
  * still waiting in the other queues (work and retry queues).
+ *
+ * With no consumer left, messages still move: a retry queue's message expires into its work queue
+ * (its TTL), and a work queue dead-letters into its `.dlq`. A message moving between two reads is
+ * seen in one of them only if the source is read before the target, so `locate` reads the retry
+ * queues before the work queues, and the final accounting reads the dead-letter queues last.
  */
-import { silentLogger } from '@sluice/core';
+import { isDeadLetterQueueName, isRetryQueueName, silentLogger } from '@sluice/core';
 import { DeadLetters } from '@sluice/rabbitmq';
-import { isWorkQueue } from './backlog-sampler.js';
 import type { RabbitMqManagement } from './rabbitmq-management.js';
 
 /** Messages read per queue by `locate` at most. */
@@ -43,7 +47,7 @@ export class VhostContents {
 
   /** `amqpUrl` names the vhost `vhost` (the one `management` lists queues of). */
   constructor(
-    private readonly management: RabbitMqManagement,
+    private readonly management: Pick<RabbitMqManagement, 'queues' | 'peek'>,
     private readonly vhost: string,
     amqpUrl: string,
   ) {
@@ -60,7 +64,7 @@ export class VhostContents {
     const reasons: Record<string, number> = {};
     let messages = 0;
     for (const queue of await this.management.queues(this.vhost)) {
-      if (isWorkQueue(queue.name)) continue;
+      if (!isDeadLetterQueueName(queue.name)) continue;
       for (const letter of await this.deadLetters.list(queue.name, { limit: Number.MAX_SAFE_INTEGER })) {
         messages++;
         const reason = `${queue.name}: ${letter.fault?.reason ?? 'unknown'} (${letter.fault?.errorType ?? 'no fault headers'})`;
@@ -73,22 +77,25 @@ export class VhostContents {
   }
 
   /**
-   * The queues other than dead-letter queues that hold a message of `orderIds`. Reads through the
-   * management API (get and requeue, which counts a delivery on a quorum queue): call it once, after
-   * the consumers have stopped.
+   * The queues other than dead-letter queues that hold a message of `orderIds`, every retry queue read
+   * before the work queues (see above). Reads through the management API (get and requeue, which
+   * counts a delivery on a quorum queue): call it once, after the consumers have stopped.
    */
   async locate(orderIds: ReadonlySet<string>): Promise<Located> {
     const queues = new Map<string, string[]>();
     let complete = true;
-    for (const queue of await this.management.queues(this.vhost)) {
-      if (!isWorkQueue(queue.name)) continue;
-      const messages = await this.management.peek(this.vhost, queue.name, locateLimit);
+    const names = (await this.management.queues(this.vhost))
+      .map((queue) => queue.name)
+      .filter((name) => !isDeadLetterQueueName(name));
+    const retryQueues = names.filter(isRetryQueueName);
+    for (const queue of [...retryQueues, ...names.filter((name) => !isRetryQueueName(name))]) {
+      const messages = await this.management.peek(this.vhost, queue, locateLimit);
       if (messages.length >= locateLimit) complete = false;
       for (const { payload } of messages) {
         const orderId = orderIdOf(payload);
         if (orderId === undefined || !orderIds.has(orderId)) continue;
         const holding = queues.get(orderId) ?? [];
-        if (!holding.includes(queue.name)) holding.push(queue.name);
+        if (!holding.includes(queue)) holding.push(queue);
         queues.set(orderId, holding);
       }
     }

@@ -154,4 +154,29 @@ describe('OrderAccounting', () => {
     expect(outcome.lost).toEqual([]);
     expect(outcome.undrained).toHaveLength(1);
   });
+
+  it('reads the work and retry queues before the dead-letter queues: an order whose message is dead-lettered between the two reads is dead-lettered, not lost', async () => {
+    const orders = new Map([['moving', 50]]);
+    // The broker moves the message from the work queue into payments.dlq right after the first read,
+    // whichever it is (a queue's TTL or a delivery limit dead-letters it while no consumer runs).
+    let where: 'payments' | 'payments.dlq' = 'payments';
+    const read = <T>(result: T): Promise<T> => {
+      where = 'payments.dlq';
+      return Promise.resolve(result);
+    };
+    const broker = {
+      deadLettered(): Promise<DeadLettered> {
+        const dead = new Map(where === 'payments.dlq' ? [['moving', 'payments.dlq']] : []);
+        return read({ orders: dead, reasons: {}, messages: dead.size });
+      },
+      locate(orderIds: ReadonlySet<string>): Promise<Located> {
+        const held = where === 'payments' && orderIds.has('moving');
+        return read({ queues: new Map(held ? [['moving', ['payments']]] : []), complete: true });
+      },
+    };
+    const outcome = await new OrderAccounting(orders, new HandledTally(dir), broker).settle();
+    expect(outcome.lost).toEqual([]);
+    expect(outcome.deadLettered.map((o) => o.orderId)).toEqual(['moving']);
+    expect(outcome.handled + outcome.deadLettered.length + outcome.undrained.length).toBe(orders.size);
+  });
 });

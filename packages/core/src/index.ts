@@ -43,6 +43,7 @@ export {
 } from './message-definition.js';
 export type {
   CommandDefinition,
+  CommandDefinitionOptions,
   DefinitionOptions,
   EventDefinition,
   MessageDefinition,
@@ -60,6 +61,7 @@ export {
   deadLetterSubQueueName,
   entityOfDeadLetterSubQueue,
   isDeadLetterQueueName,
+  isRetryQueueName,
   isValidBrokerName,
   queueOfDeadLetterQueue,
   retryQueueName,

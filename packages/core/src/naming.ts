@@ -18,6 +18,11 @@ export function retryQueueName(queue: string, delayMs: number): string {
   return `${queue}.retry.${delayMs}ms`;
 }
 
+/** True for names produced by {@link retryQueueName}. */
+export function isRetryQueueName(queue: string): boolean {
+  return /\.retry\.\d+ms$/.test(queue);
+}
+
 /** The queue whose dead-letter queue is `dlq` (the inverse of {@link deadLetterQueueName}). */
 export function queueOfDeadLetterQueue(dlq: string): string {
   return isDeadLetterQueueName(dlq) ? dlq.slice(0, -'.dlq'.length) : dlq;

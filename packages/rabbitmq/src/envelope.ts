@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { Headers, type OutgoingMessage, type TransportMessage } from '@sluice/core';
 import type { Message, Options } from 'amqplib';
 import {
+  bytesAsText,
   dateOfSeconds,
   emptyTable,
   fitHeaders,
@@ -150,13 +151,15 @@ function recordedAttempt(recorded: unknown): number {
 
 /**
  * Returns of the message to its queue unsettled. Quorum queues count every one (a lost consumer, a
- * requeue) in `x-delivery-count`; classic queues only flag a redelivery, and the subscription counts
- * the losses it saw.
+ * requeue) in `x-delivery-count`, which they set on a redelivery only: on a first delivery the header
+ * is its publisher's (a shovel's copy of a message from another queue) and counts nothing. Classic
+ * queues only flag a redelivery, and the subscription counts the losses it saw.
  */
 function redeliveriesOf(deliveryCount: unknown, redelivered: boolean, lostDeliveries: number): number {
+  if (!redelivered) return 0;
   if (typeof deliveryCount === 'number' && Number.isSafeInteger(deliveryCount) && deliveryCount > 0)
     return deliveryCount;
-  return redelivered ? Math.max(1, lostDeliveries) : 0;
+  return Math.max(1, lostDeliveries);
 }
 
 /**
@@ -178,9 +181,9 @@ export function decode(raw: Message, lostDeliveries = 0): Envelope {
   let attempt: unknown;
   let deliveryCount: unknown;
   for (const [name, value] of entries) {
-    if (name === Headers.sentAt) sentAt = value;
+    if (name === Headers.sentAt) sentAt = bytesAsText(value);
     else if (name === Headers.causationId) causation = value;
-    else if (name === Headers.attempt) attempt = value;
+    else if (name === Headers.attempt) attempt = bytesAsText(value);
     else if (name === 'x-delivery-count') deliveryCount = value;
     else if (!brokerHeaders.has(name)) headers[name] = stringifyHeader(value);
   }

@@ -67,12 +67,22 @@ function typedTimestamp(value: object): number | undefined {
   return typeof seconds === 'number' ? seconds : undefined;
 }
 
+/**
+ * A byte array (AMQP type `x`: some clients send or forward text headers so) as its UTF-8 text; any
+ * other value as it is.
+ */
+export function bytesAsText(value: unknown): unknown {
+  return isBytes(value)
+    ? Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8')
+    : value;
+}
+
 /** A JSON-safe rendering, depth bounded. */
 function plain(value: unknown, depth: number): unknown {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
   if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
   if (typeof value === 'bigint') return String(value);
-  if (isBytes(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('utf8');
+  if (isBytes(value)) return bytesAsText(value);
   if (typeof value !== 'object') return '';
   if (depth >= maxDepth) return `[nested deeper than ${maxDepth} levels]`;
   if (Array.isArray(value)) return value.map((item: unknown) => plain(item, depth + 1));

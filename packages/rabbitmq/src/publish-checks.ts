@@ -19,9 +19,18 @@ export interface PublishLimits {
 /** Largest per-message TTL RabbitMQ accepts (`expiration`), in ms. */
 const maxExpirationMs = 4_294_967_295;
 
-/** A short string of at most 255 bytes (a cheap length bound first: UTF-8 takes at most 3 bytes per unit). */
+/**
+ * A short string of at most 255 bytes (a cheap length bound first: UTF-8 takes at most 3 bytes per
+ * unit), well formed: a lone surrogate goes on the wire as U+FFFD, so the broker would see another id,
+ * queue or routing key than the one given, and a `basic.return` of it would match no send (the
+ * publish of an unroutable message resolved as if delivered).
+ */
 function isShortString(value: unknown): boolean {
-  return typeof value === 'string' && (value.length <= 85 || Buffer.byteLength(value) <= 255);
+  return (
+    typeof value === 'string' &&
+    (value.length <= 85 || Buffer.byteLength(value) <= 255) &&
+    value.isWellFormed()
+  );
 }
 
 /**
@@ -39,7 +48,7 @@ export function checkOutgoing(message: OutgoingMessage, routingKey: unknown, lim
     if (!isShortString(value))
       check().fail(
         option,
-        'must be a string of at most 255 bytes (UTF-8)',
+        'must be well-formed text (no lone surrogate) of at most 255 bytes in UTF-8',
         typeof value === 'string' ? `${value.slice(0, 40)}...` : value,
       );
   };

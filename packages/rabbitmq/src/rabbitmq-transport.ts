@@ -164,10 +164,12 @@ export class RabbitMqTransport implements Transport {
 
   /**
    * Publishes in order and resolves when RabbitMQ confirmed every message. Topic messages go to the
-   * topic's exchange (declared on first use), queue messages through the default exchange (always
-   * mandatory). Rejects with `SLUICE_UNROUTABLE` (mandatory and no queue), `SLUICE_QUEUE_FULL` (a
+   * topic's exchange (declared on first use, with the `consumerQueue` of the destination: created as
+   * `subscribe` creates it when missing, and bound), queue messages through the default exchange
+   * (always mandatory). Rejects with `SLUICE_UNROUTABLE` (mandatory and no queue), `SLUICE_QUEUE_FULL` (a
    * queue at max length refused it), `SLUICE_CONNECTION_LOST` (still disconnected after
-   * `publishTimeoutMs`), `SLUICE_DEADLINE_EXCEEDED` (not confirmed within it) or `SLUICE_CLOSED`.
+   * `publishTimeoutMs`), `SLUICE_DEADLINE_EXCEEDED` (not confirmed within it) or `SLUICE_CLOSED` (closed,
+   * or not connected yet).
    * During an outage messages wait; those unconfirmed at a connection loss are sent again.
    */
   publish(messages: readonly OutgoingMessage[]): Promise<void> {
@@ -277,13 +279,17 @@ export class RabbitMqTransport implements Transport {
     if (opened) this.logger.info({}, 'RabbitMQ transport closed');
   }
 
+  /**
+   * Before `connect` resolved: not connected yet (`SLUICE_CLOSED`, as in-memory and Service Bus say it;
+   * not `SLUICE_CONNECTION_LOST`, which would send the reader looking for a broker fault).
+   */
   private notOpen(): SluiceError {
-    return this.state === 'new'
-      ? new SluiceError(
-          ErrorCodes.CONNECTION_LOST,
-          'RabbitMQ transport is not connected: call connect() first',
-        )
-      : new SluiceError(ErrorCodes.CLOSED, 'RabbitMQ transport is closed');
+    return new SluiceError(
+      ErrorCodes.CLOSED,
+      this.state === 'new'
+        ? 'RabbitMQ transport is not connected yet: call connect() first (a ConsumerHost connects in start())'
+        : 'RabbitMQ transport is closed',
+    );
   }
 
   private toOutgoing(message: OutgoingMessage): Outgoing {
@@ -303,6 +309,8 @@ export class RabbitMqTransport implements Transport {
     } else {
       topic = destination.topic;
       exchange = topic;
+      if (destination.consumerQueue !== undefined)
+        this.topology.expectConsumerQueue(topic, destination.consumerQueue);
       const exchangeOptions = this.options.exchanges.get(topic);
       const routed =
         exchangeOptions !== undefined &&

@@ -136,6 +136,31 @@ describe('envelope', () => {
     expect(decode(received({ headers: { [Headers.attempt]: 'junk' } })).attempt).toBe(1);
   });
 
+  it('reads the Sluice headers sent as byte arrays as their text', () => {
+    const { message, attempt, problems } = decode(
+      received({
+        headers: {
+          [Headers.sentAt]: Buffer.from('1767323045678'),
+          [Headers.attempt]: Buffer.from('3'),
+          [Headers.causationId]: Buffer.from('cause-1'),
+        },
+      }),
+    );
+    expect(problems).toEqual([]);
+    expect(message.sentAt.toISOString()).toBe('2026-01-02T03:04:05.678Z');
+    expect(attempt).toBe(3);
+    expect(message.causationId).toBe('cause-1');
+  });
+
+  it('reads x-delivery-count on a redelivery only: on a first delivery its publisher set it', () => {
+    const spoofed = decode(received({ headers: { 'x-delivery-count': 50 } }, false));
+    expect(spoofed).toMatchObject({ attempt: 1, redeliveries: 0 });
+    expect(decode(received({ headers: { 'x-delivery-count': 50 } }, true))).toMatchObject({
+      attempt: 51,
+      redeliveries: 50,
+    });
+  });
+
   it('copies a message with its typed headers, without broker bookkeeping or expiration', () => {
     const raw = received({
       messageId: 'm-1',

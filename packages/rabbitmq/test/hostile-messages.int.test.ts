@@ -3,7 +3,7 @@
  * timestamps outside a `Date`'s range, an invalid `sluice-sent-at`, typed headers amqplib cannot write
  * back as decoded (a large fraction, a timestamp of 2^64-1, -2^63), a `__proto__` table carrying `sluice-attempt`, deep
  * nesting (and a table nested deeper than amqplib's decoder can read), odd `x-death` shapes, a header
- * too big to copy. None may wedge the queue: the unreadable
+ * too big to copy, an `x-delivery-count` its publisher set. None may wedge the queue: the unreadable
  * ones are dead-lettered at once with `decode-failed` (their bytes kept), the readable ones are handled
  * (and retried through copies the broker accepts), and every good message behind them is handled
  * exactly once and acknowledged.
@@ -85,6 +85,20 @@ function hostile(type: string, ccQueue: string): Hostile[] {
       }),
     },
     { name: 'header too big to copy', readable: true, options: base({ big: 'b'.repeat(62_000) }) },
+    {
+      // Some clients send (or forward) text headers as byte arrays (AMQP type x).
+      name: 'sent-at and attempt as bytes',
+      readable: true,
+      options: base({ [Headers.sentAt]: Buffer.from('1767323045678'), [Headers.attempt]: Buffer.from('1') }),
+    },
+    {
+      // RabbitMQ counts deliveries in x-delivery-count only on a redelivery from a quorum queue; on a
+      // first delivery the header is its publisher's (a shovel's copy, say), and read as the broker's
+      // count it dead-lettered the message at once past the redelivery limit, never handled.
+      name: 'x-delivery-count set by its publisher',
+      readable: true,
+      options: base({ 'x-delivery-count': 50 }),
+    },
     {
       // Sender-selected distribution: RabbitMQ sends a copy to each queue the CC header names, so a
       // retry copy that kept it sent the message there again.

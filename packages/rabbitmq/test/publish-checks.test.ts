@@ -27,6 +27,9 @@ describe('checkOutgoing', () => {
     expect(() => checkOutgoing(message(), '', limits)).not.toThrow();
     expect(() => checkOutgoing(message({ messageId: 'a'.repeat(255) }), '', limits)).not.toThrow();
     expect(() => checkOutgoing(message({ correlationId: 'é'.repeat(127) }), '', limits)).not.toThrow();
+    expect(() =>
+      checkOutgoing(message({ messageId: '\u{1f600}'.repeat(63) }), '\u{1f600}', limits),
+    ).not.toThrow();
   });
 
   it.each<[string, string, Partial<Record<keyof OutgoingMessage, unknown>>, unknown?]>([
@@ -34,6 +37,11 @@ describe('checkOutgoing', () => {
     ['a message id of 256 bytes', 'messageId', { messageId: 'a'.repeat(256) }],
     ['a correlation id of 256 bytes in UTF-8', 'correlationId', { correlationId: 'é'.repeat(128) }],
     ['a type that is not a string', 'type', { type: 7 }],
+    // A lone surrogate reaches RabbitMQ as U+FFFD: another id, queue or key than the one given.
+    ['a lone surrogate in the message id', 'messageId', { messageId: 'm-\ud800' }],
+    ['a lone surrogate in the queue', 'destination', { destination: { queue: 'q\udc00' } }],
+    ['a lone surrogate in the type', 'type', { type: '\udc00orders.v1' }],
+    ['a lone surrogate in the routing key', 'routing key', {}, 'order.\ud800'],
     ['a routing key of 256 bytes', 'routing key', {}, 'k'.repeat(256)],
     ['a time before 1970', 'sentAt', { sentAt: new Date(-1) }],
     ['an invalid time', 'sentAt', { sentAt: new Date(Number.NaN) }],

@@ -130,6 +130,31 @@ describe('routing and queue limits', () => {
     expect(await keysOf(bound, 2, 'key')).toEqual(['critical', 'critical']);
   });
 
+  it('never confirms a mandatory message no queue took, whatever its id or destination holds', async () => {
+    // A lone surrogate travels as U+FFFD: RabbitMQ returned the message under another id, queue or
+    // exchange than the send's, the return matched no send, and the publish resolved as delivered.
+    const unbound = uniqueName('rmqtest.nowhere');
+    const outcomes = await Promise.all(
+      [
+        outgoing({ queue: unbound }, { messageId: `${uniqueName('id')}\ud800` }),
+        outgoing({ queue: `${unbound}\udc00` }),
+        outgoing({ topic: `${uniqueName('rmqtest.unbound')}\ud800` }),
+        outgoing({ queue: unbound }),
+      ].map((message) =>
+        transport.publish([message]).then(
+          () => 'confirmed',
+          (error: unknown) => (error as { code?: string }).code,
+        ),
+      ),
+    );
+    expect(outcomes).toEqual([
+      ErrorCodes.INVALID_OPTION,
+      ErrorCodes.INVALID_OPTION,
+      ErrorCodes.INVALID_OPTION,
+      ErrorCodes.UNROUTABLE,
+    ]);
+  });
+
   // A quorum queue checks its limit after it took a message in, so it accepts one past `maxLength`
   // before it refuses (RabbitMQ 3.10 here); a classic queue stops at the limit.
   it.each([

@@ -197,6 +197,17 @@ export function describeTransportConformance(name: string, options: ConformanceO
       }
     });
 
+    it('refuses publish and subscribe before connect, saying it is not connected yet', async () => {
+      const transport = await options.createTransport();
+      opened.push(transport);
+      const { queue, topic } = fx.names();
+      const notConnected = { code: ErrorCodes.CLOSED, message: expect.stringMatching(/not connected yet/) };
+      await expect(transport.publish([message(topic)])).rejects.toMatchObject(notConnected);
+      await expect(
+        fx.subscribe(transport, { queue, topics: [topic] }, new DeliveryCollector()),
+      ).rejects.toMatchObject(notConnected);
+    });
+
     it('rejects an unroutable mandatory message and accepts a non-mandatory one', async () => {
       const transport = await fx.open();
       const { topic } = fx.names();
@@ -204,6 +215,28 @@ export function describeTransportConformance(name: string, options: ConformanceO
         code: ErrorCodes.UNROUTABLE,
       });
       await expect(transport.publish([message(topic, { mandatory: false })])).resolves.toBeUndefined();
+    });
+
+    it('keeps a message sent with a consumer queue before anyone subscribed, for the consumer that starts later', async () => {
+      const { queue, topic } = fx.names();
+      // The sender only publishes, as an HTTP API does; its consumer has never run.
+      const sender = await fx.open();
+      const caps = sender.capabilities;
+      const queueOptions = {
+        ...(caps.maxLength ? { maxLength: 50 } : {}),
+        ...(caps.messageTtl ? { messageTtlMs: 600_000 } : {}),
+      };
+      const consumerQueue = { queue, options: queueOptions };
+      const early = message(topic, { destination: { topic, consumerQueue } });
+      await sender.publish([early]);
+      const consumer = await fx.open();
+      const collector = new DeliveryCollector();
+      // The consumer declares the queue with the same settings: no conflict with the sender's.
+      await fx.subscribe(consumer, { queue, topics: [topic], options: queueOptions }, collector);
+      const late = message(topic, { destination: { topic, consumerQueue } });
+      await sender.publish([late]);
+      const got = await collector.waitForCount(2, t(5_000));
+      expect(got.map((d) => d.message.messageId).sort()).toEqual([early.messageId, late.messageId].sort());
     });
 
     it('redelivers after retry() with the attempt count increased', async () => {
