@@ -11,10 +11,12 @@ import {
   deadLetterSubQueueName,
   entityOfDeadLetterSubQueue,
   ErrorCodes,
+  hasErrorCode,
   OptionChecker,
   SluiceError,
   untilAborted,
   type Backoff,
+  type ConsumerQueue,
   type DeliveryHandler,
   type EndpointSpec,
   type Logger,
@@ -164,7 +166,10 @@ export class AzureServiceBusTransport implements Transport {
   /**
    * Sends each message to its topic (the message type's) or queue, in batches per entity, all made
    * before any is sent: a message too large for one Service Bus message rejects the call with
-   * `SLUICE_PUBLISH_REFUSED` (its size and the limit named) and sends nothing. A topic
+   * `SLUICE_PUBLISH_REFUSED` (its size and the limit named) and sends nothing. With provisioning on,
+   * a topic message's `consumerQueue` is declared first: the queue, the topic and the subscription
+   * forwarding to the queue are created where missing (once per transport), so it waits in the queue
+   * for a consumer not started yet. A topic
    * that does not exist has no subscription: `SLUICE_UNROUTABLE` for a mandatory message, accepted
    * and dropped otherwise (Service Bus has no mandatory flag: a topic whose subscriptions all refuse
    * a message drops it too). Other rejections as the contract names them.
@@ -172,21 +177,47 @@ export class AzureServiceBusTransport implements Transport {
   async publish(messages: readonly OutgoingMessage[]): Promise<void> {
     const publisher = this.openPublisher();
     const byEntity = new Map<string, OutgoingMessage[]>();
+    const consumerQueues = new Map<string, ConsumerQueue[]>();
     for (const message of messages) {
       const { destination } = message;
       const entity = 'topic' in destination ? destination.topic : destination.queue;
       const group = byEntity.get(entity);
       if (group === undefined) byEntity.set(entity, [message]);
       else group.push(message);
+      if ('topic' in destination && destination.consumerQueue !== undefined && this.options.provision) {
+        const queues = consumerQueues.get(entity) ?? [];
+        if (!queues.some((q) => q.queue === destination.consumerQueue?.queue)) {
+          queues.push(destination.consumerQueue);
+          consumerQueues.set(entity, queues);
+        }
+      }
     }
-    await publisher.send(
-      [...byEntity].map(([entity, group]) => ({
-        entity,
-        messages: group.map((m) => toServiceBusMessage(m)),
-        describe: (i: number) => `message ${group[i]?.messageId} (${group[i]?.type})`,
-        mustArrive: group.some((m) => m.mandatory || 'queue' in m.destination),
-      })),
-    );
+    for (const [topic, queues] of consumerQueues)
+      for (const consumer of queues) await this.declareConsumerQueue(topic, consumer);
+    try {
+      await publisher.send(
+        [...byEntity].map(([entity, group]) => ({
+          entity,
+          messages: group.map((m) => toServiceBusMessage(m)),
+          describe: (i: number) => `message ${group[i]?.messageId} (${group[i]?.type})`,
+          mustArrive: group.some((m) => m.mandatory || 'queue' in m.destination),
+        })),
+      );
+    } catch (error) {
+      // A topic or queue gone since it was declared: declared again at the next send.
+      if (hasErrorCode(error, ErrorCodes.UNROUTABLE))
+        for (const topic of consumerQueues.keys()) this.topology?.forgetConsumerQueue(topic);
+      throw error;
+    }
+  }
+
+  /** The sender's side of `consumer` (see `Topology.declareConsumerQueue`), within the connect timeout. */
+  private async declareConsumerQueue(topic: string, consumer: ConsumerQueue): Promise<void> {
+    const { topology } = this.opened();
+    const declare = topology.declareConsumerQueue(topic, consumer).catch((error: unknown) => {
+      throw provisioningError(error, `queue ${consumer.queue} for ${topic}`, this.connection.redact);
+    });
+    await this.withinConnectTimeout(declare, `declaring ${consumer.queue} for ${topic}`);
   }
 
   /**
