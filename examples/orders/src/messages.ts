@@ -22,8 +22,12 @@ export const OrderPlaced = defineEvent('orders.order-placed.v1', {
   properties: (order) => ({ totalAmount: order.totalAmount }),
 });
 
-/** Sent to the payments queue: charge the order's card once. */
+/**
+ * Sent to the payments queue: charge the order's card once. The definition names the queue, so a
+ * sender declares it and a charge waits there even when the payments consumer has not started yet.
+ */
 export const ChargeCard = defineCommand('payments.charge-card.v1', {
+  queue: 'payments',
   schema: z.object({
     orderId: z.string().min(1),
     amount: z.number().positive(),

@@ -2,8 +2,8 @@
  * The handlers: return to acknowledge, throw to retry (then dead-letter). Standard decorators (no
  * compiler flag); constructor dependencies are listed in `inject`, one token per parameter.
  */
-import { Bus, Consumer, EventHandler, type MessageContext, type PayloadOf } from '@sluice/core';
-import { SendWelcomeEmail, UserSignedUp } from './messages.js';
+import { Bus, Consumer, EventHandler, type MessageContext } from '@sluice/core';
+import { SignUpUser, UserSignedUp, type SignUp } from './messages.js';
 
 /** Stands in for an email provider. */
 export class Mailer {
@@ -12,28 +12,28 @@ export class Mailer {
   }
 }
 
-/** An event handler: its subscription gets its own queue and a copy of every UserSignedUp. */
-@EventHandler(UserSignedUp, { subscription: 'welcome', inject: [Bus] })
-export class RequestWelcomeEmail {
+/**
+ * A command consumer: competing consumers share its queue (`starter.sign-ups`, named by the
+ * command's definition), each command handled once.
+ */
+@Consumer({ message: SignUpUser, retry: { attempts: 5 }, inject: [Bus] })
+export class SignUpUserConsumer {
   constructor(private readonly bus: Bus) {}
 
-  async handle(user: PayloadOf<typeof UserSignedUp>): Promise<void> {
-    await this.bus.send(SendWelcomeEmail, { userId: user.userId, email: user.email });
+  async handle(user: SignUp, ctx: MessageContext): Promise<void> {
+    // Store the user here; then tell whoever is interested.
+    await this.bus.publish(UserSignedUp, user);
+    ctx.logger.info({ userId: user.userId }, 'user signed up');
   }
 }
 
-/** A command consumer: competing consumers share its queue, each command handled once. */
-@Consumer({
-  queue: 'starter.welcome-emails',
-  message: SendWelcomeEmail,
-  retry: { attempts: 5 },
-  inject: [Mailer],
-})
-export class SendWelcomeEmailConsumer {
+/** An event handler: its subscription gets its own queue and a copy of every UserSignedUp. */
+@EventHandler(UserSignedUp, { subscription: 'welcome', inject: [Mailer] })
+export class SendWelcomeEmail {
   constructor(private readonly mailer: Mailer) {}
 
-  async handle(command: PayloadOf<typeof SendWelcomeEmail>, ctx: MessageContext): Promise<void> {
-    await this.mailer.send(command.email, 'Welcome!');
-    ctx.logger.info({ userId: command.userId }, 'welcome email sent');
+  async handle(user: SignUp, ctx: MessageContext): Promise<void> {
+    await this.mailer.send(user.email, 'Welcome!');
+    ctx.logger.info({ userId: user.userId }, 'welcome email sent');
   }
 }

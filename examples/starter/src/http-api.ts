@@ -1,8 +1,11 @@
-/** A publisher-only HTTP entry: `POST /signups` publishes UserSignedUp and answers 202. */
+/**
+ * A publisher-only HTTP entry: `POST /signups` sends SignUpUser and answers 202 once the broker has
+ * it (the worker may not be running: the command waits in its queue).
+ */
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { hasErrorCode, ErrorCodes, type Bus } from '@sluice/core';
-import { UserSignedUp } from './messages.js';
+import { SignUpUser } from './messages.js';
 
 export function createApi(bus: Bus): Server {
   return createServer(async (request, response) => {
@@ -15,7 +18,7 @@ export function createApi(bus: Bus): Server {
     try {
       const { email } = JSON.parse(body) as { email?: unknown };
       const userId = randomUUID();
-      await bus.publish(UserSignedUp, { userId, email: email as string }, { messageId: userId });
+      await bus.send(SignUpUser, { userId, email: email as string }, { messageId: userId });
       reply(202, { userId });
     } catch (error) {
       if (error instanceof SyntaxError || hasErrorCode(error, ErrorCodes.VALIDATION_FAILED)) {

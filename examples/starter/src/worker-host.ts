@@ -1,7 +1,7 @@
 /** The consumer host: runs the handlers, serves /healthz, /readyz and /metrics, drains on SIGTERM. */
 import { ConsumerHost, type Transport } from '@sluice/core';
 import { Container } from 'inversify';
-import { Mailer, RequestWelcomeEmail, SendWelcomeEmailConsumer } from './handlers.js';
+import { Mailer, SendWelcomeEmail, SignUpUserConsumer } from './handlers.js';
 import { logger } from './setup.js';
 
 export function createWorkerHost(transport: Transport): ConsumerHost {
@@ -12,7 +12,7 @@ export function createWorkerHost(transport: Transport): ConsumerHost {
     transport,
     container,
     logger,
-    consumers: [RequestWelcomeEmail, SendWelcomeEmailConsumer],
+    consumers: [SignUpUserConsumer, SendWelcomeEmail],
     http: { port: Number(process.env.METRICS_PORT ?? 9464) },
   });
 }

@@ -11,10 +11,12 @@ import {
   deadLetterSubQueueName,
   entityOfDeadLetterSubQueue,
   ErrorCodes,
+  hasErrorCode,
   OptionChecker,
   SluiceError,
   untilAborted,
   type Backoff,
+  type ConsumerQueue,
   type DeliveryHandler,
   type EndpointSpec,
   type Logger,
@@ -31,7 +33,7 @@ import {
   type ResolvedConnection,
 } from './connection.js';
 import { toServiceBusMessage } from './envelope.js';
-import { toSluiceError } from './errors.js';
+import { connectError, toSluiceError } from './errors.js';
 import { Publisher } from './publisher.js';
 import { ServiceBusSubscription } from './service-bus-subscription.js';
 import { ServiceBusTelemetry } from './service-bus-telemetry.js';
@@ -139,9 +141,10 @@ export class AzureServiceBusTransport implements Transport {
 
   /**
    * Makes the SDK clients and, with provisioning on, checks the namespace answers the
-   * administration API (the key or credential is then known to work). Rejects with
-   * `SLUICE_CONNECTION_LOST` (the cause says why: unreachable, refused credentials) after
-   * `connectTimeoutMs`, `SLUICE_INVALID_OPTION` when `@azure/identity` is needed but missing,
+   * administration API (the key or credential is then known to work). Rejects at once with
+   * `SLUICE_CONNECTION_REFUSED` when the namespace refuses the key or credential or its TLS
+   * certificate is not trusted (the message says which, never the key or token),
+   * `SLUICE_CONNECTION_LOST` when it stays unreachable for `connectTimeoutMs`, `SLUICE_INVALID_OPTION` when `@azure/identity` is needed but missing,
    * `SLUICE_CLOSED` after close. Idempotent.
    */
   connect(): Promise<void> {
@@ -161,7 +164,12 @@ export class AzureServiceBusTransport implements Transport {
   }
 
   /**
-   * Sends each message to its topic (the message type's) or queue, in batches per entity. A topic
+   * Sends each message to its topic (the message type's) or queue, in batches per entity, all made
+   * before any is sent: a message too large for one Service Bus message rejects the call with
+   * `SLUICE_PUBLISH_REFUSED` (its size and the limit named) and sends nothing. With provisioning on,
+   * a topic message's `consumerQueue` is declared first: the queue, the topic and the subscription
+   * forwarding to the queue are created where missing (once per transport), so it waits in the queue
+   * for a consumer not started yet. A topic
    * that does not exist has no subscription: `SLUICE_UNROUTABLE` for a mandatory message, accepted
    * and dropped otherwise (Service Bus has no mandatory flag: a topic whose subscriptions all refuse
    * a message drops it too). Other rejections as the contract names them.
@@ -169,33 +177,47 @@ export class AzureServiceBusTransport implements Transport {
   async publish(messages: readonly OutgoingMessage[]): Promise<void> {
     const publisher = this.openPublisher();
     const byEntity = new Map<string, OutgoingMessage[]>();
+    const consumerQueues = new Map<string, ConsumerQueue[]>();
     for (const message of messages) {
       const { destination } = message;
       const entity = 'topic' in destination ? destination.topic : destination.queue;
       const group = byEntity.get(entity);
       if (group === undefined) byEntity.set(entity, [message]);
       else group.push(message);
-    }
-    await Promise.all(
-      [...byEntity].map(async ([entity, group]) => {
-        try {
-          await publisher.send(
-            entity,
-            group.map((m) => toServiceBusMessage(m)),
-            (i) => `message ${group[i]?.messageId} (${group[i]?.type})`,
-          );
-        } catch (error) {
-          if (!(error instanceof SluiceError) || error.code !== ErrorCodes.UNROUTABLE) throw error;
-          const mustArrive = group.some((m) => m.mandatory || 'queue' in m.destination);
-          if (mustArrive) {
-            throw new SluiceError(
-              ErrorCodes.UNROUTABLE,
-              `no queue for ${entity}: Service Bus has no such topic or queue (nothing subscribes to it yet)`,
-            );
-          }
+      if ('topic' in destination && destination.consumerQueue !== undefined && this.options.provision) {
+        const queues = consumerQueues.get(entity) ?? [];
+        if (!queues.some((q) => q.queue === destination.consumerQueue?.queue)) {
+          queues.push(destination.consumerQueue);
+          consumerQueues.set(entity, queues);
         }
-      }),
-    );
+      }
+    }
+    for (const [topic, queues] of consumerQueues)
+      for (const consumer of queues) await this.declareConsumerQueue(topic, consumer);
+    try {
+      await publisher.send(
+        [...byEntity].map(([entity, group]) => ({
+          entity,
+          messages: group.map((m) => toServiceBusMessage(m)),
+          describe: (i: number) => `message ${group[i]?.messageId} (${group[i]?.type})`,
+          mustArrive: group.some((m) => m.mandatory || 'queue' in m.destination),
+        })),
+      );
+    } catch (error) {
+      // A topic or queue gone since it was declared: declared again at the next send.
+      if (hasErrorCode(error, ErrorCodes.UNROUTABLE))
+        for (const topic of consumerQueues.keys()) this.topology?.forgetConsumerQueue(topic);
+      throw error;
+    }
+  }
+
+  /** The sender's side of `consumer` (see `Topology.declareConsumerQueue`), within the connect timeout. */
+  private async declareConsumerQueue(topic: string, consumer: ConsumerQueue): Promise<void> {
+    const { topology } = this.opened();
+    const declare = topology.declareConsumerQueue(topic, consumer).catch((error: unknown) => {
+      throw provisioningError(error, `queue ${consumer.queue} for ${topic}`, this.connection.redact);
+    });
+    await this.withinConnectTimeout(declare, `declaring ${consumer.queue} for ${topic}`);
   }
 
   /**
@@ -235,7 +257,10 @@ export class AzureServiceBusTransport implements Transport {
       prefetch: endpoint.prefetch,
       onDelivery,
       copyTarget: dlqOf === undefined ? entity : undefined,
-      sendCopy: (target, copy, describe) => this.openPublisher().send(target, [copy], () => describe),
+      sendCopy: (target, copy, describe) =>
+        this.openPublisher().send([
+          { entity: target, messages: [copy], describe: () => describe, mustArrive: true },
+        ]),
       redeclare:
         this.options.provision && dlqOf === undefined
           ? async () => {
@@ -329,7 +354,7 @@ export class AzureServiceBusTransport implements Transport {
     if (this.options.provision) {
       await this.withinConnectTimeout(
         admin.getNamespaceProperties().catch((error: unknown) => {
-          throw toSluiceError(
+          throw connectError(
             error,
             `cannot reach the Service Bus namespace ${this.connection.describe}`,
             this.connection.redact,

@@ -55,6 +55,16 @@ function fieldsOf(connectionString: string): Map<string, string> {
   return fields;
 }
 
+/** What kind of credential `value` is, as the SDK tells them apart (`@azure/core-auth`); undefined for none. */
+function credentialKind(value: unknown): 'token' | 'named-key' | 'sas' | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const fields = value as Record<string, unknown>;
+  if (typeof fields.getToken === 'function') return 'token';
+  if (typeof fields.name === 'string' && typeof fields.key === 'string') return 'named-key';
+  if (typeof fields.signature === 'string') return 'sas';
+  return undefined;
+}
+
 /**
  * Checks the connection options; throws `SLUICE_INVALID_OPTION` naming the option, with any key in
  * the value shown as `***`.
@@ -71,6 +81,13 @@ export function resolveConnection(
     check.fail('connectionString', 'or namespace (with a credential) must be given, not both', '(not shown)');
   }
   if (connectionString !== undefined) {
+    if (credential !== undefined) {
+      check.fail(
+        'credential',
+        'goes with namespace, not with connectionString (which signs in itself)',
+        '(not shown)',
+      );
+    }
     if (typeof connectionString !== 'string')
       check.fail('connectionString', 'must be a string', typeof connectionString);
     const fields = fieldsOf(connectionString);
@@ -111,6 +128,13 @@ export function resolveConnection(
       'namespace',
       'must be a fully qualified namespace such as my-ns.servicebus.windows.net',
       namespace,
+    );
+  }
+  if (credential !== undefined && credentialKind(credential) === undefined) {
+    check.fail(
+      'credential',
+      'must be a TokenCredential (getToken, as @azure/identity makes), a NamedKeyCredential (name, key) or a SASCredential (signature)',
+      credential === null ? 'null' : typeof credential,
     );
   }
   const [host, port] = namespace.split(':') as [string, string | undefined];

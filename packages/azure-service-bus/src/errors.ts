@@ -44,3 +44,38 @@ export function toSluiceError(
   const sbCode = isServiceBusError(error) ? ` (${error.code})` : '';
   return new SluiceError(code, `${what}: ${text}${sbCode}`);
 }
+
+/** Node's codes for a server certificate it does not trust or that names another host. */
+const certificateCodes = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * A failure of `connect`'s first call to the namespace: `SLUICE_CONNECTION_REFUSED` when retrying
+ * cannot fix it (HTTP 401/403 or `UnauthorizedAccess`: the key or credential; a server certificate
+ * not trusted), else as {@link toSluiceError}. Redacted.
+ */
+export function connectError(error: unknown, what: string, redact: (text: string) => string): SluiceError {
+  if (error instanceof SluiceError) return error;
+  const text = redact(error instanceof Error ? error.message : String(error));
+  const status = (error as { statusCode?: unknown } | undefined)?.statusCode;
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (status === 401 || status === 403 || code === 'UnauthorizedAccess') {
+    return new SluiceError(
+      ErrorCodes.CONNECTION_REFUSED,
+      `${what}: Service Bus refused the key or credential${typeof status === 'number' ? ` (HTTP ${status})` : ''}: ${text}`,
+    );
+  }
+  if (typeof code === 'string' && certificateCodes.has(code)) {
+    return new SluiceError(
+      ErrorCodes.CONNECTION_REFUSED,
+      `${what}: the TLS certificate of the namespace is not trusted (${code}; tlsCa or NODE_EXTRA_CA_CERTS for a test CA): ${text}`,
+    );
+  }
+  return toSluiceError(error, what, redact);
+}

@@ -1,7 +1,8 @@
 /**
  * Sends through one cached `ServiceBusSender` per entity, in batches sized by the broker's limit
  * (`createMessageBatch`: the sender link's maximum message size). A message that does not fit even
- * alone is refused before anything is sent, naming its size and the limit. Every send is bounded by
+ * alone refuses the whole call before anything is sent, naming its size (as the SDK counts it) and the
+ * limit. Every send is bounded by
  * the publish timeout, and by the transport's close deadline.
  */
 import type {
@@ -13,18 +14,38 @@ import type {
 import { ErrorCodes, IdleLatch, SluiceError, type Logger } from '@sluice/core';
 import { toSluiceError } from './errors.js';
 
-/** About how many bytes `message` takes encoded (body, ids and properties; AMQP framing aside). */
-function approximateSize(message: ServiceBusMessage): number {
-  let size = Buffer.isBuffer(message.body)
-    ? message.body.length
-    : Buffer.byteLength(JSON.stringify(message.body ?? null));
-  for (const field of [message.messageId, message.contentType, message.correlationId, message.subject]) {
-    if (field !== undefined) size += Buffer.byteLength(String(field));
-  }
-  for (const [name, value] of Object.entries(message.applicationProperties ?? {})) {
-    size += Buffer.byteLength(name) + (typeof value === 'string' ? Buffer.byteLength(value) : 9);
-  }
-  return size;
+/**
+ * A body of this many bytes or more is a data section with a 4-byte length in the SDK's encoding, so
+ * in a batch each further byte of it adds exactly one byte.
+ */
+const probeBodyBytes = 256;
+
+/**
+ * How many bytes `message` takes in a batch of its own, as the SDK counts it (`sizeInBytes`; the
+ * broker's limit applies to that), for a message that did not fit: measured on a copy whose body is
+ * cut to {@link probeBodyBytes}, plus the bytes cut. Undefined when even the cut copy does not fit
+ * (its properties alone are too large).
+ */
+async function sizeAlone(
+  sender: ServiceBusSender,
+  message: ServiceBusMessage,
+  options: { abortSignal: AbortSignal },
+): Promise<number | undefined> {
+  const body = message.body as Buffer;
+  const kept = Math.min(body.length, probeBodyBytes);
+  const probe = await sender.createMessageBatch(options);
+  if (!probe.tryAddMessage({ ...message, body: body.subarray(0, kept) })) return undefined;
+  return probe.sizeInBytes + body.length - kept;
+}
+
+/** Messages for one entity, as {@link Publisher.send} takes them. */
+export interface EntityMessages {
+  readonly entity: string;
+  readonly messages: readonly ServiceBusMessage[];
+  /** Names message `index` in errors. */
+  readonly describe: (index: number) => string;
+  /** A missing entity then rejects with `SLUICE_UNROUTABLE`; otherwise the group is dropped. */
+  readonly mustArrive: boolean;
 }
 
 export class Publisher {
@@ -47,16 +68,14 @@ export class Publisher {
   }
 
   /**
-   * Sends `messages` to `entity`; resolves when Service Bus accepted all of them. Rejects (with
-   * `describe(i)` naming the message) as `toSluiceError` maps the SDK's failure, with
-   * `SLUICE_PUBLISH_REFUSED` for a message over the limit and `SLUICE_DEADLINE_EXCEEDED` after the
-   * publish timeout. Batches sent before a failure stay sent.
+   * Sends each group to its entity; resolves when Service Bus accepted all of them. Every batch is
+   * made before any is sent, so a message too large for one Service Bus message rejects the call with
+   * `SLUICE_PUBLISH_REFUSED` (naming it, its size and the limit) and nothing is sent. A group whose
+   * entity does not exist rejects with `SLUICE_UNROUTABLE` when it must arrive, and is dropped
+   * otherwise. Other rejections as `toSluiceError` maps the SDK's failure, `SLUICE_DEADLINE_EXCEEDED`
+   * after the publish timeout; batches sent before such a failure stay sent.
    */
-  async send(
-    entity: string,
-    messages: readonly ServiceBusMessage[],
-    describe: (index: number) => string,
-  ): Promise<void> {
+  async send(groups: readonly EntityMessages[]): Promise<void> {
     if (this.closing !== undefined) throw this.closing;
     const controller = new AbortController();
     const timer = setTimeout(
@@ -73,26 +92,17 @@ export class Publisher {
     this.sending.enter();
     const options = { abortSignal: controller.signal };
     try {
-      const sender = this.senderOf(entity);
-      let batch: ServiceBusMessageBatch | undefined;
-      for (const [index, message] of messages.entries()) {
-        batch ??= await sender.createMessageBatch(options);
-        if (batch.tryAddMessage(message)) continue;
-        const tooLarge = () =>
-          new SluiceError(
-            ErrorCodes.PUBLISH_REFUSED,
-            `${describe(index)} is about ${approximateSize(message)} bytes encoded, over the ${batch?.maxSizeInBytes}-byte limit of one Service Bus message to ${entity}`,
-          );
-        if (batch.count === 0) throw tooLarge();
-        await sender.sendMessages(batch, options);
-        batch = await sender.createMessageBatch(options);
-        if (!batch.tryAddMessage(message)) throw tooLarge();
-      }
-      if (batch !== undefined && batch.count > 0) await sender.sendMessages(batch, options);
-    } catch (error) {
-      const reason: unknown = controller.signal.reason;
-      if (controller.signal.aborted && reason instanceof SluiceError) throw reason;
-      throw toSluiceError(error, `${describe(0)} to ${entity}`, this.redact, this.closing !== undefined);
+      const prepared = await Promise.all(
+        groups.map((group) => this.attempt(group, controller, () => this.batchesOf(group, options))),
+      );
+      await Promise.all(
+        prepared.map(async (batches, i) => {
+          const group = groups[i] as EntityMessages;
+          await this.attempt(group, controller, async () => {
+            for (const batch of batches ?? []) await this.senderOf(group.entity).sendMessages(batch, options);
+          });
+        }),
+      );
     } finally {
       clearTimeout(timer);
       this.inFlight.delete(controller);
@@ -124,6 +134,58 @@ export class Publisher {
           ),
       ),
     );
+  }
+
+  /** The group's batches; refuses a message that does not fit even alone. */
+  private async batchesOf(
+    { entity, messages, describe }: EntityMessages,
+    options: { abortSignal: AbortSignal },
+  ): Promise<ServiceBusMessageBatch[]> {
+    const sender = this.senderOf(entity);
+    const batches: ServiceBusMessageBatch[] = [];
+    let batch: ServiceBusMessageBatch | undefined;
+    for (const [index, message] of messages.entries()) {
+      if (batch?.tryAddMessage(message)) continue;
+      if (batch !== undefined) batches.push(batch);
+      batch = await sender.createMessageBatch(options);
+      if (batch.tryAddMessage(message)) continue;
+      const size = await sizeAlone(sender, message, options);
+      throw new SluiceError(
+        ErrorCodes.PUBLISH_REFUSED,
+        `${describe(index)} ${size === undefined ? `does not fit even with its body cut to ${probeBodyBytes} bytes (its properties alone are too large)` : `takes ${size} bytes on its own`}, over the ${batch.maxSizeInBytes}-byte limit of one Service Bus message to ${entity}; nothing was sent`,
+      );
+    }
+    if (batch !== undefined) batches.push(batch);
+    return batches;
+  }
+
+  /**
+   * Runs one step of a group's send with its failures as Sluice errors: the timeout's or the close's
+   * own error, a missing entity as `SLUICE_UNROUTABLE` or, when the group need not arrive, undefined.
+   */
+  private async attempt<T>(
+    group: EntityMessages,
+    controller: AbortController,
+    step: () => Promise<T>,
+  ): Promise<T | undefined> {
+    try {
+      return await step();
+    } catch (error) {
+      const reason: unknown = controller.signal.reason;
+      if (controller.signal.aborted && reason instanceof SluiceError) throw reason;
+      const failure = toSluiceError(
+        error,
+        `${group.describe(0)} to ${group.entity}`,
+        this.redact,
+        this.closing !== undefined,
+      );
+      if (failure.code !== ErrorCodes.UNROUTABLE) throw failure;
+      if (!group.mustArrive) return undefined;
+      throw new SluiceError(
+        ErrorCodes.UNROUTABLE,
+        `no queue for ${group.entity}: Service Bus has no such topic or queue (nothing subscribes to it yet)`,
+      );
+    }
   }
 
   private senderOf(entity: string): ServiceBusSender {

@@ -12,7 +12,14 @@ import type {
   ServiceBusAdministrationClient,
   SubscriptionProperties,
 } from '@azure/service-bus';
-import { ErrorCodes, OptionChecker, SluiceError, type EndpointSpec, type Logger } from '@sluice/core';
+import {
+  ErrorCodes,
+  OptionChecker,
+  SluiceError,
+  type ConsumerQueue,
+  type EndpointSpec,
+  type Logger,
+} from '@sluice/core';
 import { ruleFilterFor, ruleName, sameFilter, type RuleFilter } from './subscription-rule.js';
 
 /** Queue settings the transport applies; per endpoint from `QueueOptions`, else the transport's. */
@@ -72,6 +79,8 @@ async function existing<T>(get: () => Promise<T>): Promise<T | undefined> {
 export class Topology {
   /** Declarations done or under way, by endpoint queue (lower case: names are case-insensitive). */
   private readonly declared = new Map<string, Promise<void>>();
+  /** Sender-side declarations done or under way, by topic and queue (lower case). */
+  private readonly declaredForSending = new Map<string, Promise<void>>();
 
   constructor(
     private readonly admin: ServiceBusAdministrationClient,
@@ -142,6 +151,51 @@ export class Topology {
     this.declared.delete(queue.toLowerCase());
   }
 
+  /**
+   * The sender's side of an endpoint: creates `consumer.queue` (with its settings), `topic` and the
+   * subscription forwarding the topic to the queue, each only when missing, so a message sent before
+   * the queue's consumer ever started waits in the queue. What exists is left as it is (its consumer
+   * owns its settings and rule). Once per transport; a failed one, or one {@link forgetConsumerQueue}
+   * dropped, is tried again at the next call.
+   */
+  declareConsumerQueue(topic: string, consumer: ConsumerQueue): Promise<void> {
+    const key = `${topic.toLowerCase()}\n${consumer.queue.toLowerCase()}`;
+    let declaring = this.declaredForSending.get(key);
+    if (declaring === undefined) {
+      const settings = this.settingsOf({
+        queue: consumer.queue,
+        topics: [topic],
+        prefetch: 1,
+        retryDelaysMs: [],
+        options: consumer.options,
+      });
+      declaring = this.createMissing(topic, consumer.queue, settings);
+      this.declaredForSending.set(key, declaring);
+      declaring.catch(() => this.declaredForSending.delete(key));
+    }
+    return declaring;
+  }
+
+  /** Forgets the sender-side declarations for `topic` (its topic or queue vanished). */
+  forgetConsumerQueue(topic: string): void {
+    const prefix = `${topic.toLowerCase()}\n`;
+    for (const key of this.declaredForSending.keys())
+      if (key.startsWith(prefix)) this.declaredForSending.delete(key);
+  }
+
+  private async createMissing(topic: string, queue: string, settings: QueueSettings): Promise<void> {
+    if (
+      (await existing(() => this.admin.getQueue(queue))) === undefined &&
+      (await createUnlessExists(() => this.admin.createQueue(queue, queueOptionsOf(settings))))
+    ) {
+      this.logger.info({ queue, topic }, 'Service Bus queue created by a sender');
+    }
+    await this.ensureTopic(topic);
+    if ((await existing(() => this.admin.getSubscription(topic, queue))) === undefined) {
+      await this.createSubscription(topic, queue, ruleFilterFor(undefined));
+    }
+  }
+
   private async declare(endpoint: EndpointSpec, settings: QueueSettings): Promise<void> {
     await this.ensureQueue(endpoint.queue, settings);
     const filter = ruleFilterFor(endpoint.filter);
@@ -152,14 +206,7 @@ export class Topology {
   }
 
   private async ensureQueue(name: string, settings: QueueSettings): Promise<void> {
-    const wanted: CreateQueueOptions = {
-      lockDuration: isoDuration(settings.lockDurationMs),
-      maxDeliveryCount: settings.maxDeliveryCount,
-      deadLetteringOnMessageExpiration: true,
-    };
-    if (settings.messageTtlMs !== undefined)
-      wanted.defaultMessageTimeToLive = isoDuration(settings.messageTtlMs);
-    if (settings.maxSizeInMegabytes !== undefined) wanted.maxSizeInMegabytes = settings.maxSizeInMegabytes;
+    const wanted = queueOptionsOf(settings);
     const current = await existing(() => this.admin.getQueue(name));
     if (current === undefined && (await createUnlessExists(() => this.admin.createQueue(name, wanted)))) {
       this.logger.info({ queue: name }, 'Service Bus queue created');
@@ -180,27 +227,29 @@ export class Topology {
   }
 
   private async ensureSubscription(topic: string, queue: string, filter: RuleFilter): Promise<void> {
-    const wanted = { forwardTo: queue, deadLetteringOnFilterEvaluationExceptions: false };
+    const wanted = subscriptionOptions(queue);
     const current = await existing(() => this.admin.getSubscription(topic, queue));
     if (current === undefined) {
-      const created = await createUnlessExists(() =>
-        this.admin.createSubscription(topic, queue, {
-          ...wanted,
-          defaultRuleOptions: { name: ruleName, filter },
-        }),
-      );
-      if (created) {
-        this.logger.info(
-          { topic, subscription: queue, forwardTo: queue },
-          'Service Bus subscription created',
-        );
-        return;
-      }
+      if (await this.createSubscription(topic, queue, filter)) return;
     } else if (!forwardsTo(current, queue) || current.deadLetteringOnFilterEvaluationExceptions) {
       await this.admin.updateSubscription({ ...current, ...wanted });
       this.logger.info({ topic, subscription: queue, forwardTo: queue }, 'Service Bus subscription updated');
     }
     await this.ensureRule(topic, queue, filter);
+  }
+
+  /** Creates the subscription of `queue` on `topic`, forwarding to it; false when it existed already. */
+  private async createSubscription(topic: string, queue: string, filter: RuleFilter): Promise<boolean> {
+    const created = await createUnlessExists(() =>
+      this.admin.createSubscription(topic, queue, {
+        ...subscriptionOptions(queue),
+        defaultRuleOptions: { name: ruleName, filter },
+      }),
+    );
+    if (created) {
+      this.logger.info({ topic, subscription: queue, forwardTo: queue }, 'Service Bus subscription created');
+    }
+    return created;
   }
 
   /** Leaves exactly one rule, `sluice`, with `filter`: written (or rewritten) first, then the others removed. */
@@ -222,6 +271,24 @@ export class Topology {
       );
     }
   }
+}
+
+/** What the administration API is asked for a queue with `settings`. */
+function queueOptionsOf(settings: QueueSettings): CreateQueueOptions {
+  const wanted: CreateQueueOptions = {
+    lockDuration: isoDuration(settings.lockDurationMs),
+    maxDeliveryCount: settings.maxDeliveryCount,
+    deadLetteringOnMessageExpiration: true,
+  };
+  if (settings.messageTtlMs !== undefined)
+    wanted.defaultMessageTimeToLive = isoDuration(settings.messageTtlMs);
+  if (settings.maxSizeInMegabytes !== undefined) wanted.maxSizeInMegabytes = settings.maxSizeInMegabytes;
+  return wanted;
+}
+
+/** The settings of the subscription that forwards a topic to `queue`. */
+function subscriptionOptions(queue: string) {
+  return { forwardTo: queue, deadLetteringOnFilterEvaluationExceptions: false };
 }
 
 function forwardsTo(subscription: SubscriptionProperties, queue: string): boolean {

@@ -34,6 +34,21 @@ describe('AzureServiceBusTransport options', () => {
     [{ connectionString: good, tlsCa: 'not a certificate' }, 'tlsCa', 'PEM'],
     [{ connectionString: good, namespace: 'my-ns.servicebus.windows.net' }, 'connectionString', 'not both'],
     [{ namespace: 'not a host!' }, 'namespace', 'fully qualified'],
+    [
+      { connectionString: good, credential: { getToken: async () => null } },
+      'credential',
+      'goes with namespace',
+    ],
+    [
+      { namespace: 'my-ns.servicebus.windows.net', credential: key as never },
+      'credential',
+      'TokenCredential',
+    ],
+    [
+      { namespace: 'my-ns.servicebus.windows.net', credential: { key } as never },
+      'credential',
+      'NamedKeyCredential (name, key)',
+    ],
     [{ connectionString: good, lockDuration: 5 } as never, 'lockDuration', 'not a known option'],
   ])('refuses %j naming %s, never showing the key', (options, option, requirement) => {
     const error = refusal(options);

@@ -1,31 +1,22 @@
 /**
  * Service Bus beyond the conformance suite, through the real SDK: abandon, retry copies, the
  * dead-letter queue with its reason, MaxDeliveryCount, locks lost and renewed, batches and the size
- * limit.
+ * limit (exactly at it, and a byte over it).
  */
 import { randomUUID } from 'node:crypto';
 import type { ServiceBusReceivedMessage } from '@azure/service-bus';
 import type { ServiceBusDelivery } from '@sluice/azure-service-bus';
-import { Consumer, defineCommand, ErrorCodes, type MessageContext, type OutgoingMessage } from '@sluice/core';
+import { Consumer, defineCommand, ErrorCodes, type MessageContext } from '@sluice/core';
 import { DeliveryCollector, TestHarness } from '@sluice/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { uniqueName, useServiceBus, type ServiceBusUnderTest } from './support/service-bus.js';
+import {
+  outgoing as message,
+  uniqueName,
+  useServiceBus,
+  type ServiceBusUnderTest,
+} from './support/service-bus.js';
 
 const fx = useServiceBus('sb-test');
-
-function message(topic: string, overrides: Partial<OutgoingMessage> = {}): OutgoingMessage {
-  return {
-    messageId: randomUUID(),
-    type: 'sbtest.work.v1',
-    contentType: 'application/json',
-    sentAt: new Date(),
-    headers: {},
-    body: Buffer.from('{}'),
-    destination: { topic },
-    mandatory: true,
-    ...overrides,
-  };
-}
 
 /** The dead letters of `queue`, read (and removed) with the plain SDK. */
 async function deadLetters(queue: string, count: number): Promise<ServiceBusReceivedMessage[]> {
@@ -179,6 +170,9 @@ describe('locks on Service Bus', () => {
     }
   }
 
+  /** The queue's lock: 1 s on the stand-in, Service Bus's floor of 5 s on a real namespace. */
+  const lockMs = () => (fx.bus.standIn === undefined ? 5_000 : 1_000);
+
   async function host(options: Parameters<ServiceBusUnderTest['transport']>[0]) {
     fx.defer(() =>
       fx.bus.admin.deleteTopic(Slow.type).then(
@@ -192,7 +186,7 @@ describe('locks on Service Bus', () => {
       transport,
       consumers: [SlowHandler],
       processMetrics: false,
-      defaults: { queueOptions: { broker: { lockDurationMs: 1_000 } } },
+      defaults: { queueOptions: { broker: { lockDurationMs: lockMs() } } },
     });
     fx.defer(() => fx.bus.deleteEndpoint(slowQueue));
     fx.defer(() => harness.stop());
@@ -205,25 +199,25 @@ describe('locks on Service Bus', () => {
 
   it('aborts the signal of a slow handler whose lock is not renewed and redelivers the message', async () => {
     const harness = await host({ maxLockRenewalMs: 0 });
-    await harness.bus.send(Slow, { ms: 10_000 }, { messageId: 'slow-1' });
-    await harness.waitFor({ messageId: 'slow-1', outcome: 'handled' }, 20_000);
+    await harness.bus.send(Slow, { ms: 10 * lockMs() }, { messageId: 'slow-1' });
+    await harness.waitFor({ messageId: 'slow-1', outcome: 'handled' }, 6 * lockMs() + 15_000);
     expect(seen.map((s) => s.attempt)).toEqual([1, 2]);
     expect(seen[0]?.aborted).toMatchObject({ code: ErrorCodes.LOCK_LOST });
   });
 
   it('renews the lock of a handler that runs three times the lock duration: handled once, not redelivered', async () => {
     const harness = await host({});
-    await harness.bus.send(Slow, { ms: 3_000 }, { messageId: 'slow-2' });
-    const handled = await harness.waitFor({ messageId: 'slow-2', outcome: 'handled' }, 20_000);
+    await harness.bus.send(Slow, { ms: 3 * lockMs() }, { messageId: 'slow-2' });
+    const handled = await harness.waitFor({ messageId: 'slow-2', outcome: 'handled' }, 3 * lockMs() + 15_000);
     expect(handled.attempt).toBe(1);
-    expect(handled.durationMs).toBeGreaterThanOrEqual(2_900);
+    expect(handled.durationMs).toBeGreaterThanOrEqual(3 * lockMs() - 100);
     expect(seen.map((s) => [s.attempt, s.aborted])).toEqual([[1, undefined]]);
     await expect.poll(() => harness.host.isReady(), { timeout: 5_000 }).toBe(true);
   });
 });
 
 describe('sending to Service Bus', () => {
-  it('sends a large publish in batches the broker takes, and refuses a message over the limit naming both sizes', async () => {
+  it('sends a large publish in batches the broker takes', async () => {
     const transport = await fx.openTransport();
     const { queue, topic } = fx.endpoint();
     const collector = new DeliveryCollector();
@@ -232,13 +226,43 @@ describe('sending to Service Bus', () => {
     await transport.publish(sent);
     const got = await collector.waitForCount(300, 20_000);
     expect(new Set(got.map((d) => d.message.messageId)).size).toBe(300);
-    const huge = message(topic, { body: Buffer.alloc(300 * 1024, 1) });
-    await expect(transport.publish([huge])).rejects.toMatchObject({
+  });
+
+  it('takes a message exactly at the size limit and refuses one a byte over it, naming its exact size, before sending anything', async () => {
+    const transport = await fx.openTransport();
+    const { queue, topic } = fx.endpoint();
+    const collector = new DeliveryCollector();
+    await transport.subscribe({ queue, topics: [topic], prefetch: 10, retryDelaysMs: [] }, collector.handler);
+    const sized = (bytes: number) => message(topic, { body: Buffer.alloc(bytes, 1) });
+    const refusal = (bytes: number) =>
+      transport.publish([sized(bytes)]).then(
+        () => expect.fail(`a ${bytes}-byte body was taken`),
+        (error: Error) => error,
+      );
+    // The size the transport names for a body far over the limit gives the body that fills it exactly.
+    const far = await refusal(300_000);
+    const named = /takes (\d+) bytes.* over the (\d+)-byte limit/.exec(far.message);
+    expect(named, far.message).not.toBeNull();
+    const [size, limit] = [Number(named?.[1]), Number(named?.[2])];
+    if (fx.bus.standIn !== undefined) expect(limit).toBe(262_144);
+    const exact = 300_000 - (size - limit);
+    const justOver = sized(exact + 1);
+    // One beside it in its batch, one to another entity: neither is sent.
+    const beside = [message(topic), message(topic, { destination: { queue } })];
+    await expect(transport.publish([...beside, justOver])).rejects.toMatchObject({
       code: ErrorCodes.PUBLISH_REFUSED,
-      message: expect.stringMatching(
-        /message \S+ \(sbtest\.work\.v1\) is about 30\d{4} bytes encoded, over the 262144-byte limit/,
+      message: expect.stringContaining(
+        `message ${justOver.messageId} (sbtest.work.v1) takes ${limit + 1} bytes on its own, over the ${limit}-byte limit`,
       ),
     });
+    const atLimit = sized(exact);
+    await transport.publish([atLimit]);
+    const [only] = await collector.waitForCount(1, 10_000);
+    expect(only?.message.messageId).toBe(atLimit.messageId);
+    expect(only?.message.body.byteLength).toBe(exact);
+    // Neither the messages sent beside the refused one nor the refused one ever reached the queue.
+    await expect.poll(() => transport.queueDepth(queue), { timeout: 5_000 }).toBe(0);
+    expect(collector.deliveries.map((d) => d.message.messageId)).toEqual([atLimit.messageId]);
   });
 
   it('carries the envelope in Service Bus fields, Diagnostic-Id beside traceparent', async () => {

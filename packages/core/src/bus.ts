@@ -16,7 +16,7 @@ import { currentMessageContext } from './message-scope.js';
 import type { MetricsRegistry } from './metrics-registry.js';
 import { MessagingTelemetry, type TracingOptions } from './telemetry/messaging-telemetry.js';
 import type { TracedMessage } from './telemetry/send-telemetry.js';
-import type { Transport } from './transport.js';
+import type { Destination, Transport } from './transport.js';
 import type { SendOptions } from './types.js';
 
 export interface BusOptions {
@@ -26,6 +26,16 @@ export interface BusOptions {
   readonly tracing?: TracingOptions;
   /** Where the sent-message and operation-duration metrics go besides OpenTelemetry. */
   readonly metrics?: MetricsRegistry;
+}
+
+/** The topic of a definition, with the queue that consumes it when a command names one. */
+function destinationOf(definition: MessageDefinition): Destination {
+  const { queue } = definition as CommandDefinition;
+  if (definition.kind !== 'command' || queue === undefined) return { topic: definition.type };
+  return {
+    topic: definition.type,
+    consumerQueue: { queue, options: (definition as CommandDefinition).queueOptions },
+  };
 }
 
 /** Options of a call that passed none (one object, not one per call). */
@@ -45,8 +55,10 @@ export class Bus {
 
   /**
    * Sends a command to the queue that consumes it. Validates the payload first (rejects with
-   * `SLUICE_VALIDATION_FAILED`); resolves when the broker accepted the message; rejects with
-   * `SLUICE_UNROUTABLE` when no queue consumes the command.
+   * `SLUICE_VALIDATION_FAILED`); resolves when the broker accepted the message. A command defined
+   * with `queue` is kept in that queue (the transport declares it) until its consumer takes it, even
+   * if the consumer has never started; without `queue`, the send rejects with `SLUICE_UNROUTABLE`
+   * when no queue consumes the command yet.
    */
   send<T>(command: CommandDefinition<T>, payload: T, options: SendOptions = noOptions): Promise<void> {
     return this.sendOne(command, payload, options, true);
@@ -151,7 +163,7 @@ export class Bus {
       sentAt: new Date(now),
       headers,
       body: this.codec.encode(valid),
-      destination: { topic: definition.type },
+      destination: destinationOf(definition),
       mandatory,
       notBefore,
       ttlMs: options.ttlMs,

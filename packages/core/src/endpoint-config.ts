@@ -6,7 +6,7 @@ import { backoffDelay } from './backoff.js';
 import { getEndpointMetadata, type HandlerClass } from './decorators.js';
 import { ErrorCodes, SluiceError } from './errors.js';
 import { OptionChecker } from './option-checker.js';
-import { acceptedTypes, type MessageDefinition } from './message-definition.js';
+import { acceptedTypes, type CommandDefinition, type MessageDefinition } from './message-definition.js';
 import { describeFilterProblems, type MessageFilter } from './message-filter.js';
 import { isValidBrokerName, subscriptionQueueName } from './naming.js';
 import type {
@@ -162,8 +162,18 @@ export function resolveEndpointConfig(
   let queue: string;
   let subscription: string | undefined;
   let filter: MessageFilter | undefined;
+  const named = message.kind === 'command' ? (message as CommandDefinition) : undefined;
   if (metadata.kind === 'consumer') {
-    queue = brokerName(check, 'queue', metadata.options.queue);
+    const given = metadata.options.queue;
+    if (named?.queue === undefined) queue = brokerName(check, 'queue', given);
+    else if (given === undefined || given === named.queue) queue = named.queue;
+    else {
+      check.fail(
+        'queue',
+        `must be "${named.queue}" (the queue ${message.type} is defined with), or left out`,
+        given,
+      );
+    }
   } else {
     subscription = brokerName(check, 'subscription', metadata.options.subscription);
     queue = subscriptionQueueName(serviceName, subscription);
@@ -233,7 +243,17 @@ export function resolveEndpointConfig(
     check.fail('idempotency', 'must be a boolean or { ttlMs, leaseMs }', options.idempotency);
   }
 
-  const queueOptions = options.queueOptions;
+  // A queue its senders declare has the settings of its definition, or a sender and its consumer
+  // would declare it differently (RabbitMQ refuses the second declaration).
+  if (named?.queue !== undefined && metadata.kind === 'consumer' && options.queueOptions !== undefined) {
+    check.fail(
+      'queueOptions',
+      `cannot be set on the consumer or in the host defaults: the senders of ${message.type} declare its queue ${named.queue} too, so its settings go on the definition (defineCommand queueOptions)`,
+      options.queueOptions,
+    );
+  }
+  const queueOptions =
+    named?.queue !== undefined && metadata.kind === 'consumer' ? named.queueOptions : options.queueOptions;
   if (queueOptions?.messageTtlMs !== undefined) {
     check.int('queueOptions.messageTtlMs', queueOptions.messageTtlMs, 1, 2 ** 31 - 1);
   }

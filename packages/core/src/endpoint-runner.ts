@@ -14,6 +14,7 @@ import type { Logger } from './logger.js';
 import { IdleLatch } from './idle-latch.js';
 import { runInMessageScope } from './message-scope.js';
 import { settlementFor } from './settlement-policy.js';
+import type { StartGate } from './start-gate.js';
 import { CircuitBreaker } from './middleware/circuit-breaker.js';
 import { decodeMiddleware } from './middleware/decode.js';
 import { filterMiddleware } from './middleware/filter.js';
@@ -72,6 +73,13 @@ export interface RunnerDependencies {
   /** Aborted when the drain deadline passes: handlers are asked to stop. */
   readonly deadline: AbortSignal;
   readonly telemetry: EndpointTelemetry;
+  /**
+   * Opens once every endpoint of the host is attached, or the host stops. Deliveries wait for it, so
+   * a handler never publishes to another endpoint of its host before that one's queue exists (an
+   * event sent then would reach no one); one still waiting when the host stops is left unsettled,
+   * and the transport's close returns it to the broker.
+   */
+  readonly attached: Pick<StartGate, 'open' | 'opened'>;
   readonly onSettled: (event: SettledEvent) => void;
   readonly onFailed: (event: FailedEvent) => void;
 }
@@ -304,6 +312,10 @@ export class EndpointRunner {
   private async run(delivery: Delivery): Promise<void> {
     this.inFlight.enter();
     try {
+      if (!this.deps.attached.open) {
+        await this.deps.attached.opened;
+        if (this.deps.draining.aborted) return;
+      }
       await this.acquire();
       try {
         await this.process(delivery);

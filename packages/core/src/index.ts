@@ -43,6 +43,7 @@ export {
 } from './message-definition.js';
 export type {
   CommandDefinition,
+  CommandDefinitionOptions,
   DefinitionOptions,
   EventDefinition,
   MessageDefinition,

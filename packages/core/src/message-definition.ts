@@ -5,6 +5,8 @@
  */
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import { ErrorCodes, SluiceError } from './errors.js';
+import { isValidBrokerName } from './naming.js';
+import type { QueueOptions } from './transport.js';
 
 declare const payloadMarker: unique symbol;
 
@@ -32,6 +34,15 @@ export interface MessageDefinition<T = unknown> {
 
 export interface CommandDefinition<T = unknown> extends MessageDefinition<T> {
   readonly kind: 'command';
+  /**
+   * The queue that consumes the command, when the definition names it: its `@Consumer` takes it as
+   * its queue, and a sender's transport declares it (bound to the command's topic, with
+   * {@link queueOptions}) before the first send, so a command sent before its consumer ever started
+   * waits in the queue instead of being refused as unroutable.
+   */
+  readonly queue?: string | undefined;
+  /** Settings of {@link queue}, declared alike by its consumer and by every sender. */
+  readonly queueOptions?: QueueOptions | undefined;
 }
 
 export interface EventDefinition<T = unknown> extends MessageDefinition<T> {
@@ -58,9 +69,22 @@ export interface DefinitionOptions<T> {
   readonly upcasts?: readonly Upcaster<T>[];
 }
 
+export interface CommandDefinitionOptions<T> extends DefinitionOptions<T> {
+  /**
+   * The queue that consumes the command (see {@link CommandDefinition.queue}): senders declare it, so
+   * the order in which services start never matters.
+   */
+  readonly queue?: string;
+  /** Settings of `queue` (`messageTtlMs`, `maxLength`, broker-specific ones); only with `queue`. */
+  readonly queueOptions?: QueueOptions;
+}
+
 type SchemaOptions<S extends StandardSchemaV1> = DefinitionOptions<StandardSchemaV1.InferOutput<S>> & {
   readonly schema: S;
 };
+type CommandSchemaOptions<S extends StandardSchemaV1> = CommandDefinitionOptions<
+  StandardSchemaV1.InferOutput<S>
+> & { readonly schema: S };
 
 const typeNamePattern = /^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+\.v[1-9][0-9]*$/;
 
@@ -88,14 +112,37 @@ function define<T>(kind: 'command' | 'event', type: string, options: DefinitionO
   return Object.freeze({ kind, type, schema: options.schema, properties: options.properties, upcasters });
 }
 
-/** Defines a command: sent with `bus.send`, handled by exactly one `@Consumer`. */
+/**
+ * Defines a command: sent with `bus.send`, handled by exactly one `@Consumer`. With `queue`, the
+ * definition names the queue that consumes it; throws `SLUICE_INVALID_OPTION` for a queue name no
+ * broker takes, or `queueOptions` without `queue`.
+ */
 export function defineCommand<S extends StandardSchemaV1>(
   type: string,
-  options: SchemaOptions<S>,
+  options: CommandSchemaOptions<S>,
 ): CommandDefinition<StandardSchemaV1.InferOutput<S>>;
-export function defineCommand<T>(type: string, options?: DefinitionOptions<T>): CommandDefinition<T>;
-export function defineCommand<T>(type: string, options: DefinitionOptions<T> = {}): CommandDefinition<T> {
-  return define('command', type, options) as CommandDefinition<T>;
+export function defineCommand<T>(type: string, options?: CommandDefinitionOptions<T>): CommandDefinition<T>;
+export function defineCommand<T>(
+  type: string,
+  options: CommandDefinitionOptions<T> = {},
+): CommandDefinition<T> {
+  const { queue, queueOptions } = options;
+  if (queue !== undefined && (typeof queue !== 'string' || !isValidBrokerName(queue))) {
+    throw new SluiceError(
+      ErrorCodes.INVALID_OPTION,
+      `defineCommand("${type}"): option "queue" must be 1-200 characters of letters, digits, ".", "_", ":" or "-" (got ${JSON.stringify(queue)})`,
+    );
+  }
+  if (queueOptions !== undefined && queue === undefined) {
+    throw new SluiceError(
+      ErrorCodes.INVALID_OPTION,
+      `defineCommand("${type}"): option "queueOptions" needs "queue" (the queue they are the settings of)`,
+    );
+  }
+  const base = define('command', type, options);
+  return (
+    queue === undefined ? base : Object.freeze({ ...base, queue, queueOptions })
+  ) as CommandDefinition<T>;
 }
 
 /** Defines an event: published with `bus.publish`, every `@EventHandler` subscription gets a copy. */

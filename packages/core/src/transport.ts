@@ -26,8 +26,19 @@ export interface TransportMessage {
   readonly body: Uint8Array;
 }
 
-/** Where a message is published: every queue bound to a topic, or one named queue. */
-export type Destination = { readonly topic: string } | { readonly queue: string };
+/** A queue the sender knows consumes a topic (a command defined with `queue`), with its settings. */
+export interface ConsumerQueue {
+  readonly queue: string;
+  readonly options?: QueueOptions | undefined;
+}
+
+/**
+ * Where a message is published: every queue bound to a topic, or one named queue. With
+ * `consumerQueue`, before the first publish of the topic the transport makes sure that queue exists
+ * and is bound to the topic (see {@link Transport.publish}).
+ */
+export type Destination =
+  { readonly topic: string; readonly consumerQueue?: ConsumerQueue | undefined } | { readonly queue: string };
 
 /** A message handed to {@link Transport.publish}. */
 export interface OutgoingMessage extends TransportMessage {
@@ -285,6 +296,13 @@ export interface Transport {
    * transport's publish timeout), `SLUICE_DEADLINE_EXCEEDED` (the broker did not answer within it),
    * `SLUICE_CLOSED` (the transport closed first). After a rejection other than the first two, a
    * message may still have reached the broker.
+   *
+   * A topic message with `destination.consumerQueue` is declared for on the sender side first: the
+   * queue, when missing, is created as `subscribe` would create it for an endpoint of that queue
+   * with those options (its dead-letter queue too), and bound to the topic, as `subscribe` binds
+   * it; what exists already is left as it is (its consumer owns its settings). Once per queue and
+   * topic per transport (again after the broker lost the topic). So a command sent before its
+   * consumer ever started waits in its queue, whatever order services start in.
    */
   publish(messages: readonly OutgoingMessage[]): Promise<void>;
   /**

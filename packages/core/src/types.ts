@@ -116,8 +116,11 @@ export interface InjectOption {
 }
 
 export interface ConsumerOptions<T = unknown> extends EndpointOptions, InjectOption {
-  /** The queue to consume (competing consumers share it). */
-  readonly queue: string;
+  /**
+   * The queue to consume (competing consumers share it). Default: the queue the command's definition
+   * names (`defineCommand(type, { queue })`); required when it names none.
+   */
+  readonly queue?: string;
   /** The message it handles, usually a command. */
   readonly message: MessageDefinition<T>;
 }

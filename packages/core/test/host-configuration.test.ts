@@ -1,6 +1,7 @@
 import { inject } from 'inversify';
 import { describe, expect, it } from 'vitest';
 import {
+  Bus,
   Consumer,
   ConsumerHost,
   defineCommand,
@@ -120,6 +121,68 @@ describe('start-up validation', () => {
     expect((await startFails([WrongKind])).message).toContain('option "message" must be an event');
     const host = new ConsumerHost({ serviceName: 'has space', transport: new InMemoryTransport() });
     await expect(host.start()).rejects.toThrow('option "serviceName"');
+  });
+});
+
+describe('a command that names its queue', () => {
+  const Routed = defineCommand<{ id: string }>('test.routed.v1', {
+    queue: 'routed',
+    queueOptions: { maxLength: 10 },
+  });
+
+  it('gives its consumer the queue and its settings', async () => {
+    @Consumer({ message: Routed })
+    class RoutedConsumer {
+      handle() {}
+    }
+    const transport = new InMemoryTransport();
+    const host = new ConsumerHost({
+      serviceName: 'svc',
+      transport,
+      consumers: [RoutedConsumer],
+      handleSignals: false,
+    });
+    await host.start();
+    try {
+      const [config] = host.endpoints;
+      expect(config).toMatchObject({ queue: 'routed', queueOptions: { maxLength: 10 } });
+    } finally {
+      await host.stop();
+    }
+  });
+
+  it('rejects a consumer of another queue, or with settings of its own, naming the class and the option', async () => {
+    @Consumer({ queue: 'elsewhere', message: Routed })
+    class OtherQueue {
+      handle() {}
+    }
+    expect((await startFails([OtherQueue])).message).toContain(
+      '@Consumer on OtherQueue: option "queue" must be "routed" (the queue test.routed.v1 is defined with), or left out',
+    );
+    @Consumer({ message: Routed, queueOptions: { maxLength: 5 } })
+    class OwnSettings {
+      handle() {}
+    }
+    expect((await startFails([OwnSettings])).message).toContain(
+      '@Consumer on OwnSettings: option "queueOptions" cannot be set on the consumer or in the host defaults',
+    );
+  });
+
+  it('is refused by defineCommand with a queue no broker takes, or settings without a queue', () => {
+    expect(() => defineCommand('test.bad-queue.v1', { queue: 'has space' })).toThrow(
+      'defineCommand("test.bad-queue.v1"): option "queue" must be 1-200 characters',
+    );
+    expect(() => defineCommand('test.no-queue.v1', { queueOptions: { maxLength: 1 } })).toThrow(
+      'option "queueOptions" needs "queue"',
+    );
+  });
+
+  it('waits in its queue when sent before its consumer subscribed (in memory too)', async () => {
+    const transport = new InMemoryTransport();
+    await transport.connect();
+    await new Bus(transport).send(Routed, { id: 'early' });
+    expect(await transport.queueDepth('routed')).toBe(1);
+    await transport.close();
   });
 });
 

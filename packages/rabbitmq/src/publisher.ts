@@ -26,7 +26,7 @@ export interface Outgoing {
   readonly routingKey: string;
   readonly content: Buffer;
   readonly options: Options.Publish;
-  /** Set when `exchange` is a topic exchange that must exist before the first publish. */
+  /** Set when `exchange` is a topic exchange: it (and its consumer queues) must exist before the first publish. */
   readonly topic: string | undefined;
 }
 
@@ -291,7 +291,7 @@ export class Publisher implements ConnectionListener {
         // A suspect goes alone: if the broker closes the channel on it, it is the one refused.
         if (entry.suspect && state.inFlight > 0) break;
         const { topic } = entry.item;
-        if (topic !== undefined && !this.topology.hasExchange(topic)) {
+        if (topic !== undefined && !this.topology.readyToPublish(topic)) {
           this.declare(topic);
           break;
         }
@@ -426,7 +426,7 @@ export class Publisher implements ConnectionListener {
 
   private declare(topic: string): void {
     this.declaring = true;
-    this.topology.ensureExchange(topic).then(
+    this.topology.prepareToPublish(topic).then(
       () => {
         this.declaring = false;
         this.pump();

@@ -164,8 +164,9 @@ export class RabbitMqTransport implements Transport {
 
   /**
    * Publishes in order and resolves when RabbitMQ confirmed every message. Topic messages go to the
-   * topic's exchange (declared on first use), queue messages through the default exchange (always
-   * mandatory). Rejects with `SLUICE_UNROUTABLE` (mandatory and no queue), `SLUICE_QUEUE_FULL` (a
+   * topic's exchange (declared on first use, with the `consumerQueue` of the destination: created as
+   * `subscribe` creates it when missing, and bound), queue messages through the default exchange
+   * (always mandatory). Rejects with `SLUICE_UNROUTABLE` (mandatory and no queue), `SLUICE_QUEUE_FULL` (a
    * queue at max length refused it), `SLUICE_CONNECTION_LOST` (still disconnected after
    * `publishTimeoutMs`), `SLUICE_DEADLINE_EXCEEDED` (not confirmed within it) or `SLUICE_CLOSED` (closed,
    * or not connected yet).
@@ -308,6 +309,8 @@ export class RabbitMqTransport implements Transport {
     } else {
       topic = destination.topic;
       exchange = topic;
+      if (destination.consumerQueue !== undefined)
+        this.topology.expectConsumerQueue(topic, destination.consumerQueue);
       const exchangeOptions = this.options.exchanges.get(topic);
       const routed =
         exchangeOptions !== undefined &&

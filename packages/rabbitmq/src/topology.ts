@@ -4,7 +4,8 @@
  * its channel (AMQP's rule), and serialising keeps that from failing unrelated declarations.
  *
  * Per endpoint (see the package README for the diagram):
- * - one exchange per topic, `fanout` unless the transport's `exchanges` option says otherwise;
+ * - one exchange per topic, `fanout` unless the transport's `exchanges` option says otherwise (also
+ *   declared by a sender at its first publish, with the command's consumer queue where it names one);
  * - `<queue>.dlq`, where dead-lettered copies go;
  * - the work queue (quorum by default), dead-lettering (TTL expiry, max length) into `<queue>.dlq`;
  * - one retry queue per distinct redelivery delay, whose `x-message-ttl` is the delay and whose
@@ -18,6 +19,7 @@ import {
   retryQueueName,
   SerialQueue,
   SluiceError,
+  type ConsumerQueue,
   type EndpointSpec,
   type Logger,
 } from '@sluice/core';
@@ -83,6 +85,10 @@ export class Topology implements ConnectionListener {
   private readonly declarations = new SerialQueue();
   private readonly endpoints = new Map<string, EndpointPlan>();
   private readonly exchanges = new Set<string>();
+  /** Queues senders declare, by topic and queue (see {@link expectConsumerQueue}). */
+  private readonly consumerQueues = new Map<string, Map<string, EndpointPlan>>();
+  /** Topics with a consumer queue not declared on the current connection yet. */
+  private readonly undeclared = new Set<string>();
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -93,6 +99,8 @@ export class Topology implements ConnectionListener {
   async connected(session: ConnectionSession): Promise<void> {
     this.session = session;
     this.channel = undefined;
+    // Declared again at their next publish: a sender never fails a reconnect over them.
+    for (const topic of this.consumerQueues.keys()) this.undeclared.add(topic);
     for (const topic of this.exchanges) {
       await this.onChannel(session, (channel) => this.assertExchange(channel, topic));
       throwIfLost(session.signal);
@@ -224,21 +232,54 @@ export class Topology implements ConnectionListener {
     plan.retryDelays.add(delayMs);
   }
 
-  /** True when the topic's exchange was declared by this transport. */
-  hasExchange(topic: string): boolean {
-    return this.exchanges.has(topic);
+  /**
+   * Notes that messages of `topic` are consumed from `consumer.queue`, which the sender declares
+   * before publishing (see {@link prepareToPublish}). Validates it as `plan` does (throws
+   * `SLUICE_INVALID_OPTION`); cheap once the queue is known.
+   */
+  expectConsumerQueue(topic: string, consumer: ConsumerQueue): void {
+    let queues = this.consumerQueues.get(topic);
+    if (queues?.has(consumer.queue) === true) return;
+    const plan = this.plan({
+      queue: consumer.queue,
+      topics: [topic],
+      prefetch: 1,
+      retryDelaysMs: [],
+      options: consumer.options,
+    });
+    if (queues === undefined) {
+      queues = new Map();
+      this.consumerQueues.set(topic, queues);
+    }
+    queues.set(consumer.queue, plan);
+    this.undeclared.add(topic);
   }
 
-  /** Declares the topic's exchange (idempotent, cached). */
-  async ensureExchange(topic: string): Promise<void> {
-    if (this.exchanges.has(topic)) return;
-    await this.run((channel) => this.assertExchange(channel, topic));
-    this.exchanges.add(topic);
+  /** True when everything a publish to `topic` needs was declared by this transport. */
+  readyToPublish(topic: string): boolean {
+    return this.exchanges.has(topic) && !this.undeclared.has(topic);
   }
 
-  /** Forgets which exchanges exist (after the broker said one does not). */
+  /**
+   * Declares what a publish to `topic` needs (idempotent, cached): its exchange and, where the topic
+   * has {@link expectConsumerQueue consumer queues}, each of them that is missing, as `subscribe`
+   * would declare it (with its dead-letter queue), bound to the exchange. A queue that exists is only
+   * bound: its consumer owns its arguments, and declaring it with others would be refused.
+   */
+  async prepareToPublish(topic: string): Promise<void> {
+    if (this.readyToPublish(topic)) return;
+    await this.runInSession(async (session) => {
+      await this.onChannel(session, (channel) => this.assertExchange(channel, topic));
+      const plans = [...(this.consumerQueues.get(topic)?.values() ?? [])];
+      for (const plan of plans) await this.declareConsumerQueue(session, plan);
+      if (this.consumerQueues.get(topic)?.size === plans.length) this.undeclared.delete(topic);
+    });
+  }
+
+  /** Forgets which exchanges and consumer queues exist (after the broker said one does not). */
   forgetExchanges(): void {
     this.exchanges.clear();
+    for (const topic of this.consumerQueues.keys()) this.undeclared.add(topic);
   }
 
   /** Ready messages in `queue` by a passive declare; 0 when the queue does not exist. */
@@ -270,6 +311,22 @@ export class Topology implements ConnectionListener {
       });
       if (!asItIs) await channel.assertQueue(plan.queue, { durable: true, arguments: plan.workArguments });
       for (const delay of delays) await this.assertRetryQueue(channel, plan, delay);
+      for (const binding of plan.bindings) {
+        await channel.bindQueue(plan.queue, binding.exchange, binding.key, binding.arguments);
+      }
+    });
+  }
+
+  private async declareConsumerQueue(session: ConnectionSession, plan: EndpointPlan): Promise<void> {
+    const exists = await this.queueExists(session, plan.queue);
+    await this.onChannel(session, async (channel) => {
+      if (!exists) {
+        await channel.assertQueue(plan.deadLetterQueue, {
+          durable: true,
+          arguments: queueArguments(plan.queueType, {}),
+        });
+        await channel.assertQueue(plan.queue, { durable: true, arguments: plan.workArguments });
+      }
       for (const binding of plan.bindings) {
         await channel.bindQueue(plan.queue, binding.exchange, binding.key, binding.arguments);
       }

@@ -25,6 +25,7 @@ import {
   topicDefaults,
   type TopicEntity,
 } from './entities.js';
+import type { AccessTokens } from './access-token.js';
 import { type FaultOperation, faultOperations, type Faults } from './faults.js';
 import { defaultRuleName } from './rules.js';
 import { grantCovers, type SasPolicy, SasError, verifySasToken } from './sas.js';
@@ -34,6 +35,7 @@ import { SqlFilterError } from './sql-filter.js';
 export interface AdminHttpOptions {
   readonly namespace: Namespace;
   readonly policies: readonly SasPolicy[];
+  readonly accessTokens: AccessTokens;
   readonly faults: Faults;
   /** The fault hooks the control paths call. */
   readonly control: {
@@ -46,7 +48,8 @@ export interface AdminHttpOptions {
 const maxBodyBytes = 1024 * 1024;
 
 /**
- * The administration client's HTTPS endpoint (ATOM over HTTP, SAS `Authorization` header):
+ * The administration client's HTTPS endpoint (ATOM over HTTP, a SAS or the stand-in's bearer
+ * token in `Authorization`):
  * namespace info; list, create (PUT), update (PUT with `If-Match: *`), get and delete of queues,
  * topics, subscriptions and rules, with runtime properties in every description. And, for a process
  * pointed at the stand-in from outside, the fault hooks as `POST /$stand-in/drop-connections`,
@@ -346,7 +349,9 @@ function authorize(options: AdminHttpOptions, request: IncomingMessage, path: st
     new BrokerError('amqp:unauthorized-access', `Unauthorized: ${why}.`, 401);
   if (header === undefined) throw unauthorized('the request has no Authorization header');
   try {
-    const grant = verifySasToken(header, options.policies);
+    const grant = header.startsWith('Bearer ')
+      ? options.accessTokens.verify(header.slice('Bearer '.length))
+      : verifySasToken(header, options.policies);
     if (!grantCovers(grant, path)) throw unauthorized(`the token does not cover '${path}'`);
   } catch (error) {
     if (error instanceof SasError) throw unauthorized(error.message);

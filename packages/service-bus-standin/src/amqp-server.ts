@@ -7,6 +7,7 @@ import rhea, {
   type Receiver,
   type Sender,
 } from 'rhea';
+import type { AccessTokens } from './access-token.js';
 import { encodedSize, messagesOfTransfer, withMessageId } from './amqp-codec.js';
 import { BrokerError, entityNotFoundError } from './broker-error.js';
 import { putToken, type Reply } from './cbs.js';
@@ -20,6 +21,7 @@ import { grantCovers, type SasGrant, type SasPolicy } from './sas.js';
 export interface AmqpServerOptions {
   readonly namespace: Namespace;
   readonly policies: readonly SasPolicy[];
+  readonly accessTokens: AccessTokens;
   readonly faults: Faults;
   /** The `max_message_size` sent on every sender attach (bytes); larger transfers are rejected. */
   readonly maxMessageSize: number;
@@ -36,7 +38,7 @@ const cbsAddress = '$cbs';
 const managementSuffix = '/$management';
 
 /**
- * The AMQP 1.0 endpoint: accepts sockets (SASL ANONYMOUS, no TLS), answers CBS put-token and
+ * The AMQP 1.0 endpoint: accepts sockets (SASL ANONYMOUS; plain or already TLS-wrapped), answers CBS put-token and
  * `$management` requests, takes messages on links a client sends on (single and batch format,
  * `max_message_size` enforced, broker message ids assigned) and feeds links a client receives on from
  * the addressed queue. A link to an address without a valid CBS grant is detached with
@@ -196,7 +198,13 @@ export class AmqpServer {
     const state = this.state(context.connection);
     let reply: Reply;
     if (address === cbsAddress) {
-      reply = putToken(request, this.options.policies, state.grants, this.options.faults);
+      reply = putToken(
+        request,
+        this.options.policies,
+        state.grants,
+        this.options.faults,
+        this.options.accessTokens,
+      );
     } else {
       const path = address.slice(0, -managementSuffix.length).replace(/^\/+/, '');
       const refusal = this.refusal(context.connection, address.replace(/^\/+/, ''));

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { AccessTokens } from './access-token.js';
 import { adminRequestHandler } from './admin-http.js';
 import { AmqpServer } from './amqp-server.js';
 import { Namespace } from './entities.js';
 import { Faults } from './faults.js';
-import { createSniffingServer } from './port-sniffer.js';
+import { createSniffingServer, createTlsSniffingServer } from './port-sniffer.js';
 import { testCertificates } from './test-ca.js';
 import type { ServiceBusStandIn, ServiceBusStandInOptions } from './types.js';
 
@@ -29,20 +30,28 @@ export async function startServiceBusStandIn(
   const namespace = new Namespace('service-bus-standin');
   const faults = new Faults();
   const policies = [{ keyName, key }];
-  const amqp = new AmqpServer({ namespace, policies, faults, maxMessageSize });
+  const accessTokens = new AccessTokens();
+  const amqp = new AmqpServer({ namespace, policies, accessTokens, faults, maxMessageSize });
   const expireLocks = (address?: string) => namespace.expireLocks(address);
-  const https = createHttpsServer(
-    { cert: certificates.cert, key: certificates.key },
+  const admin = createHttpServer(
     adminRequestHandler({
       namespace,
       policies,
+      accessTokens,
       faults,
       control: { dropConnections: () => amqp.dropConnections(), expireLocks },
       createdAt: new Date(),
     }),
   );
+  // TLS carries the administration API (HTTPS) or AMQP (AMQPS, as the SDK speaks to a namespace it
+  // is given by name rather than by an emulator's connection string).
+  const tls = createTlsSniffingServer(
+    { cert: certificates.cert, key: certificates.key },
+    (socket) => admin.emit('connection', socket),
+    (socket) => amqp.accept(socket),
+  );
   const server = createSniffingServer(
-    (socket) => https.emit('connection', socket),
+    (socket) => tls.emit('connection', socket),
     (socket) => amqp.accept(socket),
   );
   const sockets = new Set<Socket>();
@@ -66,6 +75,7 @@ export async function startServiceBusStandIn(
     port,
     ca: certificates.ca,
     administrationClientOptions: { tlsOptions: { ca: certificates.ca } },
+    tokenCredential: accessTokens.credential,
     faults: {
       dropConnections: () => amqp.dropConnections(),
       expireLocks,

@@ -1,3 +1,4 @@
+import type { StandInTokenCredential } from './access-token.js';
 import type { FaultOperation, InjectedFailure } from './faults.js';
 
 /** Options of `startServiceBusStandIn`. */
@@ -36,13 +37,23 @@ export interface ServiceBusStandIn {
    * to `ServiceBusAdministrationClient`.
    */
   readonly connectionString: string;
-  /** `<host>:<port>`, the namespace's "fully qualified" name. */
+  /**
+   * `<host>:<port>`, the namespace's "fully qualified" name: with a credential (`tokenCredential`, or
+   * a named key credential of `keyName` and `key`) the SDK reaches it over TLS (AMQPS and HTTPS),
+   * trusting `ca` (for AMQPS the process must: `NODE_EXTRA_CA_CERTS` or `tls.setDefaultCACertificates`).
+   */
   readonly endpoint: string;
   readonly port: number;
   /** PEM of the test CA that signed the HTTPS certificate. */
   readonly ca: string;
   /** Pass as the administration client's options: `{ tlsOptions: { ca } }`. */
   readonly administrationClientOptions: { readonly tlsOptions: { readonly ca: string } };
+  /**
+   * A `TokenCredential` standing in for Microsoft Entra: its token (for the Service Bus scope
+   * `https://servicebus.azure.net//.default` only) is the one bearer token the stand-in accepts, for
+   * the whole namespace.
+   */
+  readonly tokenCredential: StandInTokenCredential;
   readonly faults: ServiceBusStandInFaults;
   /** Stops listening, drops every connection and forgets every entity; resolves once closed. Idempotent. */
   close(): Promise<void>;

@@ -217,6 +217,28 @@ export function describeTransportConformance(name: string, options: ConformanceO
       await expect(transport.publish([message(topic, { mandatory: false })])).resolves.toBeUndefined();
     });
 
+    it('keeps a message sent with a consumer queue before anyone subscribed, for the consumer that starts later', async () => {
+      const { queue, topic } = fx.names();
+      // The sender only publishes, as an HTTP API does; its consumer has never run.
+      const sender = await fx.open();
+      const caps = sender.capabilities;
+      const queueOptions = {
+        ...(caps.maxLength ? { maxLength: 50 } : {}),
+        ...(caps.messageTtl ? { messageTtlMs: 600_000 } : {}),
+      };
+      const consumerQueue = { queue, options: queueOptions };
+      const early = message(topic, { destination: { topic, consumerQueue } });
+      await sender.publish([early]);
+      const consumer = await fx.open();
+      const collector = new DeliveryCollector();
+      // The consumer declares the queue with the same settings: no conflict with the sender's.
+      await fx.subscribe(consumer, { queue, topics: [topic], options: queueOptions }, collector);
+      const late = message(topic, { destination: { topic, consumerQueue } });
+      await sender.publish([late]);
+      const got = await collector.waitForCount(2, t(5_000));
+      expect(got.map((d) => d.message.messageId).sort()).toEqual([early.messageId, late.messageId].sort());
+    });
+
     it('redelivers after retry() with the attempt count increased', async () => {
       const transport = await fx.open();
       const { queue, topic } = fx.names();

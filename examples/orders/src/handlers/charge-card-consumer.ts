@@ -10,7 +10,6 @@ import { ServiceTokens, type ChargeLedger, type PaymentGateway } from '../servic
  * inbox's transaction, committed together with the message's "handled" record.
  */
 @Consumer({
-  queue: 'payments',
   message: ChargeCard,
   prefetch: 20,
   idempotency: true,

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { ServiceBusAdministrationClient, ServiceBusClient } from '@azure/service-bus';
 import { AzureServiceBusTransport, type AzureServiceBusTransportOptions } from '@sluice/azure-service-bus';
-import { silentLogger } from '@sluice/core';
+import { silentLogger, type OutgoingMessage } from '@sluice/core';
 import { startServiceBusStandIn, type ServiceBusStandIn } from '@sluice/service-bus-standin';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 
@@ -31,6 +31,21 @@ export interface ServiceBusUnderTest {
 /** `prefix` plus a short unique id (a valid Service Bus entity name). */
 export function uniqueName(prefix: string): string {
   return `${prefix}.${randomUUID().slice(0, 8)}`;
+}
+
+/** A mandatory `sbtest.work.v1` message with a fresh id and an empty JSON body to `topic`, with `overrides`. */
+export function outgoing(topic: string, overrides: Partial<OutgoingMessage> = {}): OutgoingMessage {
+  return {
+    messageId: randomUUID(),
+    type: 'sbtest.work.v1',
+    contentType: 'application/json',
+    sentAt: new Date(),
+    headers: {},
+    body: Buffer.from('{}'),
+    destination: { topic },
+    mandatory: true,
+    ...overrides,
+  };
 }
 
 export async function startServiceBus(): Promise<ServiceBusUnderTest> {

@@ -22,6 +22,7 @@ import type { Middleware } from '../middleware/invocation.js';
 import { isValidBrokerName } from '../naming.js';
 import { OptionChecker } from '../option-checker.js';
 import { registerProcessMetrics } from '../process-metrics.js';
+import { StartGate } from '../start-gate.js';
 import { MessagingTelemetry, type TracingOptions } from '../telemetry/messaging-telemetry.js';
 import type { Transport } from '../transport.js';
 import type { EndpointOptions, MessageContext } from '../types.js';
@@ -116,6 +117,8 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
   private readonly draining = new AbortController();
   private readonly deadline = new AbortController();
   private runners: EndpointRunner[] = [];
+  /** Opens once every runner is attached (or the host stops): see `RunnerDependencies.attached`. */
+  private readonly attached = new StartGate();
   private workers: PeriodicWorkerRunner[] = [];
   private ops: OpsServer | undefined;
   private stopObserving: (() => void) | undefined;
@@ -179,6 +182,7 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
       }
       await options.transport.connect();
       for (const runner of this.runners) await runner.start();
+      this.attached.openNow();
       const runnersByQueue = new Map(this.runners.map((r) => [r.config.queue, r]));
       this.stopObserving = this.telemetry.observeHost({
         queues: [...runnersByQueue.keys()],
@@ -320,6 +324,7 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
           draining: this.draining.signal,
           deadline: this.deadline.signal,
           telemetry: this.telemetry.forEndpoint(config),
+          attached: this.attached,
           onSettled: (event) => this.emit('settled', event),
           onFailed: (event) => this.emit('failed', event),
         }),
@@ -355,6 +360,7 @@ export class ConsumerHost extends EventEmitter<HostEvents> {
     const idle = () => Promise.all(this.runners.map((r) => r.whenIdle()));
     const inFlight = () => this.runners.reduce((n, r) => n + r.inFlightCount, 0);
     this.draining.abort();
+    this.attached.openNow();
     await withDeadline(
       Promise.all(this.runners.map((r) => r.stopReceiving().catch(() => undefined))),
       budget.untilDrainEnd,

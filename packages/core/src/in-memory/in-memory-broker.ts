@@ -122,9 +122,18 @@ export class InMemoryBroker {
   /**
    * Routes one message to every bound queue with room. Throws `SLUICE_UNROUTABLE` when no queue is
    * bound, and `SLUICE_QUEUE_FULL` when a queue at its max length refused it (after the others took
-   * their copy, as RabbitMQ nacks such a publish).
+   * their copy, as RabbitMQ nacks such a publish). A topic message's `consumerQueue` is declared and
+   * bound first when it is not bound yet.
    */
   publish(message: OutgoingMessage): void {
+    const { destination } = message;
+    if ('topic' in destination && destination.consumerQueue !== undefined) {
+      const { queue, options } = destination.consumerQueue;
+      if (this.bindings.get(destination.topic)?.has(queue) !== true) {
+        this.declareQueue(queue, options);
+        this.bind(destination.topic, queue);
+      }
+    }
     const targets = this.route(message);
     if (targets.length === 0 && (message.mandatory || 'queue' in message.destination)) {
       const where =
