@@ -24,18 +24,24 @@ describe.each(['classic', 'quorum'] as const)('redelivery limit on a %s queue', 
     await vhost?.delete();
   });
 
-  it('counts every unsettled return and dead-letters the message at the limit', async () => {
-    const queue = `rmqtest.redelivery.${randomUUID().slice(0, 8)}`;
+  /** A transport with `redeliveryLimit` 3 (connected) and an admin connection, on the vhost. */
+  async function connected(connectionName: string) {
     const transport = new RabbitMqTransport({
       url: vhost.url,
       queueType,
       redeliveryLimit: 3,
       reconnect: { initialMs: 50, maxMs: 200 },
-      connectionName: 'sluice-redelivery-test',
+      connectionName,
     });
     const admin = await BrokerAdmin.connect(vhost.url);
+    await transport.connect();
+    return { transport, admin };
+  }
+
+  it('counts every unsettled return and dead-letters the message at the limit', async () => {
+    const queue = `rmqtest.redelivery.${randomUUID().slice(0, 8)}`;
+    const { transport, admin } = await connected('sluice-redelivery-test');
     try {
-      await transport.connect();
       const stuck = outgoing({ queue });
       const next = outgoing({ queue });
       // The stuck message is never settled: held until its connection goes.
@@ -80,16 +86,8 @@ describe.each(['classic', 'quorum'] as const)('redelivery limit on a %s queue', 
 
   it('counts one return per loss for each of messages that look alike (no id, the same bytes)', async () => {
     const queue = `rmqtest.alike.${randomUUID().slice(0, 8)}`;
-    const transport = new RabbitMqTransport({
-      url: vhost.url,
-      queueType,
-      redeliveryLimit: 3,
-      reconnect: { initialMs: 50, maxMs: 200 },
-      connectionName: 'sluice-alike-test',
-    });
-    const admin = await BrokerAdmin.connect(vhost.url);
+    const { transport, admin } = await connected('sluice-alike-test');
     try {
-      await transport.connect();
       let holding = true;
       const collector = new DeliveryCollector((d: Delivery) =>
         holding ? new Promise<void>(() => undefined) : d.ack(),
