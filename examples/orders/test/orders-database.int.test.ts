@@ -65,9 +65,11 @@ describe.each(brokers)('the orders demo with DATABASE_URL, broker %s', (_name, b
     expect(await query(`SELECT aggregate FROM ${t('sluice_outbox')} WHERE message_id = $1`)).toEqual([
       { aggregate: orderId },
     ]);
-    expect(
-      await query(`SELECT order_id, amount::float AS amount FROM ${t('charges')} WHERE order_id = $1`),
-    ).toEqual([{ order_id: orderId, amount: 1500 }]);
+    // "card charged" is logged inside the inbox transaction, before its commit.
+    const charges = () =>
+      query(`SELECT order_id, amount::float AS amount FROM ${t('charges')} WHERE order_id = $1`);
+    await eventually(async () => (await charges()).length > 0, 10_000, 'the charge committed');
+    expect(await charges()).toEqual([{ order_id: orderId, amount: 1500 }]);
     const inbox = await schema.pool.query(`SELECT queue FROM ${t('sluice_inbox')}`);
     expect(inbox.rows).toEqual([{ queue: 'payments' }]);
 

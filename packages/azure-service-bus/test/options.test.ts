@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { AzureServiceBusTransport } from '@sluice/azure-service-bus';
 import { ErrorCodes } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
@@ -65,5 +66,22 @@ describe('AzureServiceBusTransport options', () => {
       5671,
     ]);
     expect(JSON.stringify(transport)).not.toContain(key);
+  });
+
+  it('says at connect that a namespace without a credential needs @azure/identity, when it is missing', async ({
+    skip,
+  }) => {
+    try {
+      createRequire(import.meta.url).resolve('@azure/identity');
+      return skip('@azure/identity is installed: DefaultAzureCredential would sign in');
+    } catch {
+      // not installed: the case under test
+    }
+    const transport = new AzureServiceBusTransport({ namespace: 'my-ns.servicebus.windows.net' });
+    await expect(transport.connect()).rejects.toMatchObject({
+      code: ErrorCodes.INVALID_OPTION,
+      message: expect.stringContaining('npm install @azure/identity'),
+    });
+    await transport.close();
   });
 });

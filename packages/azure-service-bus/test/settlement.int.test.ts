@@ -150,19 +150,21 @@ describe('settlement on Service Bus', () => {
 describe('locks on Service Bus', () => {
   const Slow = defineCommand<{ ms: number }>(`sbtest.slow-${randomUUID().slice(0, 6)}.v1`);
   const slowQueue = uniqueName('sb-slow');
-  const seen: { attempt: number; aborted: unknown }[] = [];
+  const seen: { attempt: number; aborted: unknown; abortedAfterMs?: number }[] = [];
 
   @Consumer({ queue: slowQueue, message: Slow, retry: { attempts: 3, immediate: 1 } })
   class SlowHandler {
     async handle({ ms }: { ms: number }, ctx: MessageContext) {
-      const entry = { attempt: ctx.attempt, aborted: undefined as unknown };
+      const entry: (typeof seen)[number] = { attempt: ctx.attempt, aborted: undefined };
       seen.push(entry);
       if (ctx.attempt > 1) return;
+      const started = performance.now();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, ms);
         ctx.signal.addEventListener('abort', () => {
           clearTimeout(timer);
           entry.aborted = ctx.signal.reason;
+          entry.abortedAfterMs = performance.now() - started;
           resolve();
         });
       });
@@ -203,6 +205,18 @@ describe('locks on Service Bus', () => {
     await harness.waitFor({ messageId: 'slow-1', outcome: 'handled' }, 6 * lockMs() + 15_000);
     expect(seen.map((s) => s.attempt)).toEqual([1, 2]);
     expect(seen[0]?.aborted).toMatchObject({ code: ErrorCodes.LOCK_LOST });
+  });
+
+  it('renews a lock for maxLockRenewalMs at most: then the lock runs out, the signal aborts and the message comes again', async () => {
+    const lock = lockMs();
+    const harness = await host({ maxLockRenewalMs: 2 * lock });
+    await harness.bus.send(Slow, { ms: 20 * lock }, { messageId: 'slow-3' });
+    await harness.waitFor({ messageId: 'slow-3', outcome: 'handled' }, 6 * lock + 15_000);
+    expect(seen.map((s) => s.attempt)).toEqual([1, 2]);
+    expect(seen[0]?.aborted).toMatchObject({ code: ErrorCodes.LOCK_LOST });
+    // Renewed past the first lock's end, and lost within a lock of the renewal maximum.
+    expect(seen[0]?.abortedAfterMs).toBeGreaterThan(1.5 * lock);
+    expect(seen[0]?.abortedAfterMs).toBeLessThan(3.5 * lock + 1_000);
   });
 
   it('renews the lock of a handler that runs three times the lock duration: handled once, not redelivered', async () => {

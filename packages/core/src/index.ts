@@ -72,6 +72,7 @@ export type { HostGauges } from './telemetry/host-gauges.js';
 export { MessagingTelemetry } from './telemetry/messaging-telemetry.js';
 export type { TracingOptions } from './telemetry/messaging-telemetry.js';
 export { OptionChecker } from './option-checker.js';
+export { decodeComponent, parseCredentialUrl, redactUrl } from './redact-url.js';
 export { SerialQueue } from './serial-queue.js';
 export { untilAborted } from './timers.js';
 export type * from './transport.js';

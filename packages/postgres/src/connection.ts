@@ -3,7 +3,7 @@
  * ended by the component) and where its tables live. Names are checked at construction, so a bad
  * option fails at start-up naming the option, and a URL is never shown with its password.
  */
-import { OptionChecker } from '@sluice/core';
+import { OptionChecker, redactUrl } from '@sluice/core';
 import pg from 'pg';
 
 /** Table names; each is created by `migrate` under `schema`. */
@@ -59,22 +59,6 @@ const identifier = /^[a-z_][a-z0-9_]{0,47}$/;
 const knownOptions = new Set(['pool', 'url', 'schema', 'tables']);
 const tableOptions = new Set(['idempotency', 'inbox', 'outbox']);
 
-/** The URL with its password replaced by `***`; the whole text hidden when it does not parse. */
-export function redactUrl(text: string): string {
-  try {
-    const url = new URL(text);
-    if (url.password !== '') url.password = '***';
-    return url.toString();
-  } catch {
-    return '(a string that is not a URL, not shown)';
-  }
-}
-
-/** An option value as `OptionChecker` shows it (JSON), with any URL in it redacted. */
-function redactShown(shown: string): string {
-  return shown.startsWith('"') ? JSON.stringify(redactUrl(JSON.parse(shown) as string)) : shown;
-}
-
 function name(check: OptionChecker, option: string, value: unknown, fallback: string): string {
   const given = value ?? fallback;
   if (typeof given !== 'string' || !identifier.test(given)) {
@@ -110,7 +94,7 @@ export function qualifiedTables(
 
 /** Checks `options` and opens (or takes) the pool; throws `SLUICE_INVALID_OPTION` naming the option. */
 export function openConnection(where: string, options: PostgresOptions): Connection {
-  const check: OptionChecker = new OptionChecker(where, redactShown);
+  const check: OptionChecker = new OptionChecker(where, redactUrl);
   check.object('', options, knownOptions);
   const tables = qualifiedTables(where, options);
   if ((options.pool === undefined) === (options.url === undefined)) {

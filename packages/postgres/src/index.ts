@@ -1,4 +1,3 @@
-export { redactUrl } from './connection.js';
 export type { PostgresOptions, TableNames } from './connection.js';
 export { migrate } from './migrate.js';
 export type { MigrateOptions } from './migrate.js';

@@ -4,6 +4,7 @@
  * every replica at once.
  */
 import { OptionChecker } from '@sluice/core';
+import type pg from 'pg';
 import { openConnection, type PostgresOptions, type QualifiedTables } from './connection.js';
 import { inTransaction } from './transaction.js';
 
@@ -18,10 +19,21 @@ export interface MigrateOptions extends PostgresOptions {
   readonly outboxNotify?: boolean;
 }
 
+/** The indexes of the migration (bare names, in the tables' schema). */
+function indexNames({ bare }: QualifiedTables) {
+  return {
+    expiresAt: `${bare.idempotency}_expires_at`,
+    handledAt: `${bare.inbox}_handled_at`,
+    pending: `${bare.outbox}_pending`,
+    pendingAggregate: `${bare.outbox}_pending_aggregate`,
+    publishedAt: `${bare.outbox}_published_at`,
+  };
+}
+
 /** The statements of the migration, in order, for the tables named in `t`. */
 function migrationStatements(t: QualifiedTables, outboxNotify: boolean): string[] {
   const { bare } = t;
-  const index = (suffix: string, table: string) => `"${table}_${suffix}"`;
+  const index = indexNames(t);
   const notify = `"${bare.schema}"."${bare.outbox}_notify"`;
   return [
     `CREATE SCHEMA IF NOT EXISTS ${t.schema}`,
@@ -30,14 +42,14 @@ function migrationStatements(t: QualifiedTables, outboxNotify: boolean): string[
       token text,
       expires_at timestamptz NOT NULL
     )`,
-    `CREATE INDEX IF NOT EXISTS ${index('expires_at', bare.idempotency)} ON ${t.idempotency} (expires_at)`,
+    `CREATE INDEX IF NOT EXISTS "${index.expiresAt}" ON ${t.idempotency} (expires_at)`,
     `CREATE TABLE IF NOT EXISTS ${t.inbox} (
       key bytea PRIMARY KEY,
       queue text NOT NULL,
       message_id text NOT NULL,
       handled_at timestamptz NOT NULL DEFAULT now()
     )`,
-    `CREATE INDEX IF NOT EXISTS ${index('handled_at', bare.inbox)} ON ${t.inbox} (handled_at)`,
+    `CREATE INDEX IF NOT EXISTS "${index.handledAt}" ON ${t.inbox} (handled_at)`,
     `CREATE TABLE IF NOT EXISTS ${t.outbox} (
       id bigserial PRIMARY KEY,
       message_id text NOT NULL,
@@ -61,10 +73,10 @@ function migrationStatements(t: QualifiedTables, outboxNotify: boolean): string[
       published_at timestamptz,
       CHECK ((topic IS NULL) <> (queue IS NULL))
     )`,
-    `CREATE INDEX IF NOT EXISTS ${index('pending', bare.outbox)} ON ${t.outbox} (id) WHERE published_at IS NULL`,
-    `CREATE INDEX IF NOT EXISTS ${index('pending_aggregate', bare.outbox)} ON ${t.outbox} (aggregate, id)
+    `CREATE INDEX IF NOT EXISTS "${index.pending}" ON ${t.outbox} (id) WHERE published_at IS NULL`,
+    `CREATE INDEX IF NOT EXISTS "${index.pendingAggregate}" ON ${t.outbox} (aggregate, id)
       WHERE published_at IS NULL AND aggregate IS NOT NULL`,
-    `CREATE INDEX IF NOT EXISTS ${index('published_at', bare.outbox)} ON ${t.outbox} (published_at)
+    `CREATE INDEX IF NOT EXISTS "${index.publishedAt}" ON ${t.outbox} (published_at)
       WHERE published_at IS NOT NULL`,
     // A NOTIFY sent inside a transaction is delivered when it commits and dropped when it rolls back:
     // relays wake for committed rows only. Notifications of one transaction on one channel are folded
@@ -78,11 +90,36 @@ function migrationStatements(t: QualifiedTables, outboxNotify: boolean): string[
   ];
 }
 
+/** The relations (tables and indexes) the migration creates, as `schema.name` for `to_regclass`. */
+function migrationRelations(t: QualifiedTables): string[] {
+  const indexes = Object.values(indexNames(t)).map((name) => `"${t.bare.schema}"."${name}"`);
+  return [t.idempotency, t.inbox, t.outbox, ...indexes];
+}
+
+/**
+ * True when every table and index exists, and the NOTIFY trigger exists exactly when `outboxNotify`
+ * asks for it: a catalog read that takes no lock on the tables.
+ */
+async function inPlace(client: pg.ClientBase, t: QualifiedTables, outboxNotify: boolean): Promise<boolean> {
+  const { rows } = await client.query<{ missing: number; notifying: boolean }>(
+    `SELECT count(*) FILTER (WHERE to_regclass(r) IS NULL)::int AS missing,
+        EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass($2) AND tgname = $3) AS notifying
+      FROM unnest($1::text[]) AS r`,
+    [migrationRelations(t), t.outbox, `${t.bare.outbox}_notify`],
+  );
+  const row = rows[0];
+  return row !== undefined && row.missing === 0 && row.notifying === outboxNotify;
+}
+
 /**
  * Creates what is missing of the schema, tables, indexes and trigger (or drops the trigger, see
- * `outboxNotify`), in one transaction under an
- * advisory lock (replicas starting together wait for each other instead of colliding on the
- * catalog). Idempotent; resolves when the schema is in place. Needs PostgreSQL 14 or later.
+ * `outboxNotify`); idempotent, resolves when the schema is in place. When everything is there
+ * already (every start but the first) it only reads the catalog: DDL on a table, even a `CREATE INDEX
+ * IF NOT EXISTS` that creates nothing, takes a lock that waits for every open transaction on it (an
+ * inbox handler's, a relay batch's) and makes every new write wait behind it, so a replica starting
+ * beside busy ones would stall them all. Otherwise it runs the DDL in one transaction under an
+ * advisory lock (replicas starting together wait for each other instead of colliding on the catalog).
+ * Needs PostgreSQL 14 or later.
  */
 export async function migrate(options: MigrateOptions): Promise<void> {
   const { outboxNotify, ...connection } = options;
@@ -90,6 +127,12 @@ export async function migrate(options: MigrateOptions): Promise<void> {
     outboxNotify === undefined || new OptionChecker('migrate').boolean('outboxNotify', outboxNotify);
   const { pool, ownsPool, tables } = openConnection('migrate', connection);
   try {
+    const client = await pool.connect();
+    try {
+      if (await inPlace(client, tables, notify)) return;
+    } finally {
+      client.release();
+    }
     await inTransaction(pool, async (client) => {
       await client.query(`SELECT pg_advisory_xact_lock(hashtext('sluice.migrate'))`);
       for (const statement of migrationStatements(tables, notify)) await client.query(statement);

@@ -4,13 +4,13 @@
  * connections mid-run, and the effect table's unique key would refuse any second effect.
  */
 import { randomUUID } from 'node:crypto';
-import type { OutgoingMessage } from '@sluice/core';
 import { RabbitMqTransport } from '@sluice/rabbitmq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually, TestVhost } from '../../rabbitmq/test/support/broker.js';
 import { deleteKeys, redisUrl, testPrefix } from '../../redis/test/support/redis.js';
 import { Child, type ChildEvent } from './support/child.js';
 import { TestSchema } from './support/database.js';
+import { effectMessages } from './support/effects.js';
 import { migrate } from '@sluice/postgres';
 
 const messages = 5_000;
@@ -55,24 +55,15 @@ describe.each(['postgres', 'redis', 'inbox'] as const)('two consumer processes, 
     const producer = new RabbitMqTransport({ url: vhost.url, connectionName: 'pgtest-producer' });
     cleanups.push(() => producer.close());
     await producer.connect();
-    const ids = Array.from({ length: messages }, (_, n) => `m-${n}-${randomUUID()}`);
-    const message = (n: number): OutgoingMessage => ({
-      messageId: ids[n] as string,
-      type,
-      contentType: 'application/json',
-      sentAt: new Date(),
-      headers: {},
-      body: Buffer.from(JSON.stringify({ n })),
-      destination: { topic: type },
-      mandatory: true,
-    });
+    const sent = effectMessages(type, messages);
+    const ids = sent.map((m) => m.messageId);
     const all = () => children.flatMap((child) => child.events);
     const settled = (event: ChildEvent) =>
       event.event === 'settled' && (event.outcome === 'handled' || event.outcome === 'duplicate');
     const closes = [0.3, 0.7].map((fraction) => Math.round(fraction * 2 * messages));
     // Both copies of a chunk back to back, so duplicates race each other in the two processes.
     for (let start = 0; start < messages; start += 250) {
-      const chunk = Array.from({ length: Math.min(250, messages - start) }, (_, i) => message(start + i));
+      const chunk = sent.slice(start, start + 250);
       await producer.publish([...chunk, ...chunk]);
       if (closes.length > 0 && all().filter(settled).length >= (closes[0] as number)) {
         closes.shift();

@@ -15,6 +15,24 @@ describe('PostgreSQL options', () => {
     expect(() => new PostgresIdempotencyStore({ url: 'not a url, password=hunter2' })).not.toThrow(/hunter2/);
   });
 
+  it('never shows a password given as a query parameter or in a keyword/value string', () => {
+    const given = [
+      'postgress://db.test/orders?password=hunter2',
+      'mysql://app:hunter1@db.test/orders?sslmode=require&sslpassword=hunter2',
+      "host=db.test dbname=orders password='hunter2 x'",
+      'host=db.test password=hunter2',
+    ];
+    for (const url of given) {
+      const attempt = () => new PostgresIdempotencyStore({ url });
+      expect(attempt).toThrow(/option "url" must be a postgres:\/\/ or postgresql:\/\//);
+      expect(attempt).not.toThrow(/hunter/);
+    }
+    // What is not secret stays, so the mistake can be seen.
+    expect(() => new PostgresIdempotencyStore({ url: given[1] as string })).toThrow(
+      'mysql://app:***@db.test/orders?sslmode=require&sslpassword=***',
+    );
+  });
+
   it('accepts only plain lowercase table and schema names, naming the option', () => {
     const url = 'postgres://127.0.0.1/test';
     expect(

@@ -127,10 +127,8 @@ export class ConsumerChannel {
     if (!this.alive) return;
     this.endedByTransport = byTransport;
     this.alive = false;
-    for (const delivery of this.unsettled) {
-      delivery.orphan();
-      if (!byTransport) this.lost.record(delivery.raw);
-    }
+    for (const delivery of this.unsettled) delivery.orphan();
+    if (!byTransport) this.lost.record(Array.from(this.unsettled, (delivery) => delivery.raw));
     this.unsettled.clear();
   }
 

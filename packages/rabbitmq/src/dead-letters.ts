@@ -35,7 +35,14 @@ import amqp, {
 } from 'amqplib';
 import { copyOptions, decode, distributionHeaders } from './envelope.js';
 import { dateOfSeconds, fitHeaders, headerBudget, stringifyHeader, tableEntries } from './field-values.js';
-import { guardFrameDecoding, unreadableHeaders } from './frame-decoding.js';
+import { publishInternals } from './amqplib-fast-path.js';
+import {
+  guardFrameDecoding,
+  unreadableContentHeader,
+  unreadableHeaders,
+  withoutTopLevelHeaders,
+} from './frame-decoding.js';
+import { encodeVerbatimPublish } from './publish-frames.js';
 import { resolveConnection, type ConnectionSettings } from './resolve-options.js';
 import type { DeadLetter, DeadLettersOptions, DeathRecord, ReplayResult } from './types.js';
 
@@ -76,6 +83,26 @@ function deathsOf(raw: Message, problems: string[]): DeathRecord[] {
     });
   });
   return records;
+}
+
+/**
+ * Headers a dead letter put back leaves out: RabbitMQ's delivery count, and the `CC` / `BCC` lists it
+ * would send a copy to the queues of again.
+ */
+const putBackDrops: ReadonlySet<string> = new Set(['x-delivery-count', ...distributionHeaders]);
+
+/** The confirm callback of a dead letter put back in `dlq`. */
+function putBackConfirmed(
+  dlq: string,
+  resolve: () => void,
+  reject: (error: Error) => void,
+): (error: unknown) => void {
+  return (error) =>
+    error === null || error === undefined
+      ? resolve()
+      : reject(
+          new SluiceError(ErrorCodes.QUEUE_FULL, `RabbitMQ refused to keep a dead letter in ${dlq} (nack)`),
+        );
 }
 
 /** What a browse does with a dead letter it took. */
@@ -221,8 +248,9 @@ export class DeadLetters {
    * Visits the messages present in `dlq` when it started, one at a time: each is taken unacknowledged,
    * shown to `visit`, and either removed by it or put back as an exact copy at the tail (confirmed
    * before the original is acknowledged). Stops early when `visit` says `stop` (that letter is kept).
-   * A dead letter whose headers cannot be read cannot be copied exactly: it is held until the browse
-   * ends and then handed back as it is (on a quorum queue that counts a delivery).
+   * A dead letter whose headers cannot be read is put back as the bytes it arrived with; where that
+   * cannot be done (see `putBackVerbatim`) it is held until the browse ends and then handed back as it
+   * is (on a quorum queue that counts a delivery).
    */
   private async browse(
     dlq: string,
@@ -246,8 +274,10 @@ export class DeadLetters {
         if (raw === false) return;
         const verdict = await visit(this.toDeadLetter(raw, dlq), raw, channel);
         if (verdict === 'removed') channel.ack(raw);
-        else if (unreadableHeaders(raw.properties) !== undefined) held.push(raw);
-        else {
+        else if (unreadableHeaders(raw.properties) !== undefined) {
+          if (await this.putBackVerbatim(channel, raw, dlq)) channel.ack(raw);
+          else held.push(raw);
+        } else {
           await this.putBack(channel, raw, dlq);
           channel.ack(raw);
         }
@@ -272,7 +302,7 @@ export class DeadLetters {
     const source: unknown = properties.headers;
     // Kept as they are but for RabbitMQ's delivery count and the CC / BCC lists it would act on again.
     const kept = (typeof source === 'object' && source !== null ? tableEntries(source) : []).filter(
-      ([name]) => name !== 'x-delivery-count' && !distributionHeaders.has(name),
+      ([name]) => !putBackDrops.has(name),
     );
     const options: Options.Publish = { headers: fitHeaders(kept, {}, headerBudget(131_072)).headers };
     for (const name of [
@@ -296,17 +326,31 @@ export class DeadLetters {
     // RabbitMQ refuses a user-id other than the publisher's own (it closes the channel).
     if (userId === this.settings.username) options.userId = userId;
     await new Promise<void>((resolve, reject) => {
-      channel.publish('', dlq, raw.content, options, (error: unknown) =>
-        error === null || error === undefined
-          ? resolve()
-          : reject(
-              new SluiceError(
-                ErrorCodes.QUEUE_FULL,
-                `RabbitMQ refused to keep a dead letter in ${dlq} (nack)`,
-              ),
-            ),
-      );
+      channel.publish('', dlq, raw.content, options, putBackConfirmed(dlq, resolve, reject));
     });
+  }
+
+  /**
+   * Puts back a dead letter whose header table cannot be read as the bytes it arrived with (without
+   * the top-level `CC`, `BCC` and `x-delivery-count` entries, as {@link putBack} leaves them out) and
+   * waits for the confirm. False, with nothing sent, where amqplib's internals are not the ones known
+   * (an instrumentation wraps the channel) or the table cannot be walked.
+   */
+  private async putBackVerbatim(channel: ConfirmChannel, raw: Message, dlq: string): Promise<boolean> {
+    const received = unreadableContentHeader(raw.properties);
+    const internals = publishInternals(channel);
+    const writeFrames = internals?.writeFrames;
+    if (received === undefined || internals === undefined || writeFrames === undefined) return false;
+    const header = withoutTopLevelHeaders(received, putBackDrops);
+    const frames =
+      header &&
+      encodeVerbatimPublish(internals.channelNumber, internals.frameMax, '', dlq, header, raw.content);
+    if (frames === undefined) return false;
+    await new Promise<void>((resolve, reject) => {
+      writeFrames(frames);
+      internals.pushConfirmCallback(putBackConfirmed(dlq, resolve, reject));
+    });
+    return true;
   }
 
   private async sendBack(channel: ConfirmChannel, raw: Message, letter: DeadLetter): Promise<void> {

@@ -9,7 +9,9 @@
  *
  * On a guarded connection a content-header frame amqplib cannot decode is decoded again without its
  * header table: the message arrives with its other properties, no headers, and
- * {@link unreadableHeaders} saying why, and the consumer dead-letters it (`decode-failed`).
+ * {@link unreadableHeaders} saying why, and the consumer dead-letters it (`decode-failed`); the
+ * content header as received stays with it ({@link unreadableContentHeader}), so that the DLQ
+ * tooling can put it back exactly.
  */
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -41,6 +43,7 @@ const contentEncodingFlag = 0x4000;
 const headersFlag = 0x2000;
 
 const why = Symbol('sluice.unreadableHeaders');
+const verbatim = Symbol('sluice.contentHeader');
 
 /** amqplib's own frame decoder: what a guarded connection falls back on is amqplib's reading too. */
 function loadDecoder(): FrameDecoder | undefined {
@@ -62,6 +65,16 @@ export function unreadableHeaders(properties: unknown): string | undefined {
   if (typeof properties !== 'object' || properties === null) return undefined;
   const reason = (properties as { [why]?: unknown })[why];
   return typeof reason === 'string' ? reason : undefined;
+}
+
+/**
+ * The content-header payload, as received, of a message whose header table could not be read (see
+ * {@link unreadableHeaders}): what an exact copy of it is sent with.
+ */
+export function unreadableContentHeader(properties: unknown): Buffer | undefined {
+  if (typeof properties !== 'object' || properties === null) return undefined;
+  const payload = (properties as { [verbatim]?: unknown })[verbatim];
+  return Buffer.isBuffer(payload) ? payload : undefined;
 }
 
 /**
@@ -95,11 +108,13 @@ function withoutUnreadableTable(frame: Frame, error: unknown, decode: FrameDecod
   Object.defineProperty(decoded.fields, why, {
     value: `its header table (${stripped.tableBytes} bytes) cannot be read (${name}: ${message})`,
   });
+  // Copied: the frame is a view of the connection's receive buffer.
+  Object.defineProperty(decoded.fields, verbatim, { value: Buffer.from(frame.payload) });
   return decoded;
 }
 
-/** A content-header payload without its header table, or undefined when it has none or is cut short. */
-function withoutHeaderTable(payload: Buffer): { payload: Buffer; tableBytes: number } | undefined {
+/** Where the header table of a content-header payload starts and ends, when it has a whole one. */
+function headerTableAt(payload: Buffer): { start: number; end: number } | undefined {
   if (payload.length < flagsOffset + 2) return undefined;
   const flags = payload.readUInt16BE(flagsOffset);
   if ((flags & headersFlag) === 0) return undefined;
@@ -110,12 +125,67 @@ function withoutHeaderTable(payload: Buffer): { payload: Buffer; tableBytes: num
     offset += 1 + (payload[offset] as number);
   }
   if (offset + 4 > payload.length) return undefined;
-  const tableBytes = payload.readUInt32BE(offset);
-  const end = offset + 4 + tableBytes;
-  if (end > payload.length) return undefined;
-  const stripped = Buffer.concat([payload.subarray(0, offset), payload.subarray(end)]);
-  stripped.writeUInt16BE(flags & ~headersFlag, flagsOffset);
-  return { payload: stripped, tableBytes };
+  const end = offset + 4 + payload.readUInt32BE(offset);
+  return end > payload.length ? undefined : { start: offset, end };
+}
+
+/** A content-header payload without its header table, or undefined when it has none or is cut short. */
+function withoutHeaderTable(payload: Buffer): { payload: Buffer; tableBytes: number } | undefined {
+  const table = headerTableAt(payload);
+  if (table === undefined) return undefined;
+  const stripped = Buffer.concat([payload.subarray(0, table.start), payload.subarray(table.end)]);
+  stripped.writeUInt16BE(payload.readUInt16BE(flagsOffset) & ~headersFlag, flagsOffset);
+  return { payload: stripped, tableBytes: table.end - table.start - 4 };
+}
+
+/** Bytes of a field value after its type tag, for the fixed-size AMQP 0-9-1 types RabbitMQ writes. */
+const fixedSizes: Readonly<Record<string, number>> = {
+  t: 1,
+  b: 1,
+  B: 1,
+  s: 2,
+  u: 2,
+  I: 4,
+  i: 4,
+  f: 4,
+  D: 5,
+  l: 8,
+  d: 8,
+  T: 8,
+  V: 0,
+};
+/** Types whose value is a 4-byte length and that many bytes (long strings, byte arrays, tables, arrays). */
+const sizedTypes = new Set(['S', 'x', 'F', 'A']);
+
+/**
+ * `payload` (a content header) with the top-level header entries named in `names` left out, read
+ * without descending into any value (a nested table is skipped by its length), or undefined when its
+ * table cannot be walked so.
+ */
+export function withoutTopLevelHeaders(payload: Buffer, names: ReadonlySet<string>): Buffer | undefined {
+  const table = headerTableAt(payload);
+  if (table === undefined) return undefined;
+  const kept: Buffer[] = [];
+  let offset = table.start + 4;
+  while (offset < table.end) {
+    const keyEnd = offset + 1 + (payload[offset] as number);
+    if (keyEnd >= table.end) return undefined;
+    const key = payload.toString('utf8', offset + 1, keyEnd);
+    const type = String.fromCharCode(payload[keyEnd] as number);
+    let valueEnd = keyEnd + 1;
+    if (sizedTypes.has(type)) {
+      if (valueEnd + 4 > table.end) return undefined;
+      valueEnd += 4 + payload.readUInt32BE(valueEnd);
+    } else if (Object.hasOwn(fixedSizes, type)) valueEnd += fixedSizes[type] as number;
+    else return undefined;
+    if (valueEnd > table.end) return undefined;
+    if (!names.has(key)) kept.push(payload.subarray(offset, valueEnd));
+    offset = valueEnd;
+  }
+  const entries = Buffer.concat(kept);
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(entries.length);
+  return Buffer.concat([payload.subarray(0, table.start), length, entries, payload.subarray(table.end)]);
 }
 
 /** The whole frame at the front of `bytes`, when it is all there, well formed, and a content header. */

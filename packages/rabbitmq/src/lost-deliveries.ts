@@ -10,11 +10,19 @@ import type { Message } from 'amqplib';
 /** Messages remembered at once per queue. */
 const capacity = 10_000;
 
+/**
+ * A message by its id, routing key and bytes: ids are not always unique (a foreign publisher may set
+ * none, or an entity's id), and messages alike in all three are taken for one.
+ */
 function keyOf(raw: Message): string {
   const id: unknown = raw.properties?.messageId;
-  if (typeof id === 'string' && id !== '') return `id:${id}`;
-  // Without an id the same bytes on the same routing key are taken for the same message.
-  return `sha1:${createHash('sha1').update(raw.fields.routingKey).update('\u0000').update(raw.content).digest('base64')}`;
+  return createHash('sha1')
+    .update(typeof id === 'string' ? id : '')
+    .update('\u0000')
+    .update(raw.fields.routingKey)
+    .update('\u0000')
+    .update(raw.content)
+    .digest('base64');
 }
 
 export class LostDeliveries {
@@ -25,13 +33,18 @@ export class LostDeliveries {
     return this.counts.get(keyOf(raw)) ?? 0;
   }
 
-  /** `raw` was lost unsettled with its channel. */
-  record(raw: Message): void {
-    const key = keyOf(raw);
-    const seen = this.counts.get(key) ?? 0;
-    this.counts.delete(key);
-    this.counts.set(key, seen + 1);
-    if (this.counts.size > capacity) this.counts.delete(this.counts.keys().next().value as string);
+  /**
+   * `lost` went unsettled with their channel, at once: each message counts one loss, however many
+   * deliveries alike in id, routing key and bytes went with it (counted per delivery, five look-alikes
+   * lost together read as five losses each, past a redelivery limit of 3 at one drop).
+   */
+  record(lost: Iterable<Message>): void {
+    for (const key of new Set(Array.from(lost, keyOf))) {
+      const seen = this.counts.get(key) ?? 0;
+      this.counts.delete(key);
+      this.counts.set(key, seen + 1);
+      if (this.counts.size > capacity) this.counts.delete(this.counts.keys().next().value as string);
+    }
   }
 
   /** `raw` was settled: nothing more to count. */

@@ -206,3 +206,47 @@ export function encodePublish(
   }
   return buffer;
 }
+
+/**
+ * The frames of a publish (not mandatory) on `channel` whose content header is `contentHeader` as it
+ * is (a message's properties copied byte for byte, its body size included), its body in frames of at
+ * most `frameMax`.
+ */
+export function encodeVerbatimPublish(
+  channel: number,
+  frameMax: number,
+  exchange: string,
+  routingKey: string,
+  contentHeader: Buffer,
+  body: Buffer,
+): Buffer | undefined {
+  const exchangeLength = shortLength(exchange);
+  const keyLength = shortLength(routingKey);
+  if (exchangeLength === false || keyLength === false) return undefined;
+  if (contentHeader.length + frameOverhead > frameMax || frameMax <= frameOverhead) return undefined;
+  const methodSize = 2 + 2 + 2 + 1 + (exchangeLength ?? 0) + 1 + (keyLength ?? 0) + 1;
+  const method = Buffer.alloc(frameOverhead + methodSize);
+  method[0] = methodFrame;
+  method.writeUInt16BE(channel, 1);
+  method.writeUInt32BE(methodSize, 3);
+  method.writeUInt32BE(basicPublish, 7);
+  let offset = writeShort(method, 13, exchange, exchangeLength ?? 0);
+  offset = writeShort(method, offset, routingKey, keyLength ?? 0);
+  method[offset] = 0; // not mandatory
+  method[offset + 1] = frameEnd;
+  const frames = [method, frame(headerFrame, channel, contentHeader)];
+  const room = frameMax - frameOverhead;
+  for (let at = 0; at < body.length; at += room)
+    frames.push(frame(bodyFrame, channel, body.subarray(at, at + room)));
+  return Buffer.concat(frames);
+}
+
+function frame(type: number, channel: number, payload: Buffer): Buffer {
+  const buffer = Buffer.alloc(frameOverhead + payload.length);
+  buffer[0] = type;
+  buffer.writeUInt16BE(channel, 1);
+  buffer.writeUInt32BE(payload.length, 3);
+  payload.copy(buffer, 7);
+  buffer[7 + payload.length] = frameEnd;
+  return buffer;
+}

@@ -3,8 +3,9 @@
  * DLQ with `x-delivery-limit` 2 many times (list, inspect, a partial replay) leaves every other dead
  * letter in place, byte for byte, where handing them back would count deliveries until RabbitMQ
  * dropped them. Dead letters with an `x-death` of any shape, an invalid `sluice-sent-at` or fault time
- * (or a header table nested deeper than amqplib can read) are listed with what can be shown and their
- * problems; a replay reports those it cannot send back and replays the rest.
+ * (or a header table nested deeper than amqplib can read, put back as the bytes it came with) are
+ * listed with what can be shown and their problems; a replay reports those it cannot send back and
+ * replays the rest.
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -112,6 +113,37 @@ describe('browsing dead letters', () => {
     await admin.deleteQueues([cc]);
   });
 
+  it('puts back a dead letter whose headers cannot be read as it was, through many browses under a delivery limit of 2', async () => {
+    const queue = `rmqtest.browse-deep.${randomUUID().slice(0, 8)}`;
+    const dlq = await declare(queue, { 'x-queue-type': 'quorum', 'x-delivery-limit': 2 });
+    const cc = `${queue}.cc`;
+    await admin.withChannel((channel) => channel.assertQueue(cc, { durable: false }));
+    // Nested deeper than amqplib's decoder reaches, with a CC entry beside the deep table.
+    const deep = letter(queue, 0, { headers: { CC: [cc] } });
+    await publishNested(vhost.url, dlq, Buffer.from('x'.repeat(300_000)), deep, 'deep', 8_000);
+    const plain = letter(queue, 1);
+    await admin.publish('', dlq, Buffer.from('{"n":1}'), plain);
+    const ids = [deep.messageId, plain.messageId];
+
+    const seen: string[] = [];
+    for (let round = 0; round < 5; round++) {
+      const listed = await tool.list(queue);
+      expect(listed.map((l) => l.messageId)).toEqual(ids);
+      expect(listed[0]?.problems.join()).toContain('header table');
+      expect(listed[0]).toMatchObject({ type: 'rmqtest.dead.v1', contentType: 'application/json' });
+      expect(Buffer.from(listed[0]?.body ?? []).toString()).toBe('x'.repeat(300_000));
+      seen.push(listed[0]?.problems.join() ?? '');
+    }
+    // The same table each time after the first put-back (which left out the CC entry): the bytes it
+    // was sent with, not handed back (a delivery counted each time, dropped past the limit).
+    expect(new Set(seen.slice(1)).size).toBe(1);
+    expect(seen[1]).not.toBe(seen[0]);
+    expect(await admin.messageCount(dlq)).toBe(2);
+    // The copy RabbitMQ made for CC when the letter was first published, none since.
+    expect(await admin.messageCount(cc)).toBe(1);
+    await admin.deleteQueues([cc]);
+  });
+
   it('connects again on the next call after its connection was closed under it', async () => {
     const queue = `rmqtest.reconnect.${randomUUID().slice(0, 8)}`;
     const dlq = await declare(queue, { 'x-queue-type': 'quorum' });
@@ -165,8 +197,7 @@ describe('browsing dead letters', () => {
     expect(listed[6]?.sentAt).toBeInstanceOf(Date);
     expect(problems[7]).toContain('header table');
     expect(listed[7]?.headers).toEqual({});
-    // Held and handed back as it is (no exact copy can be made): listed again once the broker has it
-    // back (the count a browse starts from can lag the requeue).
+    // Put back as the bytes it arrived with: listed again, in its place.
     await eventually(
       async () => (await tool.list(queue)).map((l) => l.messageId).join() === ids.join(),
       10_000,

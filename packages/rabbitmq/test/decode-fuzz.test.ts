@@ -16,7 +16,7 @@ import { describe, expect, it } from 'vitest';
 import { publishFields } from '../src/amqplib-fast-path.js';
 import { copyOptions, decode } from '../src/envelope.js';
 import { headerBudget, stringifyHeader } from '../src/field-values.js';
-import { decodeFrame } from '../src/frame-decoding.js';
+import { decodeFrame, withoutTopLevelHeaders } from '../src/frame-decoding.js';
 
 // amqplib's own codec (not among its exports): what it decodes is exactly what a consumer receives.
 const require = createRequire(import.meta.url);
@@ -442,6 +442,34 @@ describe('reading content-header frames (fuzz)', () => {
       );
     },
   );
+
+  it(`leaves out top-level header entries by name, bytes otherwise unchanged, in ${Math.ceil(runs / 10)} tables`, () => {
+    const names = new Set(['CC', 'BCC', 'x-delivery-count']);
+    const dropped = fc
+      .constantFrom(...names)
+      .chain((name) =>
+        fc.tuple(
+          fc.constant(Buffer.from(name)),
+          fc.oneof(fieldValue, fc.constant(tagged('F', long(nestedTable(5_000, false))))),
+        ),
+      );
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof({ weight: 3, arbitrary: fc.tuple(key, fieldValue) }, dropped), { maxLength: 12 }),
+        ascii,
+        ascii,
+        (entries, contentType, messageId) => {
+          const table = (list: [Buffer, Wire][]) =>
+            Buffer.concat(list.flatMap(([k, v]) => [Buffer.from([k.length]), k, v]));
+          const header = (list: [Buffer, Wire][]) =>
+            contentHeader({ contentType, contentEncoding: undefined, headers: table(list), messageId });
+          const kept = entries.filter(([k]) => !names.has(k.toString('utf8')));
+          expect(withoutTopLevelHeaders(header(entries), names)?.equals(header(kept))).toBe(true);
+        },
+      ),
+      { numRuns: Math.ceil(runs / 10) },
+    );
+  });
 
   it('reads a table nested 18,000 levels deep that amqplib cannot, and says why', () => {
     const frame = {

@@ -2,7 +2,8 @@
  * A message that keeps going back to its queue unsettled (here: its connection is force-closed every
  * time it is in hand, as a crash on it would) counts an attempt per return on classic queues too,
  * where RabbitMQ only flags a redelivery, and is dead-lettered by the transport once `redeliveryLimit`
- * is reached; the consumer goes on with the next message.
+ * is reached; the consumer goes on with the next message. Messages alike in id, routing key and
+ * bytes lost together count one return each, not one per look-alike.
  */
 import { randomUUID } from 'node:crypto';
 import { deadLetterQueueName, Headers, type Delivery } from '@sluice/core';
@@ -23,18 +24,24 @@ describe.each(['classic', 'quorum'] as const)('redelivery limit on a %s queue', 
     await vhost?.delete();
   });
 
-  it('counts every unsettled return and dead-letters the message at the limit', async () => {
-    const queue = `rmqtest.redelivery.${randomUUID().slice(0, 8)}`;
+  /** A transport with `redeliveryLimit` 3 (connected) and an admin connection, on the vhost. */
+  async function connected(connectionName: string) {
     const transport = new RabbitMqTransport({
       url: vhost.url,
       queueType,
       redeliveryLimit: 3,
       reconnect: { initialMs: 50, maxMs: 200 },
-      connectionName: 'sluice-redelivery-test',
+      connectionName,
     });
     const admin = await BrokerAdmin.connect(vhost.url);
+    await transport.connect();
+    return { transport, admin };
+  }
+
+  it('counts every unsettled return and dead-letters the message at the limit', async () => {
+    const queue = `rmqtest.redelivery.${randomUUID().slice(0, 8)}`;
+    const { transport, admin } = await connected('sluice-redelivery-test');
     try {
-      await transport.connect();
       const stuck = outgoing({ queue });
       const next = outgoing({ queue });
       // The stuck message is never settled: held until its connection goes.
@@ -71,6 +78,32 @@ describe.each(['classic', 'quorum'] as const)('redelivery limit on a %s queue', 
       expect(message.headers[Headers.faultReason]).toBe('max-attempts');
       expect(message.headers[Headers.faultAttempts]).toBe('4');
       expect(message.headers[Headers.faultMessage]).toContain('redeliveryLimit 3');
+    } finally {
+      await transport.close();
+      await admin.close();
+    }
+  });
+
+  it('counts one return per loss for each of messages that look alike (no id, the same bytes)', async () => {
+    const queue = `rmqtest.alike.${randomUUID().slice(0, 8)}`;
+    const { transport, admin } = await connected('sluice-alike-test');
+    try {
+      let holding = true;
+      const collector = new DeliveryCollector((d: Delivery) =>
+        holding ? new Promise<void>(() => undefined) : d.ack(),
+      );
+      await transport.subscribe({ queue, topics: [], prefetch: 10, retryDelaysMs: [] }, collector.handler);
+      // A foreign publisher's messages without ids, byte for byte alike: all in hand at one loss.
+      for (let n = 0; n < 5; n++)
+        await admin.publish('', queue, Buffer.from('{}'), { type: 'rmqtest.message.v1', persistent: true });
+      await collector.waitForCount(5, 10_000);
+      holding = false;
+      await vhost.closeAllConnections();
+      await collector.waitForCount(10, 15_000);
+      // Each went back once: attempt 2, not one count per look-alike lost with it (5, past the limit).
+      expect(collector.deliveries.slice(5).map((d) => d.attempt)).toEqual([2, 2, 2, 2, 2]);
+      await eventually(async () => (await admin.messageCount(queue)) === 0, 10_000, 'every message acked');
+      expect(await admin.messageCount(deadLetterQueueName(queue))).toBe(0);
     } finally {
       await transport.close();
       await admin.close();

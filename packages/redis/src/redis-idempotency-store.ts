@@ -7,7 +7,7 @@
  * bounded by the keys of one TTL.
  */
 import { randomUUID } from 'node:crypto';
-import { OptionChecker, type Claim, type IdempotencyStore } from '@sluice/core';
+import { OptionChecker, redactUrl, type Claim, type IdempotencyStore } from '@sluice/core';
 import { Redis } from 'ioredis';
 
 export interface RedisIdempotencyStoreOptions {
@@ -44,22 +44,6 @@ type ScriptClient = Redis & {
   sluiceRelease(key: string, token: string): Promise<number>;
 };
 
-/** The URL with its password replaced by `***`; the whole text hidden when it does not parse. */
-function redactUrl(text: string): string {
-  try {
-    const url = new URL(text);
-    if (url.password !== '') url.password = '***';
-    return url.toString();
-  } catch {
-    return '(a string that is not a URL, not shown)';
-  }
-}
-
-/** An option value as `OptionChecker` shows it (JSON), with any URL in it redacted. */
-function redactShown(shown: string): string {
-  return shown.startsWith('"') ? JSON.stringify(redactUrl(JSON.parse(shown) as string)) : shown;
-}
-
 export class RedisIdempotencyStore implements IdempotencyStore {
   private readonly client: ScriptClient;
   private readonly ownsClient: boolean;
@@ -67,7 +51,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
 
   /** Checks the options (a bad one throws `SLUICE_INVALID_OPTION` naming it, never a password). */
   constructor(options: RedisIdempotencyStoreOptions) {
-    const check: OptionChecker = new OptionChecker('RedisIdempotencyStore', redactShown);
+    const check: OptionChecker = new OptionChecker('RedisIdempotencyStore', redactUrl);
     check.object('', options, new Set(['client', 'url', 'keyPrefix']));
     this.prefix = options.keyPrefix ?? 'sluice:idempotency:';
     if (typeof this.prefix !== 'string') check.fail('keyPrefix', 'must be a string', this.prefix);

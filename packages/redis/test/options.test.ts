@@ -10,6 +10,13 @@ describe('RedisIdempotencyStore options', () => {
     expect(attempt).not.toThrow(/hunter2/);
   });
 
+  it('never shows a password given as a query parameter', () => {
+    const attempt = () => new RedisIdempotencyStore({ url: 'http://example.test:6379/0?password=hunter2' });
+    expect(attempt).toThrow(/option "url" must be a redis:\/\/ or rediss:\/\/ URL/);
+    expect(attempt).toThrow('http://example.test:6379/0?password=***');
+    expect(attempt).not.toThrow(/hunter2/);
+  });
+
   it('wants exactly one of client and url, and knows its options', () => {
     expect(() => new RedisIdempotencyStore({})).toThrow(/option "client" or "url" must be given/);
     expect(() => new RedisIdempotencyStore({ url: 'redis://127.0.0.1', prefix: 'x' } as never)).toThrow(
