@@ -46,6 +46,30 @@ const transports: [string, () => Promise<Record<string, string>>][] = [
 
 const transportNames: Record<string, string> = { RabbitMQ: 'rabbitmq', Azure: 'azure-service-bus' };
 
+it('declares on RabbitMQ a work queue and a dead-letter queue per endpoint, and one retry queue per delay for them all', async () => {
+  const own = await TestVhost.create('sluice-demo-queues');
+  try {
+    const demo = await startDemo({ AMQP_URL: own.url, SEED_ORDERS: '0' });
+    child = demo.child;
+    await demo.waitForLog((l) => l.msg === 'orders demo ready', 'ready');
+    const endpoints = [
+      'orders.email',
+      'orders.inventory',
+      'orders.payments',
+      'orders.shipping',
+      'orders.vip-desk',
+      'payments',
+    ];
+    // payments retries after 500 and 1000 ms, the subscriptions after 1, 5, 25 and 125 s: 5 delays.
+    const retryQueues = [500, 1_000, 5_000, 25_000, 125_000].map((ms) => `orders.retry.${ms}ms`);
+    expect(await own.queues()).toEqual([...endpoints.flatMap((q) => [q, `${q}.dlq`]), ...retryQueues].sort());
+    demo.child.kill('SIGTERM');
+    expect(await demo.exited).toBe(0);
+  } finally {
+    await own.delete();
+  }
+});
+
 describe.each(transports)('orders demo on the %s', (transportName, environment) => {
   it('answers HTTP and /metrics within 10 s, handles orders, retries and dead-letters, and drains on SIGTERM', async () => {
     const demo = await startDemo(await environment());

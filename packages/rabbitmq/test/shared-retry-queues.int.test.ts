@@ -34,15 +34,6 @@ function retryingOnce(delayMs: number): DeliveryCollector {
 
 const secondAttempts = (collector: DeliveryCollector) => collector.deliveries.filter((d) => d.attempt === 2);
 
-async function queueNames(): Promise<string[]> {
-  const rows = await import('node:child_process').then(({ execFileSync }) =>
-    execFileSync('rabbitmqctl', ['-q', 'list_queues', '-p', vhost.name, '--no-table-headers', 'name'], {
-      encoding: 'utf8',
-    }),
-  );
-  return rows.split('\n').filter((name) => name !== '');
-}
-
 it('brings each queue its own redeliveries back through one retry queue per delay', async () => {
   const service = uniqueName('svc');
   const endpoint = (queue: string): EndpointSpec => ({
@@ -74,7 +65,7 @@ it('brings each queue its own redeliveries back through one retry queue per dela
   expect(ids(toB)).toEqual(sentToB.map((m) => m.messageId).sort());
   expect(toA.deliveries.every((d) => d.queue === a)).toBe(true);
 
-  const names = await queueNames();
+  const names = await vhost.queues();
   expect(names.filter((name) => name.includes('.retry.'))).toEqual([`${service}.retry.300ms`]);
 });
 

@@ -83,6 +83,16 @@ export class TestVhost {
     }
   }
 
+  /** The names of the queues in this vhost, sorted. */
+  async queues(): Promise<string[]> {
+    const rows = await rabbitmqctl('list_queues', '-p', this.name, '--no-table-headers', 'name');
+    return rows
+      .split('\n')
+      .map((row) => row.trim())
+      .filter((name) => name !== '')
+      .sort();
+  }
+
   /** The type of a queue in this vhost (`quorum`, `classic`, `stream`) as the broker reports it. */
   async queueType(queue: string): Promise<string | undefined> {
     const rows = await rabbitmqctl('list_queues', '-p', this.name, '--no-table-headers', 'name', 'type');
