@@ -70,7 +70,10 @@ export function isRetryable(error: Error, retryable: ((error: Error) => boolean)
  * Decides, in this order: `SLUICE_SHUTTING_DOWN`, or any failure but an unrecoverable one while the
  * host is stopping: release. Not retryable ({@link isRetryable}): dead-letter now, reason from the
  * error's code (`decode-failed`, `unknown-type`, `validation-failed`, else `unrecoverable`).
- * `attempt < attempts`: retry after the delay for this attempt. Else dead-letter with `max-attempts`.
+ * `attempt < attempts`: retry after the delay for this attempt. `SLUICE_IN_PROGRESS` (the message's
+ * idempotency claim is held by another delivery, perhaps of a process that died, until its lease
+ * ends): retry, past the last attempt too, with the last delay, unless the consumer has no
+ * redelivery at all (`attempts` 1). Else dead-letter with `max-attempts`.
  */
 export function settlementFor(
   error: Error,
@@ -81,8 +84,12 @@ export function settlementFor(
     return { action: 'release' };
   }
   const retryable = isRetryable(error, settings.retry.retryable);
-  if (retryable && attempt < settings.retry.attempts) {
-    const { retryDelaysMs } = settings;
+  const { retryDelaysMs } = settings;
+  // A claim held elsewhere is not a failure of the message: when its holder died, only the lease's
+  // end frees it, which a short retry schedule does not reach. Dead-lettering it would drop a
+  // message nobody handled, so it is redelivered (with the last delay) until the claim is free.
+  const heldElsewhere = hasErrorCode(error, ErrorCodes.IN_PROGRESS) && retryDelaysMs.length > 0;
+  if ((retryable && attempt < settings.retry.attempts) || heldElsewhere) {
     return { action: 'retry', delayMs: retryDelaysMs[attempt - 1] ?? retryDelaysMs.at(-1) ?? 0 };
   }
   return deadLetter(retryable ? 'max-attempts' : unrecoverableReason(error), error, error.message, settings, {

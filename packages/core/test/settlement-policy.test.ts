@@ -90,6 +90,21 @@ describe('settlement policy', () => {
     expect(isRetryable(inProgress, () => false)).toBe(true);
   });
 
+  it('keeps redelivering a message whose claim is held elsewhere past the last attempt, with the last delay', () => {
+    // The holder may have died: its claim ends with its lease, however short the retry schedule.
+    const inProgress = new SluiceError(ErrorCodes.IN_PROGRESS, 'held');
+    expect([4, 9].map((attempt) => settlementFor(inProgress, settings, running(attempt)))).toEqual([
+      { action: 'retry', delayMs: 2_500 },
+      { action: 'retry', delayMs: 2_500 },
+    ]);
+    // With no redelivery at all (one attempt) it is dead-lettered as before.
+    const once = { ...settings, retry: { attempts: 1, retryable: undefined }, retryDelaysMs: [] };
+    expect(settlementFor(inProgress, once, running(1))).toMatchObject({
+      action: 'dead-letter',
+      fault: { reason: 'max-attempts', errorCode: ErrorCodes.IN_PROGRESS },
+    });
+  });
+
   it('counts a throwing predicate as retryable', () => {
     const throwing = {
       ...settings,

@@ -10,6 +10,7 @@ import { RabbitMqTransport } from '@sluice/rabbitmq';
 import { TestHarness } from '@sluice/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventually, TestVhost } from '../../rabbitmq/test/support/broker.js';
+import { deleteKeys, redisUrl, testPrefix } from '../../redis/test/support/redis.js';
 import { Child } from './support/child.js';
 import { TestSchema } from './support/database.js';
 
@@ -36,7 +37,11 @@ describe('processes killed with SIGKILL', () => {
     await schema.drop();
   });
 
-  function consumer(name: string, hang: '' | 'before-commit' | 'after-commit'): Child {
+  function consumer(
+    name: string,
+    hang: '' | 'before-effect' | 'before-commit' | 'after-commit',
+    env: Readonly<Record<string, string>> = {},
+  ): Child {
     const child = new Child(name, 'consumer.mjs', {
       AMQP_URL: vhost.url,
       DATABASE_URL: schema.url,
@@ -46,6 +51,7 @@ describe('processes killed with SIGKILL', () => {
       MODE: 'inbox',
       PREFETCH: '1',
       HANG: hang,
+      ...env,
     });
     cleanups.push(() => child.kill());
     return child;
@@ -103,6 +109,31 @@ describe('processes killed with SIGKILL', () => {
     expect(await effects()).toEqual([{ message_id: 'm-before-commit', consumer: 'survivor' }]);
     expect(survivor.events.filter((e) => e.event === 'failed')).toEqual([]);
   });
+
+  it.each(['postgres', 'redis'])(
+    'handles, once, the redelivery of a consumer killed while it held the %s store’s claim, however short the retry budget',
+    async (mode) => {
+      // Three deliveries 200 ms apart, far less than the claim's 5 s lease: the claim of the dead
+      // process must make the survivor wait, not dead-letter the message.
+      const keyPrefix = testPrefix('sigkill');
+      cleanups.push(() => deleteKeys(keyPrefix));
+      const env = { MODE: mode, ATTEMPTS: '3', REDIS_URL: redisUrl, KEY_PREFIX: keyPrefix };
+      const doomed = consumer('doomed', 'before-effect', env);
+      await doomed.ready();
+      await send('m-claimed');
+      await doomed.waitFor((e) => e.event === 'handling', 20_000, 'the handler to hold the claim');
+      const survivor = consumer('survivor', '', env);
+      await survivor.ready();
+      await doomed.kill();
+      const settled = await survivor.waitFor(
+        (e) => e.event === 'settled' && e.messageId === 'm-claimed' && e.outcome !== 'retried',
+        30_000,
+        'the redelivery to be handled or dead-lettered',
+      );
+      expect(settled.outcome).toBe('handled');
+      expect(await effects()).toEqual([{ message_id: 'm-claimed', consumer: 'survivor' }]);
+    },
+  );
 
   it('publishes the rows of a relay killed between the confirm and its commit again; the duplicates are dropped by message id', async () => {
     // The consumer downstream: a shared idempotency store and the effect table's unique key.

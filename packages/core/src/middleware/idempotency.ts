@@ -11,8 +11,8 @@ export interface IdempotencySettings {
 
 /**
  * Handles each message id once per consumer: a completed id is skipped; an id claimed by another
- * delivery right now fails this one with `SLUICE_IN_PROGRESS` (retried later, by which time the other
- * has finished or its lease has lapsed). The claim's lease is renewed every third of it while the
+ * delivery right now fails this one with `SLUICE_IN_PROGRESS` (retried later, past the last attempt
+ * too, until the other has finished or its lease has lapsed: see `settlementFor`). The claim's lease is renewed every third of it while the
  * rest of the pipeline runs (in-process retries included, and a timed-out call until it returned);
  * then the key is completed after success or released after failure. A store that fails to complete
  * or release is logged, not fatal: the message was handled (or failed) all the same, and the claim
