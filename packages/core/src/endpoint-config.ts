@@ -25,6 +25,8 @@ export interface EndpointConfig {
   readonly name: string;
   readonly handlerClass: HandlerClass;
   readonly kind: 'consumer' | 'event-handler';
+  /** The service (host) it runs in. */
+  readonly service: string;
   readonly message: MessageDefinition;
   readonly queue: string;
   /** Type names bound to the queue (the message's and those it upcasts). */
@@ -267,6 +269,7 @@ export function resolveEndpointConfig(
     name,
     handlerClass,
     kind: metadata.kind,
+    service: serviceName,
     message,
     queue,
     topics: acceptedTypes(message),

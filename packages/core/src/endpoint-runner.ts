@@ -189,6 +189,7 @@ export class EndpointRunner {
     this.subscription = await this.deps.transport.subscribe(
       {
         queue: config.queue,
+        service: config.service,
         topics: config.topics,
         prefetch: config.prefetch,
         filter: config.filter,

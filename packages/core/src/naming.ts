@@ -13,9 +13,13 @@ export function deadLetterQueueName(queue: string): string {
   return `${queue}.dlq`;
 }
 
-/** Holding queue for redeliveries of `queue` after `delayMs`: `<queue>.retry.<delayMs>ms`. */
-export function retryQueueName(queue: string, delayMs: number): string {
-  return `${queue}.retry.${delayMs}ms`;
+/**
+ * Holding queue shared by the endpoints of `service` for redeliveries after `delayMs`:
+ * `<service>.retry.<delayMs>ms`, or `<service>.<variant>.retry.<delayMs>ms` for a variant (RabbitMQ:
+ * `classic`, for the endpoints on classic queues).
+ */
+export function retryQueueName(service: string, delayMs: number, variant?: string): string {
+  return `${service}${variant === undefined ? '' : `.${variant}`}.retry.${delayMs}ms`;
 }
 
 /** True for names produced by {@link retryQueueName}. */

@@ -153,6 +153,12 @@ export interface QueueOptions {
 export interface EndpointSpec {
   /** The queue to consume; it and its dead-letter queue are declared when missing. */
   readonly queue: string;
+  /**
+   * The service the endpoint belongs to (a `ConsumerHost`'s `serviceName`). A transport that shares
+   * entities between the endpoints of a service names them after it (RabbitMQ: one retry queue per
+   * delay for all of them). Default: `sluice`.
+   */
+  readonly service?: string | undefined;
   /** Topics (message type names) bound to the queue. Empty: consume the queue as it is. */
   readonly topics: readonly string[];
   /** Most unsettled deliveries handed to this subscriber at once. */

@@ -8,7 +8,6 @@ import {
   faultHeaders,
   hasErrorCode,
   Headers,
-  retryQueueName,
   SluiceError,
   type Fault,
   type Logger,
@@ -20,7 +19,7 @@ import type { LostDeliveries } from './lost-deliveries.js';
 import type { Publisher } from './publisher.js';
 import type { Redactor } from './redact.js';
 import type { RabbitMqDelivery } from './rabbitmq-delivery.js';
-import type { EndpointPlan, Topology } from './topology.js';
+import { retryQueueOf, type EndpointPlan, type Topology } from './topology.js';
 
 export interface ConsumerChannelDependencies {
   /** True once the transport closed: settlement then rejects with `SLUICE_CLOSED`. */
@@ -86,9 +85,12 @@ export class ConsumerChannel {
   retry(delivery: RabbitMqDelivery, delayMs: number): Promise<void> {
     const { plan } = this;
     const delayed = delayMs > 0;
+    // Delayed: to the shared retry queue's exchange, keeping the work queue as routing key (the retry
+    // queue dead-letters by it, back to this queue alone).
     return this.republish(
       delivery,
-      delayed ? retryQueueName(plan.queue, delayMs) : plan.queue,
+      delayed ? retryQueueOf(plan, delayMs) : '',
+      plan.queue,
       { [Headers.attempt]: String(delivery.attempt + 1) },
       delayed ? () => this.deps.topology.ensureRetryQueue(plan, delayMs) : undefined,
     );
@@ -96,13 +98,20 @@ export class ConsumerChannel {
 
   deadLetter(delivery: RabbitMqDelivery, fault: Fault): Promise<void> {
     // Fault headers of an earlier dead-lettering (a replayed message failing again) are replaced.
-    return this.republish(delivery, this.plan.deadLetterQueue, faultHeaders(fault), undefined, isFaultHeader);
+    return this.republish(
+      delivery,
+      '',
+      this.plan.deadLetterQueue,
+      faultHeaders(fault),
+      undefined,
+      isFaultHeader,
+    );
   }
 
   release(delivery: RabbitMqDelivery): Promise<void> {
     // A requeue would count as a delivery on quorum queues (x-delivery-count) and flag a redelivery on
     // classic ones; a copy carrying the current attempt keeps the count honest.
-    return this.republish(delivery, this.plan.queue, { [Headers.attempt]: String(delivery.attempt) });
+    return this.republish(delivery, '', this.plan.queue, { [Headers.attempt]: String(delivery.attempt) });
   }
 
   /** Resolves when no republish-then-ack settlement is in progress. */
@@ -138,13 +147,14 @@ export class ConsumerChannel {
 
   private republish(
     delivery: RabbitMqDelivery,
+    exchange: string,
     routingKey: string,
     set: Readonly<Record<string, string>>,
     prepare?: () => Promise<void>,
     remove?: (name: string) => boolean,
   ): Promise<void> {
     if (!this.alive) return Promise.reject(this.failure());
-    const work = this.republishThenAck(delivery, routingKey, set, prepare, remove);
+    const work = this.republishThenAck(delivery, exchange, routingKey, set, prepare, remove);
     this.settling.add(work);
     const done = () => {
       this.settling.delete(work);
@@ -155,6 +165,7 @@ export class ConsumerChannel {
 
   private async republishThenAck(
     delivery: RabbitMqDelivery,
+    exchange: string,
     routingKey: string,
     set: Readonly<Record<string, string>>,
     prepare: (() => Promise<void>) | undefined,
@@ -166,7 +177,7 @@ export class ConsumerChannel {
       const options = copyOptions(raw, delivery.message, set, remove, this.deps.headerBudget);
       options.mandatory = true;
       await this.deps.publisher.send([
-        { exchange: '', routingKey, content: raw.content, options, topic: undefined },
+        { exchange, routingKey, content: raw.content, options, topic: undefined },
       ]);
     } catch (error) {
       // The copy is not in place: hand the original back so that it is redelivered, not stuck unacked.

@@ -24,8 +24,9 @@ export class RabbitMqDelivery implements Delivery {
   }
 
   /**
-   * Publishes a copy with `attempt + 1` to the retry queue of `delayMs` (to the work queue at once for
-   * 0), waits for the broker's confirm, then acks the original.
+   * Publishes a copy with `attempt + 1` to the service's retry queue of `delayMs`, routed by the work
+   * queue's name (to the work queue at once for 0), waits for the broker's confirm, then acks the
+   * original.
    */
   retry(delayMs: number): Promise<void> {
     return this.claim() ?? this.owner.retry(this, delayMs);

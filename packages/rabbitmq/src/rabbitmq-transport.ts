@@ -184,7 +184,8 @@ export class RabbitMqTransport implements Transport {
   }
 
   /**
-   * Declares the endpoint (exchanges, `<queue>`, `<queue>.dlq`, one retry queue per delay, bindings;
+   * Declares the endpoint (exchanges, `<queue>`, `<queue>.dlq`, bindings, and the service's shared
+   * retry queue of each delay;
    * idempotent) and consumes it on a channel of its own with `prefetch`. Rejects with
    * `SLUICE_INVALID_OPTION` for bad `options.broker` settings or when the broker's existing queue has
    * other arguments.

@@ -8,9 +8,13 @@
  *   declared by a sender at its first publish, with the command's consumer queue where it names one);
  * - `<queue>.dlq`, where dead-lettered copies go;
  * - the work queue (quorum by default), dead-lettering (TTL expiry, max length) into `<queue>.dlq`;
- * - one retry queue per distinct redelivery delay, whose `x-message-ttl` is the delay and whose
- *   dead-letter target is the work queue through the default exchange (no delayed-message plugin
- *   needed): https://www.rabbitmq.com/docs/dlx and https://www.rabbitmq.com/docs/ttl.
+ * - per service and queue type, one retry queue per redelivery delay, shared by the service's
+ *   endpoints: `<service>.retry.<delay>ms` (`<service>.classic.retry.<delay>ms` for classic ones),
+ *   whose `x-message-ttl` is the delay. A retry copy goes to the fanout exchange of the same name with
+ *   its work queue's name as routing key; the retry queue dead-letters through the default exchange
+ *   without a dead-letter routing key, so each expired copy keeps that key and lands in its own work
+ *   queue, never another's (no delayed-message plugin needed):
+ *   https://www.rabbitmq.com/docs/dlx#routing and https://www.rabbitmq.com/docs/ttl.
  */
 import {
   deadLetterQueueName,
@@ -39,11 +43,13 @@ interface Binding {
 /** What one endpoint declares. */
 export interface EndpointPlan {
   readonly queue: string;
+  /** The service whose retry queues the endpoint shares. */
+  readonly service: string;
   readonly deadLetterQueue: string;
   readonly queueType: QueueType;
   readonly topics: readonly string[];
   readonly workArguments: Arguments;
-  /** Delays with a declared retry queue; grows when `retry()` asks for a delay not announced. */
+  /** Delays whose retry queue it uses; grows when `retry()` asks for a delay not announced. */
   readonly retryDelays: Set<number>;
   readonly bindings: readonly Binding[];
 }
@@ -66,18 +72,30 @@ function queueArguments(type: QueueType, extra: Arguments): Arguments {
   return { 'x-queue-type': type, ...extra };
 }
 
-function deadLetteringArguments(type: QueueType, target: string): Arguments {
+/**
+ * Dead-lettering through the default exchange: to `target`, or without one to the queue each message
+ * was routed with (its routing key), as a shared retry queue needs.
+ */
+function deadLetteringArguments(type: QueueType, target: string | undefined): Arguments {
   const args: Arguments = {
     'x-dead-letter-exchange': '',
-    'x-dead-letter-routing-key': target,
     // A full queue refuses publishes (the publisher sees a nack) instead of dropping the oldest.
     'x-overflow': 'reject-publish',
   };
+  if (target !== undefined) args['x-dead-letter-routing-key'] = target;
   // Quorum queues dead-letter at most once unless told otherwise; at-least-once needs reject-publish.
   // https://www.rabbitmq.com/docs/quorum-queues#dead-lettering
   if (type === 'quorum') args['x-dead-letter-strategy'] = 'at-least-once';
   return args;
 }
+
+/** Where a retry copy of `plan`'s messages after `delayMs` goes: its retry exchange (and queue). */
+export function retryQueueOf(plan: EndpointPlan, delayMs: number): string {
+  return retryQueueName(plan.service, delayMs, plan.queueType === 'classic' ? 'classic' : undefined);
+}
+
+/** Service of endpoints whose spec names none. */
+const defaultService = 'sluice';
 
 export class Topology implements ConnectionListener {
   private session: ConnectionSession | undefined;
@@ -204,6 +222,7 @@ export class Topology implements ConnectionListener {
     }
     return {
       queue: spec.queue,
+      service: spec.service ?? defaultService,
       deadLetterQueue,
       queueType,
       topics: spec.topics,
@@ -345,14 +364,18 @@ export class Topology implements ConnectionListener {
     });
   }
 
+  /** The retry queue and its fanout exchange, bound (idempotent: each endpoint sharing it asserts it). */
   private async assertRetryQueue(channel: Channel, plan: EndpointPlan, delayMs: number): Promise<void> {
-    await channel.assertQueue(retryQueueName(plan.queue, delayMs), {
+    const name = retryQueueOf(plan, delayMs);
+    await channel.assertExchange(name, 'fanout', { durable: true });
+    await channel.assertQueue(name, {
       durable: true,
       arguments: queueArguments(plan.queueType, {
         'x-message-ttl': delayMs,
-        ...deadLetteringArguments(plan.queueType, plan.queue),
+        ...deadLetteringArguments(plan.queueType, undefined),
       }),
     });
+    await channel.bindQueue(name, name, '');
   }
 
   private async assertExchange(channel: Channel, topic: string): Promise<void> {

@@ -1,21 +1,10 @@
-import type { DeliveryHandler, EndpointSpec, Subscription } from '@sluice/core';
 import { RabbitMqTransport } from '@sluice/rabbitmq';
 import { describeTransportConformance } from '@sluice/testing';
 import { afterAll, beforeAll } from 'vitest';
 import { BrokerAdmin, TestVhost } from './support/broker.js';
 
-/** Remembers the retry delays each queue was declared with, so cleanup can delete its retry queues. */
-const retryDelays = new Map<string, Set<number>>();
-
-class RecordingTransport extends RabbitMqTransport {
-  override subscribe(endpoint: EndpointSpec, onDelivery: DeliveryHandler): Promise<Subscription> {
-    const delays = retryDelays.get(endpoint.queue) ?? new Set<number>();
-    for (const delay of endpoint.retryDelaysMs) delays.add(delay);
-    retryDelays.set(endpoint.queue, delays);
-    return super.subscribe(endpoint, onDelivery);
-  }
-}
-
+// Retry queues are shared by every endpoint of the suite (service "sluice"): they stay until the
+// vhost is deleted.
 // A vhost of its own, so the connection-drop case closes only this file's connections.
 let vhost: TestVhost;
 beforeAll(async () => {
@@ -34,7 +23,7 @@ async function cleanup({
 }) {
   const admin = await BrokerAdmin.connect(vhost.url);
   try {
-    for (const queue of queues) await admin.deleteEndpoint(queue, [...(retryDelays.get(queue) ?? [])]);
+    for (const queue of queues) await admin.deleteEndpoint(queue);
     await admin.deleteExchanges(topics);
   } finally {
     await admin.close();
@@ -44,14 +33,14 @@ async function cleanup({
 const faults = { dropConnections: () => vhost.closeAllConnections() };
 
 describeTransportConformance('rabbitmq (quorum queues)', {
-  createTransport: () => new RecordingTransport({ url: vhost.url, connectionName: 'sluice-conformance' }),
+  createTransport: () => new RabbitMqTransport({ url: vhost.url, connectionName: 'sluice-conformance' }),
   cleanup,
   faults,
 });
 
 describeTransportConformance('rabbitmq (classic queues)', {
   createTransport: () =>
-    new RecordingTransport({
+    new RabbitMqTransport({
       url: vhost.url,
       connectionName: 'sluice-conformance-classic',
       queueType: 'classic',

@@ -144,7 +144,7 @@ describe.each(['quorum', 'classic'] as const)('hostile messages on a %s queue', 
 
   afterEach(async () => {
     await harness?.stop();
-    await admin?.deleteEndpoint(queue, [50]);
+    await admin?.deleteEndpoint(queue);
     await admin?.deleteQueues([ccQueue]);
     await admin?.deleteExchanges([Command.type]);
     await admin?.close();

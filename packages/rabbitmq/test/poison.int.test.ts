@@ -26,6 +26,8 @@ interface Order {
 describe('poison messages on RabbitMQ', () => {
   const id = randomUUID().slice(0, 8);
   const queue = `rmqtest.poison.${id}`;
+  /** A service of its own: its retry queues are its alone, deleted after each test. */
+  const service = `rmqtest-poison-${id}`;
   const Command = defineCommand<Order>(`rmqtest.place-order-${id}.v1`);
   const delays = [300, 600];
   let admin: BrokerAdmin;
@@ -50,7 +52,7 @@ describe('poison messages on RabbitMQ', () => {
   beforeEach(async () => {
     admin = await BrokerAdmin.connect();
     harness = await TestHarness.start({
-      serviceName: 'rmqtest',
+      serviceName: service,
       transport: new RabbitMqTransport({ url: brokerUrl, connectionName: 'sluice-poison-test' }),
       consumers: [PlaceOrder],
     });
@@ -58,14 +60,20 @@ describe('poison messages on RabbitMQ', () => {
 
   afterEach(async () => {
     await harness.stop();
-    await admin.deleteEndpoint(queue, delays);
+    await admin.deleteEndpoint(queue);
+    await admin.deleteRetryQueues(service, delays);
     await admin.deleteExchanges([Command.type]);
     await admin.close();
   });
 
   it('declares the endpoint as configured', async () => {
     expect(harness.host.endpoints[0]?.retryDelaysMs).toEqual(delays);
-    for (const name of [queue, deadLetterQueueName(queue), `${queue}.retry.300ms`, `${queue}.retry.600ms`]) {
+    for (const name of [
+      queue,
+      deadLetterQueueName(queue),
+      `${service}.retry.300ms`,
+      `${service}.retry.600ms`,
+    ]) {
       expect(await admin.queueExists(name)).toBe(true);
     }
   });

@@ -7,7 +7,8 @@ const examples = readmeExamples('packages/rabbitmq/README.md');
 
 afterAll(async () => {
   const admin = await BrokerAdmin.connect();
-  await admin.deleteEndpoint('readme.payments', [1_000, 5_000]);
+  await admin.deleteEndpoint('readme.payments');
+  await admin.deleteRetryQueues('readme', [1_000, 5_000]);
   await admin.deleteExchanges(['readme.charge-card.v1']);
   await admin.close();
 });

@@ -101,7 +101,7 @@ describe('a consumer killed with SIGKILL mid-handler', () => {
     cleanups.push(() => harness.stop());
     cleanups.push(async () => {
       const admin = await BrokerAdmin.connect();
-      await admin.deleteEndpoint(queue, harness.host.endpoints[0]?.retryDelaysMs);
+      await admin.deleteEndpoint(queue);
       await admin.deleteExchanges([Command.type]);
       await admin.close();
     });

@@ -14,9 +14,12 @@ describe('wire format', () => {
   let admin: BrokerAdmin;
   let transport: RabbitMqTransport;
   let queue: string;
+  /** A service of its own: the retry queue a test reads holds its copies alone. */
+  let service: string;
 
   beforeEach(async () => {
     queue = `rmqtest.wire.${randomUUID().slice(0, 8)}`;
+    service = `rmqtest-wire-${randomUUID().slice(0, 8)}`;
     admin = await BrokerAdmin.connect();
     transport = new RabbitMqTransport({ url: brokerUrl, connectionName: 'sluice-wire-test' });
     await transport.connect();
@@ -24,7 +27,8 @@ describe('wire format', () => {
 
   afterEach(async () => {
     await transport.close();
-    await admin.deleteEndpoint(queue, [60_000]);
+    await admin.deleteEndpoint(queue);
+    await admin.deleteRetryQueues(service, [60_000]);
     await admin.close();
   });
 
@@ -72,7 +76,7 @@ describe('wire format', () => {
   it('retries a foreign message keeping its properties and typed headers', async () => {
     const collector = new DeliveryCollector((d: Delivery) => (d.attempt === 1 ? d.retry(60_000) : d.ack()));
     const subscription = await transport.subscribe(
-      { queue, topics: [], prefetch: 1, retryDelaysMs: [60_000] },
+      { queue, service, topics: [], prefetch: 1, retryDelaysMs: [60_000] },
       collector.handler,
     );
     const messageId = randomUUID();
@@ -89,7 +93,7 @@ describe('wire format', () => {
     await collector.waitForCount(1, 5_000);
     await subscription.close();
     // The copy waits in the retry queue (60 s TTL): read it there.
-    const retryQueue = retryQueueName(queue, 60_000);
+    const retryQueue = retryQueueName(service, 60_000);
     await eventually(async () => (await admin.messageCount(retryQueue)) === 1, 5_000, 'the retry copy');
     const [copy] = await admin.drain(retryQueue);
     expect(copy?.properties).toMatchObject({

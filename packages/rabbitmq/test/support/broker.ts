@@ -189,16 +189,23 @@ export class BrokerAdmin {
   }
 
   /**
-   * Deletes an endpoint's queues: the work queue, its dead-letter queue (and that one's, declared when
-   * a test consumed the dead-letter queue as an endpoint) and the given retry queues.
+   * Deletes an endpoint's queues: the work queue and its dead-letter queue (and that one's, declared
+   * when a test consumed the dead-letter queue as an endpoint). Its retry queues are its service's,
+   * shared with the service's other endpoints: {@link deleteRetryQueues} deletes them.
    */
-  async deleteEndpoint(queue: string, retryDelaysMs: readonly number[] = []): Promise<void> {
+  async deleteEndpoint(queue: string): Promise<void> {
     await this.deleteQueues([
       queue,
       deadLetterQueueName(queue),
       deadLetterQueueName(deadLetterQueueName(queue)),
-      ...retryDelaysMs.filter((d) => d > 0).map((d) => retryQueueName(queue, d)),
     ]);
+  }
+
+  /** Deletes the retry queues (and their exchanges) of `service` for `delaysMs`. */
+  async deleteRetryQueues(service: string, delaysMs: readonly number[]): Promise<void> {
+    const names = delaysMs.filter((d) => d > 0).map((d) => retryQueueName(service, d));
+    await this.deleteQueues(names);
+    await this.deleteExchanges(names);
   }
 
   async deleteExchanges(exchanges: readonly string[]): Promise<void> {
