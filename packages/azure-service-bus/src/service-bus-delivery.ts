@@ -5,13 +5,16 @@
  * queue in one step (`deadLetterMessage`: the fault's reason and description, the fault properties,
  * an earlier fault's removed); release abandons it (Service Bus counts a delivery; the `attempt`
  * does not, through `sluice-released`). The first settlement call wins; a lost lock, a closed
- * transport or a failed settlement reject with their codes.
+ * transport or a failed settlement reject with their codes. A retry whose copy is refused for good
+ * (`isCopyRefused`: over the size limit, say) leaves the delivery open, its lock kept, for the host's
+ * next settlement (it dead-letters the message).
  */
 import type { ServiceBusMessage, ServiceBusReceivedMessage, ServiceBusReceiver } from '@azure/service-bus';
 import {
   ErrorCodes,
   faultHeaders,
   Headers,
+  isCopyRefused,
   SluiceError,
   type Delivery,
   type Fault,
@@ -46,6 +49,8 @@ export class ServiceBusDelivery implements Delivery {
   readonly deliveryCount: number;
   private readonly released: number;
   private state: 'open' | 'settling' | 'settled' | 'orphaned' = 'open';
+  /** The settlement under way failed before it reached the original: it stays open. */
+  private untouched = false;
 
   constructor(
     private readonly owner: DeliveryOwner,
@@ -78,6 +83,7 @@ export class ServiceBusDelivery implements Delivery {
     return this.settle('retry', async () => {
       const target = this.owner.copyTarget;
       if (target === undefined) {
+        this.untouched = true;
         throw new SluiceError(
           ErrorCodes.INVALID_OPTION,
           `cannot retry into ${this.queue}: a dead-letter queue takes no messages (replay it)`,
@@ -87,7 +93,12 @@ export class ServiceBusDelivery implements Delivery {
       if (delayMs > 0) copy.scheduledEnqueueTimeUtc = new Date(Date.now() + delayMs);
       if (this.raw.timeToLive !== undefined && this.raw.timeToLive > 0 && this.raw.timeToLive < 2 ** 31)
         copy.timeToLive = this.raw.timeToLive;
-      await this.owner.sendCopy(target, copy, `retry copy of message ${this.message.messageId}`);
+      await this.owner
+        .sendCopy(target, copy, `retry copy of message ${this.message.messageId}`)
+        .catch((error: unknown) => {
+          this.untouched = isCopyRefused(error);
+          throw error;
+        });
       await this.owner.receiver.completeMessage(this.raw);
     });
   }
@@ -168,9 +179,14 @@ export class ServiceBusDelivery implements Delivery {
         this.owner.closing(),
       );
     } finally {
-      this.state = 'settled';
-      this.lock.stop();
-      this.owner.done(this);
+      if (this.untouched) {
+        this.untouched = false;
+        this.state = 'open';
+      } else {
+        this.state = 'settled';
+        this.lock.stop();
+        this.owner.done(this);
+      }
     }
   }
 }

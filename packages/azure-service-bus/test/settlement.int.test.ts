@@ -124,6 +124,60 @@ describe('settlement on Service Bus', () => {
       .toBe(0);
   });
 
+  it('dead-letters at once, with the reason, a message at the size limit whose retry copy is refused', async () => {
+    const transport = await fx.openTransport();
+    const { queue } = fx.endpoint();
+    const Big = defineCommand<{ pad: string }>(`sbtest.big-${randomUUID().slice(0, 6)}.v1`);
+    fx.defer(() =>
+      fx.bus.admin.deleteTopic(Big.type).then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
+    let calls = 0;
+    @Consumer({ queue, message: Big, retry: { attempts: 3, immediate: 1, redelivery: { initialMs: 100 } } })
+    class FailsOnce {
+      handle() {
+        calls++;
+        if (calls === 1) throw new TypeError('the gateway is down');
+      }
+    }
+    const harness = await TestHarness.start({
+      serviceName: 'sbtest',
+      transport,
+      consumers: [FailsOnce],
+      processMetrics: false,
+    });
+    fx.defer(() => harness.stop());
+    // The size named for a payload far over the limit gives the payload that fills it exactly; the
+    // retry copy (attempt 2 added) is then over it.
+    const far = await harness.bus.send(Big, { pad: 'x'.repeat(300_000) }, { messageId: 'big-0' }).then(
+      () => expect.fail('a 300 kB payload was taken'),
+      (error: Error) => error,
+    );
+    const named = /takes (\d+) bytes.* over the (\d+)-byte limit/.exec(far.message);
+    expect(named, far.message).not.toBeNull();
+    const pad = 300_000 - (Number(named?.[1]) - Number(named?.[2]));
+    await harness.bus.send(Big, { pad: 'x'.repeat(pad) }, { messageId: 'big-1' });
+    const settled = await harness.waitForDeadLettered('big-1', 'FailsOnce', 15_000);
+    expect(settled).toMatchObject({ attempt: 1, fault: { reason: 'unrecoverable', attempts: 1 } });
+    const [dead] = await deadLetters(queue, 1);
+    expect(dead).toMatchObject({
+      deadLetterReason: 'unrecoverable',
+      deadLetterErrorDescription: expect.stringMatching(
+        /^TypeError: the gateway is down \(not retried: the retry copy was refused: retry copy of message big-1 .*takes \d+ bytes on its own, over the \d+-byte limit/,
+      ),
+      applicationProperties: expect.objectContaining({
+        'sluice-fault-reason': 'unrecoverable',
+        'sluice-fault-attempts': 1,
+        'sluice-fault-consumer': 'FailsOnce',
+      }),
+    });
+    expect(calls).toBe(1);
+    expect(harness.settled.map((e) => e.outcome)).toEqual(['dead-lettered']);
+    await expect.poll(() => transport.queueDepth(queue), { timeout: 5_000 }).toBe(0);
+  });
+
   it('leaves a message whose lock is lost MaxDeliveryCount times to Service Bus, which dead-letters it', async ({
     skip,
   }) => {

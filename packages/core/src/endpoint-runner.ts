@@ -7,13 +7,13 @@ import { InversifyCoreError } from '@inversifyjs/core';
 import type { Container, Newable } from 'inversify';
 import type { Codec } from './codec.js';
 import type { EndpointConfig } from './endpoint-config.js';
-import { isUnrecoverable, toError, UnrecoverableError } from './errors.js';
+import { isCopyRefused, isUnrecoverable, toError, UnrecoverableError } from './errors.js';
 import type { EndpointMetrics } from './host-metrics.js';
 import type { IdempotencyStore } from './idempotency-store.js';
 import type { Logger } from './logger.js';
 import { IdleLatch } from './idle-latch.js';
 import { runInMessageScope } from './message-scope.js';
-import { settlementFor } from './settlement-policy.js';
+import { settlementFor, settlementForRefusedRetry } from './settlement-policy.js';
 import type { StartGate } from './start-gate.js';
 import { CircuitBreaker } from './middleware/circuit-breaker.js';
 import { decodeMiddleware } from './middleware/decode.js';
@@ -375,7 +375,7 @@ export class EndpointRunner {
       await this.pipeline(invocation);
     } catch (thrown) {
       const error = toError(thrown);
-      const decision = settlementFor(error, config, {
+      let decision = settlementFor(error, config, {
         attempt: delivery.attempt,
         stopping: deps.deadline.aborted,
         now: new Date(),
@@ -386,8 +386,22 @@ export class EndpointRunner {
       }
       if (decision.action === 'retry') {
         const { delayMs } = decision;
-        await telemetry.retry(processTrace, delayMs, delivery.attempt + 1, () => delivery.retry(delayMs));
-        return { outcome: 'retried', error, delayMs };
+        try {
+          await telemetry.retry(processTrace, delayMs, delivery.attempt + 1, () => delivery.retry(delayMs));
+          return { outcome: 'retried', error, delayMs };
+        } catch (retryError) {
+          // Refused for good, the copy would be refused at every redelivery: dead-letter the original.
+          if (!isCopyRefused(retryError)) throw retryError;
+          const refusal = toError(retryError);
+          this.logger.warn(
+            { ...messageFields(delivery), error: errorSummary(refusal), ...processTrace.logFields },
+            'retry copy refused; dead-lettering the message',
+          );
+          decision = settlementForRefusedRetry(error, refusal, config, {
+            attempt: delivery.attempt,
+            now: new Date(),
+          });
+        }
       }
       let sent = decision.fault;
       await telemetry.deadLetter(processTrace, decision.fault, (traced) => {

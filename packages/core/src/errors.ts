@@ -105,6 +105,16 @@ export function isUnrecoverable(error: unknown): boolean {
   return name === 'UnrecoverableError' || (typeof code === 'string' && unrecoverableCodes.has(code));
 }
 
+/**
+ * True when a settlement's copy (a retry or dead-letter copy) was refused for good: the broker refused
+ * the message itself (`SLUICE_PUBLISH_REFUSED`) or the transport's publish checks did
+ * (`SLUICE_INVALID_OPTION`). Sending it again fails the same way; the delivery stays unsettled and
+ * settleable (see `Delivery` in transport.ts).
+ */
+export function isCopyRefused(error: unknown): boolean {
+  return hasErrorCode(error, ErrorCodes.PUBLISH_REFUSED) || hasErrorCode(error, ErrorCodes.INVALID_OPTION);
+}
+
 /** Normalises anything thrown into an Error, so `name`, `message` and `stack` are always there. */
 export function toError(thrown: unknown): Error {
   if (thrown instanceof Error) return thrown;

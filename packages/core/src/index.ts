@@ -15,6 +15,7 @@ export type { FailedEvent, Outcome, SettledEvent } from './endpoint-runner.js';
 export {
   ErrorCodes,
   hasErrorCode,
+  isCopyRefused,
   isUnrecoverable,
   SluiceError,
   toError,

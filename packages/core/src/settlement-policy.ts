@@ -92,14 +92,44 @@ export function settlementFor(
   if ((retryable && attempt < settings.retry.attempts) || heldElsewhere) {
     return { action: 'retry', delayMs: retryDelaysMs[attempt - 1] ?? retryDelaysMs.at(-1) ?? 0 };
   }
+  return deadLetter(retryable ? 'max-attempts' : unrecoverableReason(error), error, error.message, settings, {
+    attempt,
+    now,
+  });
+}
+
+/**
+ * The decision once the transport refused a retry's copy for good (`isCopyRefused`: a copy one byte
+ * over the broker's size limit, say): trying again would be refused the same way, so the original is
+ * dead-lettered now, with reason `unrecoverable` and the handler's `error`, its message saying why.
+ */
+export function settlementForRefusedRetry(
+  error: Error,
+  refusal: Error,
+  settings: SettlementSettings,
+  circumstances: Pick<SettlementCircumstances, 'attempt' | 'now'>,
+): DeadLetter {
+  const message = `${error.message} (not retried: the retry copy was refused: ${refusal.message})`;
+  return deadLetter('unrecoverable', error, message, settings, circumstances);
+}
+
+type DeadLetter = Extract<Settlement, { action: 'dead-letter' }>;
+
+function deadLetter(
+  reason: FaultReason,
+  error: Error,
+  errorMessage: string,
+  settings: SettlementSettings,
+  { attempt, now }: Pick<SettlementCircumstances, 'attempt' | 'now'>,
+): DeadLetter {
   const code = (error as { code?: unknown }).code;
   return {
     action: 'dead-letter',
     fault: {
-      reason: retryable ? 'max-attempts' : unrecoverableReason(error),
+      reason,
       errorType: error.name,
       errorCode: typeof code === 'string' ? code : undefined,
-      errorMessage: error.message,
+      errorMessage,
       stack: error.stack?.split('\n').slice(0, maxStackLines).join('\n'),
       attempts: attempt,
       consumer: settings.name,

@@ -80,13 +80,16 @@ export interface Fault {
 
 /**
  * One delivered message. The first settlement call wins: a later call (of any method) has no effect
- * and resolves at once. Every settlement rejects, and the broker redelivers the message, with:
+ * and resolves at once (except after a copy refused for good, below). Every settlement rejects, and the broker redelivers the message, with:
  * `SLUICE_CLOSED` when the transport closed first; `SLUICE_CONNECTION_LOST` when the connection or
  * link the delivery came on is gone and the broker no longer takes its settlement;
  * `SLUICE_LOCK_LOST` when the broker took the delivery back (its lock ran out, where
  * `capabilities.locks`); `SLUICE_DEADLINE_EXCEEDED` when the transport's close deadline passed while
  * the settlement waited on the broker. `retry` and `deadLetter` also reject with what the copy's
- * publish rejects with (`SLUICE_PUBLISH_REFUSED`, ...), leaving the original unsettled.
+ * publish rejects with (`SLUICE_PUBLISH_REFUSED`, ...), leaving the original unsettled. When that is
+ * a refusal for good (`isCopyRefused`: `SLUICE_PUBLISH_REFUSED`, `SLUICE_INVALID_OPTION`), nothing
+ * was sent and the delivery stays open (its lock kept, not handed back): the next settlement call
+ * settles it (the host dead-letters a message whose retry copy was refused).
  */
 export interface Delivery {
   readonly message: TransportMessage;

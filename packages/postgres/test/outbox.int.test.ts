@@ -189,13 +189,6 @@ describe('the transactional outbox', () => {
     );
     // Both took part: the rows were split between them, none published by both.
     for (const relay of relays) expect(relay.publishedCount).toBeGreaterThan(0);
-    await eventually(
-      () => relays.map((r) => r.publishedCount).reduce((a, b) => a + b) === total,
-      10_000,
-      'the relays to count every row',
-    );
-    // Both took part: the rows were split between them, none published by both.
-    for (const relay of relays) expect(relay.publishedCount).toBeGreaterThan(0);
     for (const aggregate of aggregates) {
       const order = received.filter((r) => r.aggregate === aggregate).map((r) => r.seq);
       expect(order, aggregate).toEqual(Array.from({ length: perAggregate }, (_, i) => i + 1));

@@ -8,6 +8,7 @@ import {
   faultHeaders,
   hasErrorCode,
   Headers,
+  isCopyRefused,
   SluiceError,
   type Fault,
   type Logger,
@@ -93,6 +94,8 @@ export class ConsumerChannel {
       plan.queue,
       { [Headers.attempt]: String(delivery.attempt + 1) },
       delayed ? () => this.deps.topology.ensureRetryQueue(plan, delayMs) : undefined,
+      undefined,
+      true,
     );
   }
 
@@ -152,9 +155,10 @@ export class ConsumerChannel {
     set: Readonly<Record<string, string>>,
     prepare?: () => Promise<void>,
     remove?: (name: string) => boolean,
+    keepIfRefused = false,
   ): Promise<void> {
     if (!this.alive) return Promise.reject(this.failure());
-    const work = this.republishThenAck(delivery, exchange, routingKey, set, prepare, remove);
+    const work = this.republishThenAck(delivery, exchange, routingKey, set, prepare, remove, keepIfRefused);
     this.settling.add(work);
     const done = () => {
       this.settling.delete(work);
@@ -170,6 +174,7 @@ export class ConsumerChannel {
     set: Readonly<Record<string, string>>,
     prepare: (() => Promise<void>) | undefined,
     remove: ((name: string) => boolean) | undefined,
+    keepIfRefused: boolean,
   ): Promise<void> {
     const { raw } = delivery;
     try {
@@ -180,6 +185,12 @@ export class ConsumerChannel {
         { exchange, routingKey, content: raw.content, options, topic: undefined },
       ]);
     } catch (error) {
+      if (keepIfRefused && this.alive && isCopyRefused(error)) {
+        // Refused for good, nothing sent: the delivery stays open for the host's next settlement
+        // (it dead-letters the message; a requeue would bring it back to be refused again).
+        delivery.reopen();
+        throw error;
+      }
       // The copy is not in place: hand the original back so that it is redelivered, not stuck unacked.
       if (this.alive) {
         try {

@@ -5,7 +5,8 @@ import type { ConsumerChannel } from './consumer-channel.js';
 /**
  * A delivered message. The first settlement call wins and later ones resolve without effect; once the
  * delivering channel is gone (connection lost, transport closed) settlement rejects, with
- * `SLUICE_CONNECTION_LOST` or `SLUICE_CLOSED`, and RabbitMQ redelivers the message.
+ * `SLUICE_CONNECTION_LOST` or `SLUICE_CLOSED`, and RabbitMQ redelivers the message. A retry whose
+ * copy is refused for good (`isCopyRefused`) leaves it open, unacked, for the host's next settlement.
  */
 export class RabbitMqDelivery implements Delivery {
   private state: 'open' | 'settled' | 'orphaned' = 'open';
@@ -43,6 +44,13 @@ export class RabbitMqDelivery implements Delivery {
    */
   release(): Promise<void> {
     return this.claim() ?? this.owner.release(this);
+  }
+
+  /** Settleable again: the settlement under way sent nothing and left the original unacked. */
+  reopen(): void {
+    if (this.state !== 'settled') return;
+    this.state = 'open';
+    this.owner.unsettled.add(this);
   }
 
   /** Marks an unsettled delivery as no longer settleable (its channel is gone). */
