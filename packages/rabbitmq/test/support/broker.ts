@@ -125,6 +125,11 @@ export class TestUser {
     return user;
   }
 
+  /** Lets the user write (publish, bind) on `vhost` only to resources matching `pattern`. */
+  async limitWrites(vhost: TestVhost, pattern: string): Promise<void> {
+    await rabbitmqctl('set_permissions', '-p', vhost.name, this.name, '.*', pattern, '.*');
+  }
+
   /** Lets the user publish to topic exchange `exchange` only with routing keys matching `pattern`. */
   async limitTopics(vhost: TestVhost, exchange: string, pattern: string): Promise<void> {
     await rabbitmqctl('set_topic_permissions', '-p', vhost.name, this.name, exchange, pattern, '.*');
