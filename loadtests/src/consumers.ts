@@ -28,6 +28,8 @@ export interface ConsumersOptions {
   readonly fixedReplicas: number | undefined;
   /** Model seconds per wall-clock second of the simulated controllers. */
   readonly compression: number;
+  /** The replicas' nice value (see `ReplicaPoolOptions.priority`); undefined: this process's. */
+  readonly priority: number | undefined;
 }
 
 /** What a report says of the scaling. */
@@ -81,6 +83,7 @@ export async function startConsumers(options: ConsumersOptions): Promise<Consume
     ops: true,
     logDir: options.logDir,
     env: { HANDLED_RECORD: options.recordDir },
+    priority: options.priority,
     onCrash: () => crashes++,
   });
 

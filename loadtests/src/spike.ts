@@ -11,9 +11,10 @@
  *
  * Environment: LOADTEST_PEAK_RPS (default 2,000), LOADTEST_DURATION_S (default 60), LOADTEST_REPLICAS
  * (a fixed consumer count; default: scaled), LOADTEST_COMPRESSION (model seconds per second of the
- * simulated controllers, default 10), LOADTEST_DRAIN_TIMEOUT_S (default 180), LOADTEST_OUT_DIR
- * (default loadtests/results), AMQP_URL (default amqp://guest:guest@127.0.0.1:5672) and
- * RABBITMQ_MANAGEMENT_URL, both loopback only.
+ * simulated controllers, default 10), LOADTEST_REPLICA_NICE (the consumer replicas' nice value,
+ * default 10, so that on one machine they do not take the API tier's CPU), LOADTEST_DRAIN_TIMEOUT_S
+ * (default 180), LOADTEST_OUT_DIR (default loadtests/results), AMQP_URL (default
+ * amqp://guest:guest@127.0.0.1:5672) and RABBITMQ_MANAGEMENT_URL, both loopback only.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -42,6 +43,15 @@ function positive(name: string): number | undefined {
   return number;
 }
 
+function niceValue(name: string): number | undefined {
+  const value = process.env[name];
+  if (value === undefined || value === '') return undefined;
+  if (!/^\d+$/.test(value) || Number(value) > 19) {
+    throw new Error(`${name} must be a nice value from 0 to 19 (got ${JSON.stringify(value)})`);
+  }
+  return Number(value);
+}
+
 // The demo's own logs (its first rollout declares the topology in this process) would drown the report.
 process.env.LOG_LEVEL ??= 'warn';
 const scenario = spikeScenario({
@@ -50,6 +60,7 @@ const scenario = spikeScenario({
 });
 const fixedReplicas = positive('LOADTEST_REPLICAS');
 const compression = positive('LOADTEST_COMPRESSION') ?? 10;
+const replicaNice = niceValue('LOADTEST_REPLICA_NICE') ?? 10;
 const drainTimeoutS = positive('LOADTEST_DRAIN_TIMEOUT_S') ?? 180;
 const outDir = process.env.LOADTEST_OUT_DIR ?? fileURLToPath(new URL('../results', import.meta.url));
 const amqpBase = loopbackUrl(process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672', 'AMQP_URL');
@@ -93,6 +104,7 @@ async function run(): Promise<boolean> {
       logDir: runDir,
       fixedReplicas: fixedReplicas === undefined ? undefined : Math.round(fixedReplicas),
       compression,
+      priority: replicaNice,
     });
     api = await startOrdersApi(amqpUrl, runDir);
     const { scaling } = consumers;
@@ -171,7 +183,13 @@ async function run(): Promise<boolean> {
       scenario,
       startedAt,
       node: process.version,
-      scaling: { ...scaling, ...reaction, replicaStartupSeconds: startupSeconds, replicaCrashes: crashes },
+      scaling: {
+        ...scaling,
+        ...reaction,
+        replicaNice,
+        replicaStartupSeconds: startupSeconds,
+        replicaCrashes: crashes,
+      },
       requests: {
         sent: result.sent,
         accepted: result.accepted,
