@@ -431,11 +431,13 @@ describe('reading content-header frames (fuzz)', () => {
             if (messageId !== undefined && messageId !== '') expect(read.messageId).toBe(messageId);
             expect(fields.contentType).toBe(contentType);
             expect(fields.contentEncoding).toBe(contentEncoding);
-            if (amqplibReads) expect(problems.join()).not.toContain('header table');
-            else {
-              expect(fields.headers).toBeUndefined();
-              expect(problems.join()).toContain('header table');
-            }
+            // Near the depth where amqplib's recursive decoder runs out of stack, whether it does
+            // depends on the stack left at the call: the probe above and the guarded read may
+            // differ there. Either way the headers are read, or left out with the reason; well
+            // under that depth what amqplib reads is read.
+            if (fields.headers === undefined) expect(problems.join()).toContain('header table');
+            else expect(problems.join()).not.toContain('header table');
+            if (amqplibReads && depth <= 2_000) expect(fields.headers).toBeDefined();
           },
         ),
         { numRuns: Math.ceil(runs / 10) },
