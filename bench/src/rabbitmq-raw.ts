@@ -35,6 +35,8 @@ export class RawClient {
     payload: unknown,
     properties: Options.Publish,
     window = 1_000,
+    /** Sets the correlation id and a send-time header per message, as Sluice's envelope does. */
+    sluiceHeaders = false,
   ): Promise<void> {
     const channel = await this.connection.createConfirmChannel();
     let outstanding = 0;
@@ -54,7 +56,13 @@ export class RawClient {
       }
       outstanding++;
       const body = Buffer.from(JSON.stringify(payload));
-      const options = { ...properties, messageId: randomUUID(), timestamp: Math.floor(Date.now() / 1000) };
+      const messageId = randomUUID();
+      const now = Date.now();
+      const options: Options.Publish = { ...properties, messageId, timestamp: Math.floor(now / 1000) };
+      if (sluiceHeaders) {
+        options.correlationId = messageId;
+        options.headers = { 'sluice-sent-at': String(now) };
+      }
       const writable = channel.publish(exchange, routingKey, body, options, confirmed);
       if (!writable) {
         await drained.promise;

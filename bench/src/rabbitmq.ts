@@ -9,7 +9,9 @@
  *   raw amqplib's confirm channel to the queue through the default exchange (what a careful amqplib
  *   user writes), Sluice's `bus.send` (the command's exchange, `mandatory`), `bus.publish` (the
  *   event's exchange) and `bus.publishBatch` (100 per call, 10 calls in flight), each peer to the queue
- *   through the default exchange;
+ *   through the default exchange; and raw amqplib once more on `bus.send`'s route (the command's
+ *   exchange, `mandatory`, a correlation id and Sluice's send-time header), to tell what that routing
+ *   costs the broker from what Sluice adds;
  * - added p99 latency at 2,000 msg/s, from publish to handler start (quorum queues): raw vs Sluice's
  *   transport alone vs `bus.publish` to a ConsumerHost handler; measured first, before the throughput
  *   runs load the broker.
@@ -288,10 +290,18 @@ function sluicePublish(
   });
 }
 
-async function rawPublish(raw: RawClient, broker: BrokerCpu, lane: Lane): Promise<Sample> {
+/**
+ * Raw amqplib's confirmed publish: to the queue through the default exchange (the baseline), or with
+ * `routed` the way `bus.send` routes a command: through the command's exchange, `mandatory`, the
+ * correlation id and a header set as Sluice sets them. The routed run separates what the routing
+ * guarantee costs the broker from what Sluice itself costs.
+ */
+async function rawPublish(raw: RawClient, broker: BrokerCpu, lane: Lane, routed = false): Promise<Sample> {
   const properties = { type: lane.Sent.type, contentType: 'application/json', persistent: true };
   const sample = await measure(broker, messages, () =>
-    raw.publish('', lane.publishQueue, messages, payload, properties),
+    routed
+      ? raw.publish(lane.Sent.type, '', messages, payload, { ...properties, mandatory: true }, 1_000, true)
+      : raw.publish('', lane.publishQueue, messages, payload, properties),
   );
   await raw.purge(lane.publishQueue);
   return sample;
@@ -362,6 +372,7 @@ function groups(raw: RawClient, broker: BrokerCpu): Group[] {
       label: 'confirmed publish, 1,000 in flight (Sluice: bus.send)',
       clients: [
         ['raw', () => rawPublish(raw, broker, lane)],
+        ['raw-routed', () => rawPublish(raw, broker, lane, true)],
         [
           'sluice',
           () =>
@@ -446,12 +457,14 @@ const clientColumns = [
   'sluice',
   ...(previous === undefined ? [] : ['sluice-before']),
   'raw',
+  'raw-routed',
   'amqp-connection-manager',
   'rascal',
   'rabbitmq-client',
 ];
 const clientLabels: Record<string, string> = {
   raw: 'raw amqplib',
+  'raw-routed': "raw amqplib on bus.send's route",
   sluice: 'Sluice',
   'sluice-before': 'Sluice before (BENCH_SLUICE_BEFORE)',
   'sluice-before-publish': 'Sluice before bus.publish',
@@ -621,6 +634,16 @@ async function throughput(raw: RawClient, broker: BrokerCpu): Promise<string[]> 
         (v) => v <= 1.05,
         '<= 1.05',
       );
+    // Beside the goals: bus.send against raw amqplib doing the same routing (what Sluice itself costs).
+    const sent = summary(`${queueType}/publish/sluice`);
+    const routed = summary(`${queueType}/publish/raw-routed`);
+    const over = (a: number | undefined, b: number | undefined) =>
+      a === undefined || b === undefined ? undefined : a / b;
+    if (sent !== undefined && routed !== undefined) {
+      verdicts.push(
+        `${queueType}/publish/sluice against raw amqplib on the same route (medians): msg/s ${fixed(over(sent.messagesPerSecond, routed.messagesPerSecond), 2)}, broker CPU ${fixed(over(sent.brokerCpuMicrosPerMessage, routed.brokerCpuMicrosPerMessage), 2)} (for information)`,
+      );
+    }
     goal(`${queueType}/publish/sluice-publish-batch`, 'msg/s ratio', 'ratio', (v) => v >= 1.1, '>= 1.10');
     for (const perConsumer of [prefetch, 10])
       goal(`${queueType}/consume${perConsumer}/sluice`, 'msg/s ratio', 'ratio', (v) => v >= 1.1, '>= 1.10');
