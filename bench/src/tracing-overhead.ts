@@ -7,7 +7,8 @@
  * - publish: `bus.send` with 1,000 sends in flight, each awaiting its confirm (a send span per message).
  * Per scenario and mode: msg/s, this process's CPU per message, spans per message, and the CPU tracing
  * adds per span ((CPU on - CPU off) / spans per message); each the median of BENCH_ROUNDS rounds, the
- * modes in a rotated order each round. Transport: RabbitMQ when AMQP_URL is set, else in memory. With
+ * modes in a rotated order each round. Each round also measures the SDK's own CPU per span (a bare
+ * span, and one with a send span's attributes), the floor under what tracing can add. Transport: RabbitMQ when AMQP_URL is set, else in memory. With
  * BENCH_OTLP_ENDPOINT set (`npm run perf` sets it to the real Jaeger it starts) spans are exported
  * there over OTLP/HTTP instead of dropped; BENCH_JSON names a file for the figures.
  *
@@ -22,7 +23,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { loadavg } from 'node:os';
-import { context, propagation, trace } from '@opentelemetry/api';
+import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
@@ -277,9 +278,48 @@ async function cleanUp(queues: readonly string[]): Promise<void> {
   await raw.close();
 }
 
+/**
+ * What the SDK itself costs per span, in this process with the `on` SDK (the same batch processor and
+ * exporter): a bare span, and a span with the attributes of Sluice's send span (the messaging
+ * conventions' required and recommended ones), each started and ended `floorSpans` times. Sluice's
+ * added CPU per span cannot go below the second; what it adds above it is Sluice's own.
+ */
+const floorSpans = 50_000;
+async function sdkFloor(): Promise<{ bare: number; attributed: number }> {
+  const sdk = install('on');
+  const tracer = trace.getTracer('sluice-bench-floor');
+  const attributes = {
+    'messaging.system': 'rabbitmq',
+    'messaging.operation.name': 'send',
+    'messaging.operation.type': 'send',
+    'messaging.destination.name': Sent.type,
+    'server.address': '127.0.0.1',
+    'server.port': 5672,
+    'messaging.message.id': randomUUID(),
+    'messaging.message.body.size': 1_024,
+    'messaging.message.conversation_id': randomUUID(),
+  };
+  const perSpan = async (make: () => void): Promise<number> => {
+    for (let i = 0; i < 5_000; i++) make();
+    await sdk.flush();
+    const cpu = process.cpuUsage();
+    for (let i = 0; i < floorSpans; i++) make();
+    await sdk.flush();
+    const used = process.cpuUsage(cpu);
+    return (used.user + used.system) / floorSpans;
+  };
+  const bare = await perSpan(() => tracer.startSpan(`send ${Sent.type}`).end());
+  const attributed = await perSpan(() =>
+    tracer.startSpan(`send ${Sent.type}`, { kind: SpanKind.PRODUCER, attributes }).end(),
+  );
+  await sdk.stop();
+  return { bare, attributed };
+}
+
 const scenarios = { consume: consumeRun, publish: publishRun } as const;
 type Scenario = keyof typeof scenarios;
 const runs = new Map<string, Run[]>();
+const floors: { bare: number; attributed: number }[] = [];
 const loads: string[] = [];
 const load = () =>
   loadavg()
@@ -294,6 +334,7 @@ for (let round = 0; round < rounds; round++) {
       runs.set(key, [...(runs.get(key) ?? []), await scenarios[scenario](mode)]);
     }
   }
+  floors.push(await sdkFloor());
 }
 loads.push(load());
 install('off');
@@ -344,6 +385,13 @@ const failed = all.reduce((sum, r) => sum + r.failed, 0);
 console.log(
   `\nratio on/off: consume ${(consumeOn.perSecond / consumeOff.perSecond).toFixed(2)}, publish ${(summary('publish/on').perSecond / summary('publish/off').perSecond).toFixed(2)} (target >= 0.90); spans dropped by the batch processor ${dropped}, failed to export ${failed}`,
 );
+const floor = {
+  bare: middle(floors.map((f) => f.bare)),
+  attributed: middle(floors.map((f) => f.attributed)),
+};
+console.log(
+  `the SDK's own CPU per span (same processor and exporter, ${floorSpans.toLocaleString('en-US')} spans, median of ${rounds} rounds): bare ${floor.bare.toFixed(2)} µs, with a send span's 9 attributes ${floor.attributed.toFixed(2)} µs (the floor under "added CPU µs/span"; target <= 1.50 added)`,
+);
 if (dropped > 0 || failed > 0) {
   console.log(
     'warning: spans were dropped or failed to export: the traced runs did less than the whole work',
@@ -360,6 +408,7 @@ record('tracing', {
   spansFailed: failed,
   exportedTo: otlpEndpoint ?? null,
   scenarios: recorded,
+  sdkCpuMicrosPerSpan: floor,
   loadAverages: loads,
 });
 writeReport();
