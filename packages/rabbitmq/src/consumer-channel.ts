@@ -22,6 +22,20 @@ import type { Redactor } from './redact.js';
 import type { RabbitMqDelivery } from './rabbitmq-delivery.js';
 import { retryQueueOf, type EndpointPlan, type Topology } from './topology.js';
 
+/** The copy a settlement publishes before it acks the original. */
+interface Copy {
+  readonly exchange: string;
+  readonly routingKey: string;
+  /** Headers set on the copy. */
+  readonly set: Readonly<Record<string, string>>;
+  /** Declares what the copy is published to, before it is. */
+  readonly prepare?: (() => Promise<void>) | undefined;
+  /** Headers of the original left out of the copy. */
+  readonly remove?: (name: string) => boolean;
+  /** A copy refused for good leaves the delivery open instead of requeueing it (retries). */
+  readonly keepIfRefused?: boolean;
+}
+
 export interface ConsumerChannelDependencies {
   /** True once the transport closed: settlement then rejects with `SLUICE_CLOSED`. */
   readonly transportClosed: () => boolean;
@@ -88,33 +102,33 @@ export class ConsumerChannel {
     const delayed = delayMs > 0;
     // Delayed: to the shared retry queue's exchange, keeping the work queue as routing key (the retry
     // queue dead-letters by it, back to this queue alone).
-    return this.republish(
-      delivery,
-      delayed ? retryQueueOf(plan, delayMs) : '',
-      plan.queue,
-      { [Headers.attempt]: String(delivery.attempt + 1) },
-      delayed ? () => this.deps.topology.ensureRetryQueue(plan, delayMs) : undefined,
-      undefined,
-      true,
-    );
+    return this.republish(delivery, {
+      exchange: delayed ? retryQueueOf(plan, delayMs) : '',
+      routingKey: plan.queue,
+      set: { [Headers.attempt]: String(delivery.attempt + 1) },
+      prepare: delayed ? () => this.deps.topology.ensureRetryQueue(plan, delayMs) : undefined,
+      keepIfRefused: true,
+    });
   }
 
   deadLetter(delivery: RabbitMqDelivery, fault: Fault): Promise<void> {
     // Fault headers of an earlier dead-lettering (a replayed message failing again) are replaced.
-    return this.republish(
-      delivery,
-      '',
-      this.plan.deadLetterQueue,
-      faultHeaders(fault),
-      undefined,
-      isFaultHeader,
-    );
+    return this.republish(delivery, {
+      exchange: '',
+      routingKey: this.plan.deadLetterQueue,
+      set: faultHeaders(fault),
+      remove: isFaultHeader,
+    });
   }
 
   release(delivery: RabbitMqDelivery): Promise<void> {
     // A requeue would count as a delivery on quorum queues (x-delivery-count) and flag a redelivery on
     // classic ones; a copy carrying the current attempt keeps the count honest.
-    return this.republish(delivery, '', this.plan.queue, { [Headers.attempt]: String(delivery.attempt) });
+    return this.republish(delivery, {
+      exchange: '',
+      routingKey: this.plan.queue,
+      set: { [Headers.attempt]: String(delivery.attempt) },
+    });
   }
 
   /** Resolves when no republish-then-ack settlement is in progress. */
@@ -148,17 +162,9 @@ export class ConsumerChannel {
     await this.channel.close().catch(() => undefined);
   }
 
-  private republish(
-    delivery: RabbitMqDelivery,
-    exchange: string,
-    routingKey: string,
-    set: Readonly<Record<string, string>>,
-    prepare?: () => Promise<void>,
-    remove?: (name: string) => boolean,
-    keepIfRefused = false,
-  ): Promise<void> {
+  private republish(delivery: RabbitMqDelivery, copy: Copy): Promise<void> {
     if (!this.alive) return Promise.reject(this.failure());
-    const work = this.republishThenAck(delivery, exchange, routingKey, set, prepare, remove, keepIfRefused);
+    const work = this.republishThenAck(delivery, copy);
     this.settling.add(work);
     const done = () => {
       this.settling.delete(work);
@@ -169,12 +175,7 @@ export class ConsumerChannel {
 
   private async republishThenAck(
     delivery: RabbitMqDelivery,
-    exchange: string,
-    routingKey: string,
-    set: Readonly<Record<string, string>>,
-    prepare: (() => Promise<void>) | undefined,
-    remove: ((name: string) => boolean) | undefined,
-    keepIfRefused: boolean,
+    { exchange, routingKey, set, prepare, remove, keepIfRefused }: Copy,
   ): Promise<void> {
     const { raw } = delivery;
     try {
@@ -185,7 +186,7 @@ export class ConsumerChannel {
         { exchange, routingKey, content: raw.content, options, topic: undefined },
       ]);
     } catch (error) {
-      if (keepIfRefused && this.alive && isCopyRefused(error)) {
+      if (keepIfRefused === true && this.alive && isCopyRefused(error)) {
         // Refused for good, nothing sent: the delivery stays open for the host's next settlement
         // (it dead-letters the message; a requeue would bring it back to be refused again).
         delivery.reopen();
