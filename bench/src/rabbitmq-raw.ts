@@ -34,9 +34,15 @@ export class RawClient {
     count: number,
     payload: unknown,
     properties: Options.Publish,
-    window = 1_000,
-    /** Sets the correlation id and a send-time header per message, as Sluice's envelope does. */
-    sluiceHeaders = false,
+    {
+      window = 1_000,
+      sluiceHeaders = false,
+    }: {
+      /** Most messages unconfirmed at once. */
+      readonly window?: number;
+      /** Sets the correlation id and a send-time header per message, as Sluice's envelope does. */
+      readonly sluiceHeaders?: boolean;
+    } = {},
   ): Promise<void> {
     const channel = await this.connection.createConfirmChannel();
     let outstanding = 0;
