@@ -1,14 +1,18 @@
 /**
  * What tracing costs, in the same run: tracing off (no SDK) against tracing on (SDK with a batch span
- * processor, every trace sampled, and an exporter that drops spans) and against an SDK that samples
- * nothing (parent-based, root never sampled: what an unsampled message costs), for
+ * processor, every trace sampled, and an exporter that drops spans), against an SDK that samples
+ * nothing (parent-based, root never sampled: what an unsampled message costs), and against `floor`:
+ * Sluice without an SDK while the bench itself makes the spans Sluice makes per message, with their
+ * attributes, through an SDK of its own (no context propagated: what the SDK's spans cost in place,
+ * the floor under `on`), for
  * - consume: a ConsumerHost with a no-op handler (prefetch 100) draining a filled queue (process and
  *   settle spans per message);
  * - publish: `bus.send` with 1,000 sends in flight, each awaiting its confirm (a send span per message).
- * Per scenario and mode: msg/s, this process's CPU per message, spans per message, and the CPU tracing
- * adds per span ((CPU on - CPU off) / spans per message); each the median of BENCH_ROUNDS rounds, the
- * modes in a rotated order each round. Each round also measures the SDK's own CPU per span (a bare
- * span, and one with a send span's attributes), the floor under what tracing can add. Transport: RabbitMQ when AMQP_URL is set, else in memory. With
+ * Per scenario and mode: msg/s, this process's CPU per message, spans per message, the ratio of msg/s
+ * to off and the CPU tracing adds per span ((CPU on - CPU off) / spans per message), each against off
+ * in the same round; each the median of BENCH_ROUNDS rounds, the modes in a rotated order each round.
+ * Each round also measures the SDK's own CPU per span outside any message path (a bare span, and one
+ * with a send span's attributes). Transport: RabbitMQ when AMQP_URL is set, else in memory. With
  * BENCH_OTLP_ENDPOINT set (`npm run perf` sets it to the real Jaeger it starts) spans are exported
  * there over OTLP/HTTP instead of dropped; BENCH_JSON names a file for the figures.
  *
@@ -23,7 +27,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { loadavg } from 'node:os';
-import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
+import { context, propagation, SpanKind, trace, type Attributes, type Tracer } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
@@ -41,6 +45,7 @@ import {
   defineCommand,
   InMemoryBroker,
   InMemoryTransport,
+  type Middleware,
   type Transport,
 } from '@sluice/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -80,8 +85,8 @@ class CountingExporter implements SpanExporter {
   }
 }
 
-type Mode = 'off' | 'on' | 'unsampled';
-const modes: readonly Mode[] = ['off', 'on', 'unsampled'];
+type Mode = 'off' | 'on' | 'unsampled' | 'floor';
+const modes: readonly Mode[] = ['off', 'on', 'unsampled', 'floor'];
 
 let broker = new InMemoryBroker();
 
@@ -120,6 +125,8 @@ class EndedCounter implements SpanProcessor {
 interface Sdk {
   readonly exporter: CountingExporter | undefined;
   readonly counter: EndedCounter | undefined;
+  /** In `floor` mode: the tracer of an SDK Sluice does not see, for the spans the bench makes itself. */
+  readonly floor: Tracer | undefined;
   /** Exports every span ended so far. */
   flush(): Promise<void>;
   /** Flushes and shuts the SDK down. */
@@ -135,6 +142,7 @@ function install(mode: Mode): Sdk {
     return {
       exporter: undefined,
       counter: undefined,
+      floor: undefined,
       flush: async () => undefined,
       stop: async () => undefined,
     };
@@ -146,12 +154,17 @@ function install(mode: Mode): Sdk {
     ...(mode === 'unsampled' ? { sampler: new ParentBasedSampler({ root: new AlwaysOffSampler() }) } : {}),
     spanProcessors: [counter, new BatchSpanProcessor({ exporter, maxQueueSize: 65_536 })],
   });
-  trace.setGlobalTracerProvider(provider);
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  // `floor`: Sluice runs without an SDK (the API's no-ops); the bench makes, with this provider, the
+  // spans Sluice would make per message, with their attributes: what the SDK costs in place.
+  if (mode !== 'floor') {
+    trace.setGlobalTracerProvider(provider);
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  }
   return {
     exporter,
     counter,
+    floor: mode === 'floor' ? provider.getTracer('sluice-bench-floor') : undefined,
     flush: () => provider.forceFlush(),
     stop: async () => {
       await provider.forceFlush();
@@ -198,6 +211,56 @@ async function measured(sdk: Sdk, work: () => Promise<number | undefined>): Prom
   };
 }
 
+/** The attributes every span Sluice makes has (the messaging conventions' ones). */
+const spanAttributes = (operation: string, type: string, destination: string): Attributes => ({
+  'messaging.system': 'rabbitmq',
+  'messaging.operation.name': operation,
+  'messaging.operation.type': type,
+  'messaging.destination.name': destination,
+  'server.address': '127.0.0.1',
+  'server.port': 5672,
+});
+
+/** The attributes of Sluice's send span but the message id. */
+const sendAttributes: Attributes = {
+  ...spanAttributes('publish', 'send', Sent.type),
+  'messaging.message.body.size': 1_024,
+  'messaging.message.conversation_id': randomUUID(),
+};
+
+/**
+ * `floor` mode's consume spans: per message, what Sluice makes when it traces (a CONSUMER process span
+ * with its attributes around the handler, a CLIENT settle span under it), made by the bench around the
+ * no-op handler while Sluice itself traces nothing.
+ */
+function floorConsumeSpans(tracer: Tracer, queue: string): Middleware {
+  const destination = `${Job.type}:${queue}`;
+  const processAttributes: Attributes = {
+    ...spanAttributes('process', 'process', destination),
+    'messaging.message.body.size': 1_024,
+    'messaging.consumer.group.name': queue,
+    'sluice.delivery.attempt': 1,
+  };
+  const settleAttributes = spanAttributes('ack', 'settle', destination);
+  return async (invocation, next) => {
+    const { message } = invocation.delivery;
+    const process = tracer.startSpan(`process ${destination}`, { kind: SpanKind.CONSUMER });
+    process.setAttributes({
+      ...processAttributes,
+      'messaging.message.id': message.messageId,
+      'messaging.message.conversation_id': message.correlationId ?? message.messageId,
+    });
+    await next();
+    const settle = tracer.startSpan(
+      `ack ${destination}`,
+      { kind: SpanKind.CLIENT, attributes: settleAttributes },
+      trace.setSpan(context.active(), process),
+    );
+    settle.end();
+    process.end();
+  };
+}
+
 /**
  * Fills a fresh queue (with the mode's SDK: an unsampled fill gives unsampled trace context), then
  * times a ConsumerHost draining it.
@@ -219,8 +282,9 @@ async function consumeRun(mode: Mode): Promise<Run> {
   await filler.close();
   const consumer = await createTransport();
   // The fill's spans are flushed before the timed part (`measured`): they are not counted.
+  const middleware = sdk.floor === undefined ? [] : [floorConsumeSpans(sdk.floor, queue)];
   const run = await measured(sdk, () =>
-    timeDrain({ transport: consumer, queue, message: Job, count: messageCount }),
+    timeDrain({ transport: consumer, queue, message: Job, count: messageCount, middleware }),
   );
   await cleanUp([queue, deadLetterQueueName(queue)]);
   return run;
@@ -250,10 +314,19 @@ async function publishRun(mode: Mode): Promise<Run> {
         slot = deferred();
       }
       outstanding++;
-      bus.send(Sent, payload).then(settled, (error: unknown) => {
-        failed = error;
-        settled();
-      });
+      const span = sdk.floor?.startSpan(`send ${Sent.type}`, { kind: SpanKind.PRODUCER });
+      span?.setAttributes({ ...sendAttributes, 'messaging.message.id': randomUUID() });
+      bus.send(Sent, payload).then(
+        () => {
+          span?.end();
+          settled();
+        },
+        (error: unknown) => {
+          failed = error;
+          span?.end();
+          settled();
+        },
+      );
     }
     while (outstanding > 0) {
       await slot.promise;
@@ -288,17 +361,7 @@ const floorSpans = 50_000;
 async function sdkFloor(): Promise<{ bare: number; attributed: number }> {
   const sdk = install('on');
   const tracer = trace.getTracer('sluice-bench-floor');
-  const attributes = {
-    'messaging.system': 'rabbitmq',
-    'messaging.operation.name': 'send',
-    'messaging.operation.type': 'send',
-    'messaging.destination.name': Sent.type,
-    'server.address': '127.0.0.1',
-    'server.port': 5672,
-    'messaging.message.id': randomUUID(),
-    'messaging.message.body.size': 1_024,
-    'messaging.message.conversation_id': randomUUID(),
-  };
+  const attributes = { ...sendAttributes, 'messaging.message.id': randomUUID() };
   const perSpan = async (make: () => void): Promise<number> => {
     for (let i = 0; i < 5_000; i++) make();
     await sdk.flush();
@@ -346,17 +409,27 @@ if (amqpUrl !== undefined) {
 
 const middle = (values: readonly number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
-const summary = (key: string) => {
-  const taken = runs.get(key) ?? [];
+const perSecond = (run: Run) => messageCount / (run.ms / 1000);
+/**
+ * A mode's medians over the rounds; its ratio and added CPU are taken against `off` in the same round
+ * (the broker's state drifts between rounds more than the modes differ), then the median.
+ */
+const summary = (scenario: Scenario, mode: Mode) => {
+  const taken = runs.get(`${scenario}/${mode}`) ?? [];
+  const off = runs.get(`${scenario}/off`) ?? [];
+  const paired = (of: (run: Run, offRun: Run) => number) =>
+    middle(taken.map((run, round) => of(run, off[round] as Run)));
   return {
-    perSecond: middle(taken.map((r) => messageCount / (r.ms / 1000))),
+    perSecond: middle(taken.map(perSecond)),
     cpuMicrosPerMessage: middle(taken.map((r) => r.cpuMicros / messageCount)),
     spansPerMessage: middle(taken.map((r) => r.spans / messageCount)),
+    ratio: paired((run, offRun) => perSecond(run) / perSecond(offRun)),
+    addedCpuMicrosPerMessage: paired((run, offRun) => (run.cpuMicros - offRun.cpuMicros) / messageCount),
   };
 };
 
 console.log(
-  `\ntracing on / unsampled vs off: ${messageCount.toLocaleString('en-US')} messages of 1 KiB per run, median of ${rounds} rounds, transport ${amqpUrl === undefined ? 'in-memory' : 'rabbitmq'}, spans ${otlpEndpoint === undefined ? 'dropped after the batch processor' : `exported to ${otlpEndpoint}`}; load average at each round's start and at the end: ${loads.join(' | ')}\n`,
+  `\ntracing on / unsampled vs off: ${messageCount.toLocaleString('en-US')} messages of 1 KiB per run, median of ${rounds} rounds (ratio and added CPU against off in the same round), transport ${amqpUrl === undefined ? 'in-memory' : 'rabbitmq'}, spans ${otlpEndpoint === undefined ? 'dropped after the batch processor' : `exported to ${otlpEndpoint}`}; load average at each round's start and at the end: ${loads.join(' | ')}\n`,
 );
 console.log(
   '| scenario | tracing | msg/s | ratio to off | client CPU µs/msg | spans/msg | added CPU µs/span |',
@@ -364,26 +437,24 @@ console.log(
 console.log('|---|---|---:|---:|---:|---:|---:|');
 const recorded: Record<string, unknown> = {};
 for (const scenario of Object.keys(scenarios) as Scenario[]) {
-  const off = summary(`${scenario}/off`);
-  const on = summary(`${scenario}/on`);
+  const on = summary(scenario, 'on');
   for (const mode of modes) {
-    const s = summary(`${scenario}/${mode}`);
-    const ratio = s.perSecond / off.perSecond;
-    const added =
-      mode === 'off' ? undefined : (s.cpuMicrosPerMessage - off.cpuMicrosPerMessage) / on.spansPerMessage;
-    recorded[`${scenario}/${mode}`] = { ...s, ratio, addedCpuMicrosPerSpan: added ?? null };
+    const s = summary(scenario, mode);
+    const added = mode === 'off' ? undefined : s.addedCpuMicrosPerMessage / on.spansPerMessage;
+    recorded[`${scenario}/${mode}`] = { ...s, addedCpuMicrosPerSpan: added ?? null };
     console.log(
-      `| ${scenario} | ${mode} | ${Math.round(s.perSecond).toLocaleString('en-US')} | ${ratio.toFixed(2)} | ${s.cpuMicrosPerMessage.toFixed(2)} | ${s.spansPerMessage.toFixed(2)} | ${added === undefined ? '-' : added.toFixed(2)} |`,
+      `| ${scenario} | ${mode} | ${Math.round(s.perSecond).toLocaleString('en-US')} | ${s.ratio.toFixed(2)} | ${s.cpuMicrosPerMessage.toFixed(2)} | ${s.spansPerMessage.toFixed(2)} | ${added === undefined ? '-' : added.toFixed(2)} |`,
     );
   }
 }
-const consumeOn = summary('consume/on');
-const consumeOff = summary('consume/off');
+const consumeOn = summary('consume', 'on');
+const consumeOff = summary('consume', 'off');
 const all = [...runs.values()].flat();
 const dropped = all.reduce((sum, r) => sum + r.dropped, 0);
 const failed = all.reduce((sum, r) => sum + r.failed, 0);
+const ratioOf = (scenario: Scenario, mode: Mode) => summary(scenario, mode).ratio.toFixed(2);
 console.log(
-  `\nratio on/off: consume ${(consumeOn.perSecond / consumeOff.perSecond).toFixed(2)}, publish ${(summary('publish/on').perSecond / summary('publish/off').perSecond).toFixed(2)} (target >= 0.90); spans dropped by the batch processor ${dropped}, failed to export ${failed}`,
+  `\nratio on/off: consume ${ratioOf('consume', 'on')}, publish ${ratioOf('publish', 'on')} (target >= 0.90); the SDK's spans alone (floor/off): consume ${ratioOf('consume', 'floor')}, publish ${ratioOf('publish', 'floor')}; spans dropped by the batch processor ${dropped}, failed to export ${failed}`,
 );
 const floor = {
   bare: middle(floors.map((f) => f.bare)),
@@ -401,7 +472,7 @@ record('tracing', {
   messages: messageCount,
   offPerSecond: consumeOff.perSecond,
   onPerSecond: consumeOn.perSecond,
-  ratio: consumeOn.perSecond / consumeOff.perSecond,
+  ratio: consumeOn.ratio,
   cpuRatio: consumeOff.cpuMicrosPerMessage / consumeOn.cpuMicrosPerMessage,
   spansExported: all.reduce((sum, r) => sum + r.spans, 0),
   spansDropped: dropped,
