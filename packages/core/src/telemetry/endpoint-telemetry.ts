@@ -5,6 +5,7 @@
  */
 import {
   context,
+  isSpanContextValid,
   ROOT_CONTEXT,
   SpanKind,
   trace,
@@ -16,7 +17,7 @@ import {
 import type { Delivery, Fault, MessagingOperation } from '../transport.js';
 import type { ConventionMetrics } from './convention-metrics.js';
 import { Attr, OperationType } from './semconv.js';
-import { errorType, fail, hasIds, traceLogFields, type SpanFactory } from './span-factory.js';
+import { errorType, fail, traceLogFields, type SpanFactory } from './span-factory.js';
 import type { TransportDescription } from './transport-description.js';
 
 /** The process span of one delivery, and what its log lines and settlement spans need. */
@@ -94,7 +95,7 @@ export class ConsumerTelemetry implements EndpointTelemetry {
       const producer = description.extract(message.headers);
       const producerSpan = trace.getSpanContext(producer);
       const links: Link[] =
-        producerSpan !== undefined && hasIds(producerSpan) ? [{ context: producerSpan }] : [];
+        producerSpan !== undefined && isSpanContextValid(producerSpan) ? [{ context: producerSpan }] : [];
       span = spans.start(
         `process ${destination}`,
         SpanKind.CONSUMER,

@@ -3,15 +3,13 @@
  * a failure marks a span.
  */
 import {
-  INVALID_SPANID,
-  INVALID_TRACEID,
+  isSpanContextValid,
   SpanStatusCode,
   trace,
   type Attributes,
   type Context,
   type Link,
   type Span,
-  type SpanContext,
   type SpanKind,
 } from '@opentelemetry/api';
 import type { TransportMessage } from '../transport.js';
@@ -35,19 +33,11 @@ export function fail(span: Span, error: Error): void {
 const noFields: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
- * True when `context` has ids, not the all-zero ones of the invalid context. Where a context comes
- * from, its ids were checked already: an SDK generates valid ones or takes its parent's after checking
- * them, the API's no-op tracer keeps a parent's only when valid, and propagators extract only valid
- * ones (W3C, B3). So comparing with the invalid ids is enough; checking each hex digit again cost a
- * good part of what an unsampled message costs.
+ * True when `span` carries a valid trace context. A recording span is an SDK's, whose context is valid
+ * by construction: only a non-recording one has its ids checked (a pattern test per id).
  */
-export function hasIds(context: SpanContext): boolean {
-  return context.traceId !== INVALID_TRACEID && context.spanId !== INVALID_SPANID;
-}
-
-/** True when `span` carries a trace context to propagate and to log ({@link hasIds}). */
 export function hasValidContext(span: Span): boolean {
-  return hasIds(span.spanContext());
+  return span.isRecording() || isSpanContextValid(span.spanContext());
 }
 
 /** `trace_id` and `span_id` of the span active in `ctx`, for log lines; empty without a valid span. */
