@@ -102,14 +102,20 @@ export class RawClient {
    * `publisherClient` (its own connection, as a producer and a consumer have in practice) and consumes
    * them from `queue` here, recording the time from publish to the consumer callback.
    */
-  async latency(
+  /**
+   * Prepares a latency run: consumes `queue` (prefetch 100, JSON.parse and ack each) on this client and
+   * opens a confirm channel on `publisherClient`; the returned `go` then publishes `count` pings to
+   * `exchange` at `perSecond` (each stamped with the time it was sent) and resolves with each one's
+   * latency from publish to consumer, in ms.
+   */
+  async prepareLatency(
     exchange: string,
     publisherClient: RawClient,
     queue: string,
     count: number,
     perSecond: number,
     pad: string,
-  ): Promise<number[]> {
+  ): Promise<() => Promise<number[]>> {
     const consumer = await this.connection.createChannel();
     await consumer.prefetch(100);
     const latencies: number[] = [];
@@ -123,21 +129,23 @@ export class RawClient {
       if (latencies.length === count) done.resolve();
     });
     const publisher = await publisherClient.connection.createConfirmChannel();
-    await paced(count, perSecond, () => {
-      const body = Buffer.from(JSON.stringify({ t: performance.now(), pad }));
-      publisher.publish(
-        exchange,
-        '',
-        body,
-        { messageId: randomUUID(), contentType: 'application/json', persistent: true },
-        () => undefined,
-      );
-    });
-    await done.promise;
-    await publisher.waitForConfirms();
-    await publisher.close();
-    await consumer.close();
-    return latencies;
+    return async () => {
+      await paced(count, perSecond, () => {
+        const body = Buffer.from(JSON.stringify({ t: performance.now(), pad }));
+        publisher.publish(
+          exchange,
+          '',
+          body,
+          { messageId: randomUUID(), contentType: 'application/json', persistent: true },
+          () => undefined,
+        );
+      });
+      await done.promise;
+      await publisher.waitForConfirms();
+      await publisher.close();
+      await consumer.close();
+      return latencies;
+    };
   }
 
   async purge(queue: string): Promise<void> {

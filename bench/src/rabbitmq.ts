@@ -14,8 +14,8 @@
  *   costs the broker from what Sluice adds;
  * - added p99 latency at 2,000 msg/s, from publish to handler start (quorum queues): Sluice's transport
  *   alone and `bus.publish` to a ConsumerHost handler, each run at the same time as raw amqplib at the
- *   same rate, so that broker stalls land in both; measured first, before the throughput runs load the
- *   broker.
+ *   same rate, so that broker stalls land in both (the broker carries 4,000 msg/s); measured first,
+ *   before the throughput runs load the broker.
  * Raw amqplib is the baseline: a ratio is a client's msg/s over raw amqplib's in the same round and
  * the same scenario, and the table gives the median ratio over BENCH_ROUNDS rounds. Client CPU per
  * message is this process's CPU time (`process.cpuUsage`, user + system); broker CPU per message is
@@ -706,14 +706,16 @@ type Producer = 'bus' | 'transport';
 type Receiver = 'host' | 'transport';
 
 /**
- * Latency from publish to handler start through Sluice: published with `bus.publish` or
- * `transport.publish`, received by a ConsumerHost handler or a bare transport subscription.
+ * Prepares a latency run through Sluice: published with `bus.publish` or `transport.publish`, received
+ * by a ConsumerHost handler or a bare transport subscription. Resolves once both ends are connected,
+ * with the run itself: it publishes and resolves with each message's latency from publish to handler
+ * start, in ms.
  */
-async function sluiceLatency(
+async function prepareSluiceLatency(
   count: number,
   producerKind: Producer,
   receiverKind: Receiver,
-): Promise<number[]> {
+): Promise<() => Promise<number[]>> {
   const latencies: number[] = [];
   const done = deferred();
   const record = (latency: number) => {
@@ -769,11 +771,13 @@ async function sluiceLatency(
               mandatory: false,
             },
           ]);
-  await pacedPublish(count, publish);
-  await done.promise;
-  await producer.close();
-  await stopReceiver();
-  return latencies;
+  return async () => {
+    await pacedPublish(count, publish);
+    await done.promise;
+    await producer.close();
+    await stopReceiver();
+    return latencies;
+  };
 }
 
 /**
@@ -783,31 +787,38 @@ async function sluiceLatency(
  */
 async function latency(raw: RawClient, rawPublisher: RawClient, broker: BrokerCpu): Promise<string[]> {
   const latencyCount = latencySeconds * latencyRate;
-  // Paired, at the same time: a broker stall (a quorum queue's fsync, an Erlang GC) or a busy moment
-  // of the machine lands in both runs of a pair, so the difference of their p99s is what the Sluice
-  // path adds. Measured one after the other instead, such stalls landed in whichever path ran then:
-  // the median added p99 of the same code, 7 rounds of 3 s, came out -0.07 and 0.68 ms in two runs.
-  // The pairs alternate in order every round; the first 10% of each run warm the connections up.
-  // A path's p99 is the median of its runs' p99s; the added p99, the median over the rounds of the
-  // pair's difference.
+  // Paired, at the same time: a broker stall (a quorum queue's write-ahead log and its fsync are shared
+  // by the node's queues) or a busy moment of the machine lands in both runs of a pair, so the
+  // difference of their p99s is what the Sluice path adds. Measured one after the other instead, such
+  // stalls landed in whichever path ran then: the median added p99 of the same code, 7 rounds of 3 s,
+  // came out -0.07 and 0.68 ms in two runs. Both sides connect first, then start publishing together;
+  // the broker carries twice the rate. Both run in this process: its event loop and garbage
+  // collection delay both, so what Sluice's own CPU work adds to the tail is partly charged to the raw
+  // side too (a raw side in a process of its own was tried: with three busy processes on two cores,
+  // the scheduler's delays moved the added p99 by several ms between runs). The pairs alternate in
+  // order every round; the first 10% of each run warm the connections up. A path's p99 is the median
+  // of its runs' p99s (the raw one's over the runs of both pairs); the added p99, the median over the
+  // rounds of the pair's difference.
   const steady = (values: number[]) => values.slice(Math.floor(values.length / 10));
-  const rawRun = () =>
-    raw.latency(RawPing.type, rawPublisher, rawLatencyQueue, latencyCount, latencyRate, pad);
   const paths = [
     [
       'Sluice transport.publish -> bare transport',
-      () => sluiceLatency(latencyCount, 'transport', 'transport'),
+      () => prepareSluiceLatency(latencyCount, 'transport', 'transport'),
     ],
-    ['Sluice bus.publish -> ConsumerHost handler', () => sluiceLatency(latencyCount, 'bus', 'host')],
+    ['Sluice bus.publish -> ConsumerHost handler', () => prepareSluiceLatency(latencyCount, 'bus', 'host')],
   ] as const;
   const rawRuns: number[][] = [];
   const runs = paths.map(() => [] as number[][]);
   const added = paths.map(() => [] as number[]);
   for (let round = 0; round < latencyRounds; round++) {
     const order = [...paths.entries()];
-    for (const [i, [, run]] of round % 2 === 0 ? order : order.reverse()) {
+    for (const [i, [, prepare]] of round % 2 === 0 ? order : order.reverse()) {
       await broker.settle();
-      const [rawLatencies, sluiceLatencies] = await Promise.all([rawRun(), run()]);
+      const [rawGo, sluiceGo] = await Promise.all([
+        raw.prepareLatency(RawPing.type, rawPublisher, rawLatencyQueue, latencyCount, latencyRate, pad),
+        prepare(),
+      ]);
+      const [rawLatencies, sluiceLatencies] = await Promise.all([rawGo(), sluiceGo()]);
       const pairRaw = steady(rawLatencies);
       const pairSluice = steady(sluiceLatencies);
       rawRuns.push(pairRaw);

@@ -3,8 +3,8 @@
  * processor, every trace sampled, and an exporter that drops spans), against an SDK that samples
  * nothing (parent-based, root never sampled: what an unsampled message costs), and against `floor`:
  * Sluice without an SDK while the bench itself makes the spans Sluice makes per message, with their
- * attributes, through an SDK of its own (no context propagated: what the SDK's spans cost in place,
- * the floor under `on`), for
+ * attributes, through an SDK of its own (what creating and exporting those spans costs in place,
+ * without the context manager, propagation or links: a floor under `on`), for
  * - consume: a ConsumerHost with a no-op handler (prefetch 100) draining a filled queue (process and
  *   settle spans per message);
  * - publish: `bus.send` with 1,000 sends in flight, each awaiting its confirm (a send span per message).
@@ -221,9 +221,10 @@ const spanAttributes = (operation: string, type: string, destination: string): A
   'server.port': 5672,
 });
 
-/** The attributes of Sluice's send span but the message id. */
+/** The attributes of Sluice's send span (one message id for all: making ids is not the SDK's cost). */
 const sendAttributes: Attributes = {
   ...spanAttributes('publish', 'send', Sent.type),
+  'messaging.message.id': randomUUID(),
   'messaging.message.body.size': 1_024,
   'messaging.message.conversation_id': randomUUID(),
 };
@@ -282,7 +283,10 @@ async function consumeRun(mode: Mode): Promise<Run> {
   await filler.close();
   const consumer = await createTransport();
   // The fill's spans are flushed before the timed part (`measured`): they are not counted.
-  const middleware = sdk.floor === undefined ? [] : [floorConsumeSpans(sdk.floor, queue)];
+  // Every mode has one middleware, so that floor's differs from off by its spans only.
+  const middleware: Middleware[] = [
+    sdk.floor === undefined ? (_invocation, next) => next() : floorConsumeSpans(sdk.floor, queue),
+  ];
   const run = await measured(sdk, () =>
     timeDrain({ transport: consumer, queue, message: Job, count: messageCount, middleware }),
   );
@@ -315,7 +319,7 @@ async function publishRun(mode: Mode): Promise<Run> {
       }
       outstanding++;
       const span = sdk.floor?.startSpan(`send ${Sent.type}`, { kind: SpanKind.PRODUCER });
-      span?.setAttributes({ ...sendAttributes, 'messaging.message.id': randomUUID() });
+      span?.setAttributes(sendAttributes);
       bus.send(Sent, payload).then(
         () => {
           span?.end();
@@ -361,7 +365,6 @@ const floorSpans = 50_000;
 async function sdkFloor(): Promise<{ bare: number; attributed: number }> {
   const sdk = install('on');
   const tracer = trace.getTracer('sluice-bench-floor');
-  const attributes = { ...sendAttributes, 'messaging.message.id': randomUUID() };
   const perSpan = async (make: () => void): Promise<number> => {
     for (let i = 0; i < 5_000; i++) make();
     await sdk.flush();
@@ -373,7 +376,7 @@ async function sdkFloor(): Promise<{ bare: number; attributed: number }> {
   };
   const bare = await perSpan(() => tracer.startSpan(`send ${Sent.type}`).end());
   const attributed = await perSpan(() =>
-    tracer.startSpan(`send ${Sent.type}`, { kind: SpanKind.PRODUCER, attributes }).end(),
+    tracer.startSpan(`send ${Sent.type}`, { kind: SpanKind.PRODUCER, attributes: sendAttributes }).end(),
   );
   await sdk.stop();
   return { bare, attributed };
@@ -424,12 +427,13 @@ const summary = (scenario: Scenario, mode: Mode) => {
     cpuMicrosPerMessage: middle(taken.map((r) => r.cpuMicros / messageCount)),
     spansPerMessage: middle(taken.map((r) => r.spans / messageCount)),
     ratio: paired((run, offRun) => perSecond(run) / perSecond(offRun)),
+    cpuRatio: paired((run, offRun) => offRun.cpuMicros / run.cpuMicros),
     addedCpuMicrosPerMessage: paired((run, offRun) => (run.cpuMicros - offRun.cpuMicros) / messageCount),
   };
 };
 
 console.log(
-  `\ntracing on / unsampled vs off: ${messageCount.toLocaleString('en-US')} messages of 1 KiB per run, median of ${rounds} rounds (ratio and added CPU against off in the same round), transport ${amqpUrl === undefined ? 'in-memory' : 'rabbitmq'}, spans ${otlpEndpoint === undefined ? 'dropped after the batch processor' : `exported to ${otlpEndpoint}`}; load average at each round's start and at the end: ${loads.join(' | ')}\n`,
+  `\ntracing on / unsampled / floor vs off: ${messageCount.toLocaleString('en-US')} messages of 1 KiB per run, median of ${rounds} rounds (ratio and added CPU against off in the same round), transport ${amqpUrl === undefined ? 'in-memory' : 'rabbitmq'}, spans ${otlpEndpoint === undefined ? 'dropped after the batch processor' : `exported to ${otlpEndpoint}`}; load average at each round's start and at the end: ${loads.join(' | ')}\n`,
 );
 console.log(
   '| scenario | tracing | msg/s | ratio to off | client CPU µs/msg | spans/msg | added CPU µs/span |',
@@ -440,7 +444,9 @@ for (const scenario of Object.keys(scenarios) as Scenario[]) {
   const on = summary(scenario, 'on');
   for (const mode of modes) {
     const s = summary(scenario, mode);
-    const added = mode === 'off' ? undefined : s.addedCpuMicrosPerMessage / on.spansPerMessage;
+    // Per span that tracing on makes (unsampled makes none), floor's per span of its own.
+    const spans = mode === 'floor' ? s.spansPerMessage : on.spansPerMessage;
+    const added = mode === 'off' ? undefined : s.addedCpuMicrosPerMessage / spans;
     recorded[`${scenario}/${mode}`] = { ...s, addedCpuMicrosPerSpan: added ?? null };
     console.log(
       `| ${scenario} | ${mode} | ${Math.round(s.perSecond).toLocaleString('en-US')} | ${s.ratio.toFixed(2)} | ${s.cpuMicrosPerMessage.toFixed(2)} | ${s.spansPerMessage.toFixed(2)} | ${added === undefined ? '-' : added.toFixed(2)} |`,
@@ -473,7 +479,7 @@ record('tracing', {
   offPerSecond: consumeOff.perSecond,
   onPerSecond: consumeOn.perSecond,
   ratio: consumeOn.ratio,
-  cpuRatio: consumeOff.cpuMicrosPerMessage / consumeOn.cpuMicrosPerMessage,
+  cpuRatio: consumeOn.cpuRatio,
   spansExported: all.reduce((sum, r) => sum + r.spans, 0),
   spansDropped: dropped,
   spansFailed: failed,
