@@ -62,6 +62,7 @@ function migrationStatements(t: QualifiedTables, outboxNotify: boolean): string[
       body bytea NOT NULL,
       topic text,
       queue text,
+      consumer_queue jsonb,
       mandatory boolean NOT NULL,
       not_before timestamptz,
       ttl_ms bigint,
@@ -73,6 +74,8 @@ function migrationStatements(t: QualifiedTables, outboxNotify: boolean): string[
       published_at timestamptz,
       CHECK ((topic IS NULL) <> (queue IS NULL))
     )`,
+    // Added after the table's first release: an outbox made before it gets the column here.
+    `ALTER TABLE ${t.outbox} ADD COLUMN IF NOT EXISTS consumer_queue jsonb`,
     `CREATE INDEX IF NOT EXISTS "${index.pending}" ON ${t.outbox} (id) WHERE published_at IS NULL`,
     `CREATE INDEX IF NOT EXISTS "${index.pendingAggregate}" ON ${t.outbox} (aggregate, id)
       WHERE published_at IS NULL AND aggregate IS NOT NULL`,
@@ -96,19 +99,29 @@ function migrationRelations(t: QualifiedTables): string[] {
   return [t.idempotency, t.inbox, t.outbox, ...indexes];
 }
 
+/** Columns added to the outbox after its first release (see the `ALTER TABLE` of the migration). */
+const addedOutboxColumns = ['consumer_queue'];
+
 /**
- * True when every table and index exists, and the NOTIFY trigger exists exactly when `outboxNotify`
- * asks for it: a catalog read that takes no lock on the tables.
+ * True when every table, index and added column exists, and the NOTIFY trigger exists exactly when
+ * `outboxNotify` asks for it: a catalog read that takes no lock on the tables.
  */
 async function inPlace(client: pg.ClientBase, t: QualifiedTables, outboxNotify: boolean): Promise<boolean> {
-  const { rows } = await client.query<{ missing: number; notifying: boolean }>(
+  const { rows } = await client.query<{ missing: number; notifying: boolean; columns: number }>(
     `SELECT count(*) FILTER (WHERE to_regclass(r) IS NULL)::int AS missing,
-        EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass($2) AND tgname = $3) AS notifying
+        EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass($2) AND tgname = $3) AS notifying,
+        (SELECT count(*)::int FROM pg_attribute
+          WHERE attrelid = to_regclass($2) AND attname = ANY($4::text[]) AND NOT attisdropped) AS columns
       FROM unnest($1::text[]) AS r`,
-    [migrationRelations(t), t.outbox, `${t.bare.outbox}_notify`],
+    [migrationRelations(t), t.outbox, `${t.bare.outbox}_notify`, addedOutboxColumns],
   );
   const row = rows[0];
-  return row !== undefined && row.missing === 0 && row.notifying === outboxNotify;
+  return (
+    row !== undefined &&
+    row.missing === 0 &&
+    row.notifying === outboxNotify &&
+    row.columns === addedOutboxColumns.length
+  );
 }
 
 /**

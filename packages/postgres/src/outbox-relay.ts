@@ -23,6 +23,7 @@ import {
   OptionChecker,
   toError,
   type Backoff,
+  type ConsumerQueue,
   type Logger,
   type OutgoingMessage,
   type Transport,
@@ -65,6 +66,7 @@ interface OutboxRow {
   readonly body: Buffer;
   readonly topic: string | null;
   readonly queue: string | null;
+  readonly consumer_queue: ConsumerQueue | null;
   readonly mandatory: boolean;
   readonly not_before: Date | null;
   readonly ttl_ms: string | null;
@@ -83,7 +85,12 @@ function toMessage(row: OutboxRow): OutgoingMessage {
     sentAt: row.sent_at,
     headers: row.headers,
     body: row.body,
-    destination: row.topic !== null ? { topic: row.topic } : { queue: row.queue ?? '' },
+    destination:
+      row.topic === null
+        ? { queue: row.queue ?? '' }
+        : row.consumer_queue === null
+          ? { topic: row.topic }
+          : { topic: row.topic, consumerQueue: row.consumer_queue },
     mandatory: row.mandatory,
     notBefore: row.not_before ?? undefined,
     ttlMs: row.ttl_ms === null ? undefined : Number(row.ttl_ms),
@@ -141,7 +148,7 @@ export class OutboxRelay {
       // Only the first unsent row of an aggregate is eligible: a later one waits until it is sent,
       // whichever relay holds it.
       take: `SELECT id, message_id, type, content_type, correlation_id, causation_id, sent_at, headers, body,
-          topic, queue, mandatory, not_before, ttl_ms, attempts
+          topic, queue, consumer_queue, mandatory, not_before, ttl_ms, attempts
         FROM ${table} o
         WHERE o.published_at IS NULL AND o.next_attempt_at <= now()
           AND (o.aggregate IS NULL OR NOT EXISTS (SELECT 1 FROM ${table} e

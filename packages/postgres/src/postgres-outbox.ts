@@ -7,7 +7,7 @@
  * (subscribing, queue depth, closing) is the wrapped transport's.
  */
 import { OptionChecker, type Transport } from '@sluice/core';
-import type { DeliveryHandler, EndpointSpec, OutgoingMessage, Subscription } from '@sluice/core';
+import type { DeliveryHandler, Destination, EndpointSpec, OutgoingMessage, Subscription } from '@sluice/core';
 import { openConnection, type Connection, type PostgresOptions } from './connection.js';
 import { currentTransactionClient } from './unit-of-work.js';
 
@@ -26,6 +26,16 @@ export interface PostgresOutboxOptions extends PostgresOptions {
    * header (`bus.publish(evt, payload, { headers: { 'aggregate-id': orderId } })`).
    */
   readonly aggregateKey?: (message: OutgoingMessage) => string | undefined;
+}
+
+/**
+ * The queue a topic message's consumer reads, with its settings, as JSON for the outbox row: the relay
+ * hands it on, so the queue is declared before the first publish as a direct send would declare it.
+ */
+function consumerQueueOf(destination: Destination): string | null {
+  return 'topic' in destination && destination.consumerQueue !== undefined
+    ? JSON.stringify(destination.consumerQueue)
+    : null;
 }
 
 export class PostgresOutbox implements Transport {
@@ -65,6 +75,7 @@ export class PostgresOutbox implements Transport {
       'body bytea',
       'topic text',
       'queue text',
+      'consumer_queue jsonb',
       'mandatory boolean',
       'not_before timestamptz',
       'ttl_ms bigint',
@@ -112,6 +123,7 @@ export class PostgresOutbox implements Transport {
       column((m) => Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength)),
       column((m) => ('topic' in m.destination ? m.destination.topic : null)),
       column((m) => ('queue' in m.destination ? m.destination.queue : null)),
+      column((m) => consumerQueueOf(m.destination)),
       column((m) => m.mandatory),
       column((m) => m.notBefore ?? null),
       column((m) => m.ttlMs ?? null),

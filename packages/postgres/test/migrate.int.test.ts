@@ -82,6 +82,21 @@ describe('migrate', () => {
     expect(await triggers(pool, schema)).toEqual(['pending_notify']);
   });
 
+  it('adds the outbox columns of later releases to an outbox made before them, keeping its rows', async () => {
+    const schema = await freshSchema();
+    const pool = await replica();
+    await migrate({ pool, schema, tables });
+    // The outbox as the first release made it: without consumer_queue.
+    await pool.query(`ALTER TABLE "${schema}".pending DROP COLUMN consumer_queue`);
+    await pool.query(
+      `INSERT INTO "${schema}".pending (message_id, type, content_type, sent_at, headers, body, topic, mandatory)
+        VALUES ('old', 't', 'application/json', now(), '{}', '\\x7b7d', 't', true)`,
+    );
+    await migrate({ pool, schema, tables });
+    const { rows } = await pool.query(`SELECT message_id, consumer_queue FROM "${schema}".pending`);
+    expect(rows).toEqual([{ message_id: 'old', consumer_queue: null }]);
+  });
+
   it('at a new replica’s start, neither waits for the running replicas’ open transactions nor holds up their writes', async () => {
     const schema = await freshSchema();
     const running = await replica();

@@ -8,6 +8,7 @@ import {
   Consumer,
   defineCommand,
   silentLogger,
+  type HandlerClass,
   type MessageContext,
   type OutgoingMessage,
 } from '@sluice/core';
@@ -57,10 +58,15 @@ describe('the transactional outbox', () => {
         received.push({ messageId: ctx.messageId, ...payload });
       }
     }
+    return startHost([Recorder]);
+  }
+
+  /** A host of `consumers` on the test vhost, stopped after the test. */
+  async function startHost(consumers: readonly HandlerClass<never>[]): Promise<TestHarness> {
     const harness = await TestHarness.start({
       serviceName: 'pgtest',
       transport: new RabbitMqTransport({ url: vhost.url, logger: silentLogger }),
-      consumers: [Recorder],
+      consumers,
       logger: silentLogger,
     });
     cleanups.push(() => harness.stop());
@@ -222,6 +228,34 @@ describe('the transactional outbox', () => {
     );
     expect(rows[0]).toMatchObject({ published_at: null, later: true });
     expect(rows[0].last_error).toContain('SLUICE_UNROUTABLE');
+  });
+
+  it('keeps a command that names its queue in that queue when the relay sends it before the consumer ever started', async () => {
+    const Queued = defineCommand<{ n: number }>(`pgtest.queued-${randomUUID().slice(0, 8)}.v1`, {
+      queue: 'pgtest.queued',
+      queueOptions: { maxLength: 1_000 },
+    });
+    const { bus, unitOfWork } = producer();
+    await unitOfWork.run(() => bus.send(Queued, { n: 1 }, { messageId: 'queued-1' }));
+    const stored = await schema.pool.query(
+      `SELECT consumer_queue FROM "${schema.name}".sluice_outbox WHERE message_id = 'queued-1'`,
+    );
+    expect(stored.rows[0].consumer_queue).toEqual({ queue: 'pgtest.queued', options: { maxLength: 1_000 } });
+    // No consumer of the queue has run yet: the relay's publish declares it, as a direct send does,
+    // instead of finding no queue for the command and retrying it for ever.
+    await startRelay();
+    await eventually(async () => (await outboxRows()).sent === 1, 10_000, 'the row marked sent');
+
+    const handled: string[] = [];
+    @Consumer({ queue: 'pgtest.queued', message: Queued })
+    class Late {
+      handle(_payload: { n: number }, ctx: MessageContext) {
+        handled.push(ctx.messageId);
+      }
+    }
+    const harness = await startHost([Late]);
+    await harness.waitForHandled('queued-1', 'Late', 15_000);
+    expect(handled).toEqual(['queued-1']);
   });
 
   it('wakes on the commit (NOTIFY), not on its poll, and prunes what it sent', async () => {
