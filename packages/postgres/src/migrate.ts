@@ -74,8 +74,14 @@ function migrationStatements(t: QualifiedTables, outboxNotify: boolean): string[
       published_at timestamptz,
       CHECK ((topic IS NULL) <> (queue IS NULL))
     )`,
-    // Added after the table's first release: an outbox made before it gets the column here.
-    `ALTER TABLE ${t.outbox} ADD COLUMN IF NOT EXISTS consumer_queue jsonb`,
+    // Added after the table's first release: an outbox made before it gets the column here. Only
+    // then: ALTER TABLE takes the table's exclusive lock even when the column exists.
+    `DO $$ BEGIN
+      IF NOT EXISTS (SELECT 1 FROM pg_attribute
+          WHERE attrelid = '${t.outbox}'::regclass AND attname = 'consumer_queue' AND NOT attisdropped) THEN
+        ALTER TABLE ${t.outbox} ADD COLUMN consumer_queue jsonb;
+      END IF;
+    END $$`,
     `CREATE INDEX IF NOT EXISTS "${index.pending}" ON ${t.outbox} (id) WHERE published_at IS NULL`,
     `CREATE INDEX IF NOT EXISTS "${index.pendingAggregate}" ON ${t.outbox} (aggregate, id)
       WHERE published_at IS NULL AND aggregate IS NOT NULL`,
@@ -125,14 +131,15 @@ async function inPlace(client: pg.ClientBase, t: QualifiedTables, outboxNotify: 
 }
 
 /**
- * Creates what is missing of the schema, tables, indexes and trigger (or drops the trigger, see
- * `outboxNotify`); idempotent, resolves when the schema is in place. When everything is there
- * already (every start but the first) it only reads the catalog: DDL on a table, even a `CREATE INDEX
- * IF NOT EXISTS` that creates nothing, takes a lock that waits for every open transaction on it (an
- * inbox handler's, a relay batch's) and makes every new write wait behind it, so a replica starting
- * beside busy ones would stall them all. Otherwise it runs the DDL in one transaction under an
- * advisory lock (replicas starting together wait for each other instead of colliding on the catalog).
- * Needs PostgreSQL 14 or later.
+ * Creates what is missing of the schema, tables, indexes, trigger and the outbox's added columns (or
+ * drops the trigger, see `outboxNotify`); idempotent, resolves when the schema is in place. When
+ * everything is there already (every start but the first of a release) it only reads the catalog: DDL
+ * on a table, even a `CREATE INDEX IF NOT EXISTS` that creates nothing, takes a lock that waits for
+ * every open transaction on it (an inbox handler's, a relay batch's) and makes every new write wait
+ * behind it, so a replica starting beside busy ones would stall them all. Otherwise it runs the DDL in
+ * one transaction under an advisory lock (replicas starting together wait for each other instead of
+ * colliding on the catalog), reading the catalog again once it holds the lock: of replicas that start
+ * together, only the first runs the DDL. Needs PostgreSQL 14 or later.
  */
 export async function migrate(options: MigrateOptions): Promise<void> {
   const { outboxNotify, ...connection } = options;
@@ -148,6 +155,8 @@ export async function migrate(options: MigrateOptions): Promise<void> {
     }
     await inTransaction(pool, async (client) => {
       await client.query(`SELECT pg_advisory_xact_lock(hashtext('sluice.migrate'))`);
+      // A replica that held the lock before this one may have done it all already.
+      if (await inPlace(client, tables, notify)) return;
       for (const statement of migrationStatements(tables, notify)) await client.query(statement);
     });
   } finally {

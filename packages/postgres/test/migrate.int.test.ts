@@ -82,7 +82,7 @@ describe('migrate', () => {
     expect(await triggers(pool, schema)).toEqual(['pending_notify']);
   });
 
-  it('adds the outbox columns of later releases to an outbox made before them, keeping its rows', async () => {
+  it('adds the outbox columns of later releases to an outbox made before them, once for replicas starting together, keeping its rows', async () => {
     const schema = await freshSchema();
     const pool = await replica();
     await migrate({ pool, schema, tables });
@@ -92,7 +92,9 @@ describe('migrate', () => {
       `INSERT INTO "${schema}".pending (message_id, type, content_type, sent_at, headers, body, topic, mandatory)
         VALUES ('old', 't', 'application/json', now(), '{}', '\\x7b7d', 't', true)`,
     );
-    await migrate({ pool, schema, tables });
+    // Replicas of the new release starting together: one adds the column, the others find it there.
+    const replicas = await Promise.all([replica(), replica(), replica()]);
+    await Promise.all(replicas.map((each) => migrate({ pool: each, schema, tables })));
     const { rows } = await pool.query(`SELECT message_id, consumer_queue FROM "${schema}".pending`);
     expect(rows).toEqual([{ message_id: 'old', consumer_queue: null }]);
   });
