@@ -4,12 +4,14 @@
  * are orphaned and their settlement rejects.
  */
 import {
+  backoffDelay,
   ErrorCodes,
   faultHeaders,
   hasErrorCode,
   Headers,
   isCopyRefused,
   SluiceError,
+  type Backoff,
   type Fault,
   type Logger,
 } from '@sluice/core';
@@ -50,6 +52,14 @@ export interface ConsumerChannelDependencies {
 
 const isFaultHeader = (name: string) => name.startsWith('sluice-fault-');
 
+/**
+ * How long a delivery whose copy failed is kept before it goes back to its queue, by the number of
+ * copies that failed in a row on the channel: a dead-letter queue at its max length refuses every copy,
+ * and handing the message back at once brought it back, to be refused again, about a thousand times a
+ * second.
+ */
+const handBackBackoff: Backoff = { initialMs: 100, factor: 2, maxMs: 30_000, jitter: 0.2 };
+
 export class ConsumerChannel {
   alive = true;
   consumerTag: string | undefined;
@@ -57,6 +67,9 @@ export class ConsumerChannel {
   private endedByTransport = false;
   private readonly settling = new Set<Promise<void>>();
   private readonly tracker: AckTracker;
+  /** Copies that failed in a row (reset by one that succeeds), and the hand-backs waiting. */
+  private copyFailures = 0;
+  private readonly handBacks = new Set<NodeJS.Timeout>();
 
   /**
    * @param lost the subscription's count of lost deliveries: deliveries orphaned by a lost channel are
@@ -144,6 +157,9 @@ export class ConsumerChannel {
     if (!this.alive) return;
     this.endedByTransport = byTransport;
     this.alive = false;
+    // The broker requeues what is not acknowledged when the channel goes.
+    for (const timer of this.handBacks) clearTimeout(timer);
+    this.handBacks.clear();
     for (const delivery of this.unsettled) delivery.orphan();
     if (!byTransport) this.lost.record(Array.from(this.unsettled, (delivery) => delivery.raw));
     this.unsettled.clear();
@@ -173,6 +189,29 @@ export class ConsumerChannel {
     return work;
   }
 
+  /**
+   * Returns a delivery whose copy failed to its queue (nack, requeue) after {@link handBackBackoff}:
+   * 100 ms, doubling while copies keep failing, to 30 s. Unacked meanwhile, it holds one prefetch slot
+   * (a full dead-letter queue slows the consumer down instead of spinning it); if the channel ends
+   * first, the broker requeues it.
+   */
+  private handBack(raw: Message): void {
+    const timer = setTimeout(
+      () => {
+        this.handBacks.delete(timer);
+        if (!this.alive) return;
+        try {
+          this.tracker.nack(raw, true);
+        } catch {
+          // the channel is gone: the broker redelivers the message anyway
+        }
+      },
+      backoffDelay(handBackBackoff, ++this.copyFailures),
+    );
+    timer.unref();
+    this.handBacks.add(timer);
+  }
+
   private async republishThenAck(
     delivery: RabbitMqDelivery,
     { exchange, routingKey, set, prepare, remove, keepIfRefused }: Copy,
@@ -185,6 +224,7 @@ export class ConsumerChannel {
       await this.deps.publisher.send([
         { exchange, routingKey, content: raw.content, options, topic: undefined },
       ]);
+      this.copyFailures = 0;
     } catch (error) {
       if (keepIfRefused === true && this.alive && isCopyRefused(error)) {
         // Refused for good, nothing sent: the delivery stays open for the host's next settlement
@@ -193,13 +233,7 @@ export class ConsumerChannel {
         throw error;
       }
       // The copy is not in place: hand the original back so that it is redelivered, not stuck unacked.
-      if (this.alive) {
-        try {
-          this.tracker.nack(raw, true);
-        } catch {
-          // the channel is gone: the broker redelivers the message anyway
-        }
-      }
+      if (this.alive) this.handBack(raw);
       if (hasErrorCode(error, ErrorCodes.UNROUTABLE)) {
         // One of the endpoint's queues was deleted under us: declare them again for the next attempt.
         this.deps.topology.declareEndpoint(this.plan).catch((declareError: unknown) => {

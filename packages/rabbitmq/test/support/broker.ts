@@ -62,6 +62,24 @@ export class TestVhost {
     return vhostUrl(this.name);
   }
 
+  /** Sets an operator policy `name` on the vhost's queues matching `pattern`, such as a max length. */
+  async setPolicy(
+    name: string,
+    pattern: string,
+    definition: Readonly<Record<string, unknown>>,
+  ): Promise<void> {
+    await rabbitmqctl(
+      'set_policy',
+      '-p',
+      this.name,
+      name,
+      pattern,
+      JSON.stringify(definition),
+      '--apply-to',
+      'queues',
+    );
+  }
+
   /** Force-closes every client connection to this vhost, as an operator would. */
   async closeAllConnections(): Promise<void> {
     await rabbitmqctl('close_all_connections', '-p', this.name, 'sluice test: forced close');
