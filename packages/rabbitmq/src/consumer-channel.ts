@@ -55,7 +55,7 @@ const isFaultHeader = (name: string) => name.startsWith('sluice-fault-');
 /**
  * How long a delivery whose copy failed is kept before it goes back to its queue, by the number of
  * copies that failed in a row on the channel: a dead-letter queue at its max length refuses every copy,
- * and handing the message back at once brought it back, to be refused again, about a thousand times a
+ * and handing the message back at once brought it back, to be refused again, hundreds of times a
  * second.
  */
 const handBackBackoff: Backoff = { initialMs: 100, factor: 2, maxMs: 30_000, jitter: 0.2 };
