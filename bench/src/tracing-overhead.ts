@@ -155,7 +155,8 @@ function install(mode: Mode): Sdk {
     spanProcessors: [counter, new BatchSpanProcessor({ exporter, maxQueueSize: 65_536 })],
   });
   // `floor`: Sluice runs without an SDK (the API's no-ops); the bench makes, with this provider, the
-  // spans Sluice would make per message, with their attributes: what the SDK costs in place.
+  // spans Sluice would make per message, with their attributes: what creating and exporting them costs
+  // in place, without the context manager or propagation.
   if (mode !== 'floor') {
     trace.setGlobalTracerProvider(provider);
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());

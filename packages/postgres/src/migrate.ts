@@ -19,6 +19,12 @@ export interface MigrateOptions extends PostgresOptions {
   readonly outboxNotify?: boolean;
 }
 
+/**
+ * Columns added to the outbox after its first release, with their types (also in its `CREATE TABLE`):
+ * the migration adds those missing, and the schema is in place only with all of them.
+ */
+const addedOutboxColumns: Readonly<Record<string, string>> = { consumer_queue: 'jsonb' };
+
 /** The indexes of the migration (bare names, in the tables' schema). */
 function indexNames({ bare }: QualifiedTables) {
   return {
@@ -74,14 +80,16 @@ function migrationStatements(t: QualifiedTables, outboxNotify: boolean): string[
       published_at timestamptz,
       CHECK ((topic IS NULL) <> (queue IS NULL))
     )`,
-    // Added after the table's first release: an outbox made before it gets the column here. Only
-    // then: ALTER TABLE takes the table's exclusive lock even when the column exists.
-    `DO $$ BEGIN
+    // Added after the table's first release: an outbox made before them gets them here. Only then:
+    // ALTER TABLE takes the table's exclusive lock even when the column exists.
+    ...Object.entries(addedOutboxColumns).map(
+      ([column, type]) => `DO $$ BEGIN
       IF NOT EXISTS (SELECT 1 FROM pg_attribute
-          WHERE attrelid = '${t.outbox}'::regclass AND attname = 'consumer_queue' AND NOT attisdropped) THEN
-        ALTER TABLE ${t.outbox} ADD COLUMN consumer_queue jsonb;
+          WHERE attrelid = '${t.outbox}'::regclass AND attname = '${column}' AND NOT attisdropped) THEN
+        ALTER TABLE ${t.outbox} ADD COLUMN ${column} ${type};
       END IF;
     END $$`,
+    ),
     `CREATE INDEX IF NOT EXISTS "${index.pending}" ON ${t.outbox} (id) WHERE published_at IS NULL`,
     `CREATE INDEX IF NOT EXISTS "${index.pendingAggregate}" ON ${t.outbox} (aggregate, id)
       WHERE published_at IS NULL AND aggregate IS NOT NULL`,
@@ -105,9 +113,6 @@ function migrationRelations(t: QualifiedTables): string[] {
   return [t.idempotency, t.inbox, t.outbox, ...indexes];
 }
 
-/** Columns added to the outbox after its first release (see the `ALTER TABLE` of the migration). */
-const addedOutboxColumns = ['consumer_queue'];
-
 /**
  * True when every table, index and added column exists, and the NOTIFY trigger exists exactly when
  * `outboxNotify` asks for it: a catalog read that takes no lock on the tables.
@@ -119,14 +124,14 @@ async function inPlace(client: pg.ClientBase, t: QualifiedTables, outboxNotify: 
         (SELECT count(*)::int FROM pg_attribute
           WHERE attrelid = to_regclass($2) AND attname = ANY($4::text[]) AND NOT attisdropped) AS columns
       FROM unnest($1::text[]) AS r`,
-    [migrationRelations(t), t.outbox, `${t.bare.outbox}_notify`, addedOutboxColumns],
+    [migrationRelations(t), t.outbox, `${t.bare.outbox}_notify`, Object.keys(addedOutboxColumns)],
   );
   const row = rows[0];
   return (
     row !== undefined &&
     row.missing === 0 &&
     row.notifying === outboxNotify &&
-    row.columns === addedOutboxColumns.length
+    row.columns === Object.keys(addedOutboxColumns).length
   );
 }
 

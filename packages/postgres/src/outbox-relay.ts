@@ -88,9 +88,7 @@ function toMessage(row: OutboxRow): OutgoingMessage {
     destination:
       row.topic === null
         ? { queue: row.queue ?? '' }
-        : row.consumer_queue === null
-          ? { topic: row.topic }
-          : { topic: row.topic, consumerQueue: row.consumer_queue },
+        : { topic: row.topic, consumerQueue: row.consumer_queue ?? undefined },
     mandatory: row.mandatory,
     notBefore: row.not_before ?? undefined,
     ttlMs: row.ttl_ms === null ? undefined : Number(row.ttl_ms),
