@@ -4,7 +4,9 @@
  * nothing (parent-based, root never sampled: what an unsampled message costs), and against `floor`:
  * Sluice without an SDK while the bench itself makes the spans Sluice makes per message, with their
  * attributes, through an SDK of its own (what creating and exporting those spans costs in place,
- * without the context manager, propagation or links: a floor under `on`), for
+ * without the context manager, propagation or links: a floor under `on`), and against `floor-min`, the
+ * same with only the one span per message the messaging conventions call for (the process span, the
+ * send span): a floor under any tracing that follows them, for
  * - consume: a ConsumerHost with a no-op handler (prefetch 100) draining a filled queue (process and
  *   settle spans per message);
  * - publish: `bus.send` with 1,000 sends in flight, each awaiting its confirm (a send span per message).
@@ -85,8 +87,10 @@ class CountingExporter implements SpanExporter {
   }
 }
 
-type Mode = 'off' | 'on' | 'unsampled' | 'floor';
-const modes: readonly Mode[] = ['off', 'on', 'unsampled', 'floor'];
+type Mode = 'off' | 'on' | 'unsampled' | 'floor' | 'floor-min';
+const modes: readonly Mode[] = ['off', 'on', 'unsampled', 'floor', 'floor-min'];
+/** Modes in which the bench makes the spans itself, Sluice none. */
+const isFloor = (mode: Mode) => mode === 'floor' || mode === 'floor-min';
 
 let broker = new InMemoryBroker();
 
@@ -125,8 +129,10 @@ class EndedCounter implements SpanProcessor {
 interface Sdk {
   readonly exporter: CountingExporter | undefined;
   readonly counter: EndedCounter | undefined;
-  /** In `floor` mode: the tracer of an SDK Sluice does not see, for the spans the bench makes itself. */
+  /** In the floor modes: the tracer of an SDK Sluice does not see, for the spans the bench makes itself. */
   readonly floor: Tracer | undefined;
+  /** In `floor-min` mode: the bench makes only the span the conventions call for (no settle span). */
+  readonly minimal: boolean;
   /** Exports every span ended so far. */
   flush(): Promise<void>;
   /** Flushes and shuts the SDK down. */
@@ -143,6 +149,7 @@ function install(mode: Mode): Sdk {
       exporter: undefined,
       counter: undefined,
       floor: undefined,
+      minimal: false,
       flush: async () => undefined,
       stop: async () => undefined,
     };
@@ -154,10 +161,11 @@ function install(mode: Mode): Sdk {
     ...(mode === 'unsampled' ? { sampler: new ParentBasedSampler({ root: new AlwaysOffSampler() }) } : {}),
     spanProcessors: [counter, new BatchSpanProcessor({ exporter, maxQueueSize: 65_536 })],
   });
-  // `floor`: Sluice runs without an SDK (the API's no-ops); the bench makes, with this provider, the
-  // spans Sluice would make per message, with their attributes: what creating and exporting them costs
-  // in place, without the context manager or propagation.
-  if (mode !== 'floor') {
+  // The floor modes: Sluice runs without an SDK (the API's no-ops); the bench makes, with this provider,
+  // the spans Sluice would make per message (`floor-min`: only the one the conventions call for), with
+  // their attributes: what creating and exporting them costs in place, without the context manager or
+  // propagation.
+  if (!isFloor(mode)) {
     trace.setGlobalTracerProvider(provider);
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
     propagation.setGlobalPropagator(new W3CTraceContextPropagator());
@@ -165,7 +173,8 @@ function install(mode: Mode): Sdk {
   return {
     exporter,
     counter,
-    floor: mode === 'floor' ? provider.getTracer('sluice-bench-floor') : undefined,
+    floor: isFloor(mode) ? provider.getTracer('sluice-bench-floor') : undefined,
+    minimal: mode === 'floor-min',
     flush: () => provider.forceFlush(),
     stop: async () => {
       await provider.forceFlush();
@@ -231,11 +240,11 @@ const sendAttributes: Attributes = {
 };
 
 /**
- * `floor` mode's consume spans: per message, what Sluice makes when it traces (a CONSUMER process span
- * with its attributes around the handler, a CLIENT settle span under it), made by the bench around the
- * no-op handler while Sluice itself traces nothing.
+ * The floor modes' consume spans: per message, what Sluice makes when it traces (a CONSUMER process span
+ * with its attributes around the handler, a CLIENT settle span under it; `minimal`: the process span
+ * alone), made by the bench around the no-op handler while Sluice itself traces nothing.
  */
-function floorConsumeSpans(tracer: Tracer, queue: string): Middleware {
+function floorConsumeSpans(tracer: Tracer, queue: string, minimal: boolean): Middleware {
   const destination = `${Job.type}:${queue}`;
   const processAttributes: Attributes = {
     ...spanAttributes('process', 'process', destination),
@@ -253,12 +262,14 @@ function floorConsumeSpans(tracer: Tracer, queue: string): Middleware {
       'messaging.message.conversation_id': message.correlationId ?? message.messageId,
     });
     await next();
-    const settle = tracer.startSpan(
-      `ack ${destination}`,
-      { kind: SpanKind.CLIENT, attributes: settleAttributes },
-      trace.setSpan(context.active(), process),
-    );
-    settle.end();
+    if (!minimal) {
+      const settle = tracer.startSpan(
+        `ack ${destination}`,
+        { kind: SpanKind.CLIENT, attributes: settleAttributes },
+        trace.setSpan(context.active(), process),
+      );
+      settle.end();
+    }
     process.end();
   };
 }
@@ -284,9 +295,11 @@ async function consumeRun(mode: Mode): Promise<Run> {
   await filler.close();
   const consumer = await createTransport();
   // The fill's spans are flushed before the timed part (`measured`): they are not counted.
-  // Every mode has one middleware, so that floor's differs from off by its spans only.
+  // Every mode has one middleware, so that a floor mode's differs from off by its spans only.
   const middleware: Middleware[] = [
-    sdk.floor === undefined ? (_invocation, next) => next() : floorConsumeSpans(sdk.floor, queue),
+    sdk.floor === undefined
+      ? (_invocation, next) => next()
+      : floorConsumeSpans(sdk.floor, queue, sdk.minimal),
   ];
   const run = await measured(sdk, () =>
     timeDrain({ transport: consumer, queue, message: Job, count: messageCount, middleware }),
@@ -434,7 +447,7 @@ const summary = (scenario: Scenario, mode: Mode) => {
 };
 
 console.log(
-  `\ntracing on / unsampled / floor vs off: ${messageCount.toLocaleString('en-US')} messages of 1 KiB per run, median of ${rounds} rounds (ratio and added CPU against off in the same round), transport ${amqpUrl === undefined ? 'in-memory' : 'rabbitmq'}, spans ${otlpEndpoint === undefined ? 'dropped after the batch processor' : `exported to ${otlpEndpoint}`}; load average at each round's start and at the end: ${loads.join(' | ')}\n`,
+  `\ntracing on / unsampled / floor / floor-min vs off: ${messageCount.toLocaleString('en-US')} messages of 1 KiB per run, median of ${rounds} rounds (ratio and added CPU against off in the same round), transport ${amqpUrl === undefined ? 'in-memory' : 'rabbitmq'}, spans ${otlpEndpoint === undefined ? 'dropped after the batch processor' : `exported to ${otlpEndpoint}`}; load average at each round's start and at the end: ${loads.join(' | ')}\n`,
 );
 console.log(
   '| scenario | tracing | msg/s | ratio to off | client CPU µs/msg | spans/msg | added CPU µs/span |',
@@ -445,8 +458,8 @@ for (const scenario of Object.keys(scenarios) as Scenario[]) {
   const on = summary(scenario, 'on');
   for (const mode of modes) {
     const s = summary(scenario, mode);
-    // Per span that tracing on makes (unsampled makes none), floor's per span of its own.
-    const spans = mode === 'floor' ? s.spansPerMessage : on.spansPerMessage;
+    // Per span that tracing on makes (unsampled makes none), a floor mode's per span of its own.
+    const spans = isFloor(mode) ? s.spansPerMessage : on.spansPerMessage;
     const added = mode === 'off' ? undefined : s.addedCpuMicrosPerMessage / spans;
     recorded[`${scenario}/${mode}`] = { ...s, addedCpuMicrosPerSpan: added ?? null };
     console.log(
@@ -461,7 +474,7 @@ const dropped = all.reduce((sum, r) => sum + r.dropped, 0);
 const failed = all.reduce((sum, r) => sum + r.failed, 0);
 const ratioOf = (scenario: Scenario, mode: Mode) => summary(scenario, mode).ratio.toFixed(2);
 console.log(
-  `\nratio on/off: consume ${ratioOf('consume', 'on')}, publish ${ratioOf('publish', 'on')} (target >= 0.90); the SDK's spans alone (floor/off): consume ${ratioOf('consume', 'floor')}, publish ${ratioOf('publish', 'floor')}; spans dropped by the batch processor ${dropped}, failed to export ${failed}`,
+  `\nratio on/off: consume ${ratioOf('consume', 'on')}, publish ${ratioOf('publish', 'on')} (target >= 0.90); the SDK's spans alone (floor/off): consume ${ratioOf('consume', 'floor')}, publish ${ratioOf('publish', 'floor')}; only the span the conventions call for (floor-min/off): consume ${ratioOf('consume', 'floor-min')}, publish ${ratioOf('publish', 'floor-min')}; spans dropped by the batch processor ${dropped}, failed to export ${failed}`,
 );
 const floor = {
   bare: middle(floors.map((f) => f.bare)),
