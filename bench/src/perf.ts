@@ -23,10 +23,11 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { missingToolLine, startJaeger, toolPath } from '@sluice/tools';
+import { loadAverage } from './rounds.js';
 
 const url = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const messages = process.env.PERF_MESSAGES ?? '20000';
@@ -72,14 +73,10 @@ interface Figures {
 
 /** The load average (1, 5, 15 min) before and after each benchmark, by benchmark name. */
 const loads: Record<string, { before: string; after: string }> = {};
-const loadNow = () =>
-  loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ');
 
 /** Runs one benchmark script with `env`; resolves with the figures it wrote. Its output is passed through. */
 async function bench(script: string, name: string, env: Record<string, string>): Promise<Figures> {
-  const before = loadNow();
+  const before = loadAverage();
   const json = join(scratch, `${name}.json`);
   const code = await new Promise<number | null>((resolve, reject) => {
     const child = spawn(process.execPath, ['--expose-gc', join(here, script)], {
@@ -90,7 +87,7 @@ async function bench(script: string, name: string, env: Record<string, string>):
     child.on('close', resolve);
   });
   if (code !== 0) throw new Error(`${script} (${name}) exited with status ${code}`);
-  loads[name] = { before, after: loadNow() };
+  loads[name] = { before, after: loadAverage() };
   return JSON.parse(readFileSync(json, 'utf8')) as Figures;
 }
 

@@ -41,7 +41,6 @@
  * table from one run).
  */
 import { randomUUID } from 'node:crypto';
-import { loadavg } from 'node:os';
 import {
   Bus,
   Consumer,
@@ -67,6 +66,7 @@ import {
 } from './rabbitmq-measure.js';
 import { peers } from './rabbitmq-peers.js';
 import { RawClient } from './rabbitmq-raw.js';
+import { loadAverage, middle, rotate } from './rounds.js';
 import { before, current, type SluiceBuild } from './sluice-builds.js';
 
 const url = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -332,11 +332,6 @@ function rate(sample: Sample): number {
   return sample.messages / (sample.ms / 1000);
 }
 
-/** The middle value of `values` (the upper one of an even count). */
-function middle(values: readonly number[]): number {
-  return percentile(values, 50);
-}
-
 /** The throughput scenarios' groups: clients measured against raw amqplib in the same round. */
 interface Group {
   /** `<queue type>/<scenario>`. */
@@ -471,17 +466,6 @@ interface Measured {
   readonly brokerRatios: number[];
 }
 
-/** `list` turned left by `by` places. */
-function rotate<T>(list: readonly T[], by: number): T[] {
-  const n = list.length;
-  return n === 0 ? [] : list.map((_, i) => list[(i + by) % n] as T);
-}
-
-const loads = () =>
-  loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ');
-
 const verdict = (ok: boolean) => (ok ? 'PASS' : 'FAIL');
 const clientColumns = [
   'sluice',
@@ -543,7 +527,7 @@ async function throughput(raw: RawClient, broker: BrokerCpu): Promise<string[]> 
   const measured = new Map<string, Measured>();
   const roundLoads: string[] = [];
   for (let round = 0; round < rounds; round++) {
-    roundLoads.push(loads());
+    roundLoads.push(loadAverage());
     for (const group of rotate(selected, round)) {
       const results = new Map<string, Sample>();
       for (const [client, run] of rotate(group.clients, round)) {
@@ -571,7 +555,7 @@ async function throughput(raw: RawClient, broker: BrokerCpu): Promise<string[]> 
       }
     }
   }
-  roundLoads.push(loads());
+  roundLoads.push(loadAverage());
 
   const perMessage = (values: (number | undefined)[], count: number) => {
     const known = values.filter((v): v is number => v !== undefined);
@@ -826,13 +810,9 @@ async function latency(raw: RawClient, rawPublisher: RawClient, broker: BrokerCp
       added[i]?.push(percentile(pairSluice, 99) - percentile(pairRaw, 99));
     }
   }
-  const p99Of = (path: number[][]) =>
-    percentile(
-      path.map((run) => percentile(run, 99)),
-      50,
-    );
+  const p99Of = (path: number[][]) => middle(path.map((run) => percentile(run, 99)));
   const p50Of = (path: number[][]) => percentile(path.flat(), 50);
-  const addedOf = (i: number) => percentile(added[i] ?? [], 50);
+  const addedOf = (i: number) => middle(added[i] ?? []);
   console.log(
     `\nlatency at ${latencyRate.toLocaleString('en-US')} msg/s, publish to handler start (${latencyRounds} rounds; each Sluice path runs ${latencySeconds} s at the same time as raw amqplib at the same rate; p99 = median of the runs' p99; added p99 = median over rounds of the run's p99 minus the p99 of the raw run beside it; spread = the lowest and highest of those):`,
   );

@@ -28,7 +28,6 @@
  * Environment: BENCH_MESSAGES (per run, default 20,000), BENCH_ROUNDS (default 5).
  */
 import { randomUUID } from 'node:crypto';
-import { loadavg } from 'node:os';
 import { context, propagation, SpanKind, trace, type Attributes, type Tracer } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -55,6 +54,7 @@ import { record, writeReport } from './bench-report.js';
 import { timeDrain } from './no-op-host.js';
 import { deferred } from './rabbitmq-measure.js';
 import { RawClient } from './rabbitmq-raw.js';
+import { loadAverage, middle, rotate } from './rounds.js';
 
 const messageCount = Number(process.env.BENCH_MESSAGES ?? 20_000);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -401,22 +401,17 @@ type Scenario = keyof typeof scenarios;
 const runs = new Map<string, Run[]>();
 const floors: { bare: number; attributed: number }[] = [];
 const loads: string[] = [];
-const load = () =>
-  loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ');
 for (let round = 0; round < rounds; round++) {
-  loads.push(load());
+  loads.push(loadAverage());
   for (const scenario of Object.keys(scenarios) as Scenario[]) {
-    for (let i = 0; i < modes.length; i++) {
-      const mode = modes[(i + round) % modes.length] as Mode;
+    for (const mode of rotate(modes, round)) {
       const key = `${scenario}/${mode}`;
       runs.set(key, [...(runs.get(key) ?? []), await scenarios[scenario](mode)]);
     }
   }
   floors.push(await sdkFloor());
 }
-loads.push(load());
+loads.push(loadAverage());
 install('off');
 if (amqpUrl !== undefined) {
   const raw = await RawClient.connect(amqpUrl, 'sluice-bench-cleanup');
@@ -424,8 +419,6 @@ if (amqpUrl !== undefined) {
   await raw.close();
 }
 
-const middle = (values: readonly number[]) =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 const perSecond = (run: Run) => messageCount / (run.ms / 1000);
 /**
  * A mode's medians over the rounds; its ratio and added CPU are taken against `off` in the same round
