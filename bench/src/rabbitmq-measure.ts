@@ -131,12 +131,6 @@ export async function measure(
   };
 }
 
-/** The sample with the median throughput. */
-export function median(samples: readonly Sample[]): Sample {
-  const sorted = [...samples].sort((a, b) => a.messages / a.ms - b.messages / b.ms);
-  return sorted[Math.floor(sorted.length / 2)] as Sample;
-}
-
 /** The `p`-th percentile (0-100) of `values`. */
 export function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);

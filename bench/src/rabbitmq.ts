@@ -21,8 +21,9 @@
  * message is this process's CPU time (`process.cpuUsage`, user + system); broker CPU per message is
  * the broker process's CPU time read from /proc before and after each run, when the broker runs on
  * this machine (other connections to the broker are billed too: the medians damp that). Before every
- * run the broker is let settle (quorum queues keep writing after a run); every round rotates the order
- * of the scenarios and of the clients in each, so none always follows the same neighbour. The load
+ * run the broker is let settle (quorum queues keep writing after a run); every round changes the order
+ * of the scenarios and of the clients in each (a Williams design), so none always follows the same
+ * neighbour. The load
  * average is printed with each round: this machine is shared, and throughput ratios measured under
  * load move by 0.1-0.3 between runs, CPU per message much less.
  *
@@ -66,7 +67,7 @@ import {
 } from './rabbitmq-measure.js';
 import { peers } from './rabbitmq-peers.js';
 import { RawClient } from './rabbitmq-raw.js';
-import { loadAverage, middle, rotate } from './rounds.js';
+import { loadAverage, middle, roundOrder } from './rounds.js';
 import { before, current, type SluiceBuild } from './sluice-builds.js';
 
 const url = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -528,9 +529,9 @@ async function throughput(raw: RawClient, broker: BrokerCpu): Promise<string[]> 
   const roundLoads: string[] = [];
   for (let round = 0; round < rounds; round++) {
     roundLoads.push(loadAverage());
-    for (const group of rotate(selected, round)) {
+    for (const group of roundOrder(selected, round)) {
       const results = new Map<string, Sample>();
-      for (const [client, run] of rotate(group.clients, round)) {
+      for (const [client, run] of roundOrder(group.clients, round)) {
         // Each run starts on an idle broker: a purge or a backlog left by the run before would
         // otherwise slow the confirms of the next one and charge it for the previous work.
         await broker.settle();

@@ -5,14 +5,17 @@
  * Sluice without an SDK while the bench itself makes the spans Sluice makes per message, with their
  * attributes, through an SDK of its own (what creating and exporting those spans costs in place,
  * without the context manager, propagation or links: a floor under `on`), and against `floor-min`, the
- * same with only the one span per message the messaging conventions call for (the process span, the
- * send span): a floor under any tracing that follows them, for
+ * same with only the process span of a delivery, the send span of a publish: the one span per message
+ * that any tracing following the messaging conventions makes (they also ask for settle spans, one of
+ * which may cover a batch of messages), so a floor under all of them that record the same attributes
+ * (Sluice's: the required ones and the recommended ones it sets), for
  * - consume: a ConsumerHost with a no-op handler (prefetch 100) draining a filled queue (process and
  *   settle spans per message);
  * - publish: `bus.send` with 1,000 sends in flight, each awaiting its confirm (a send span per message).
  * Per scenario and mode: msg/s, this process's CPU per message, spans per message, the ratio of msg/s
  * to off and the CPU tracing adds per span ((CPU on - CPU off) / spans per message), each against off
- * in the same round; each the median of BENCH_ROUNDS rounds, the modes in a rotated order each round.
+ * in the same round; each the median of BENCH_ROUNDS rounds, the modes in a changed order each round
+ * (`roundOrder`).
  * Each round also measures the SDK's own CPU per span outside any message path (a bare span, and one
  * with a send span's attributes). Transport: RabbitMQ when AMQP_URL is set, else in memory. With
  * BENCH_OTLP_ENDPOINT set (`npm run perf` sets it to the real Jaeger it starts) spans are exported
@@ -54,7 +57,7 @@ import { record, writeReport } from './bench-report.js';
 import { timeDrain } from './no-op-host.js';
 import { deferred } from './rabbitmq-measure.js';
 import { RawClient } from './rabbitmq-raw.js';
-import { loadAverage, middle, rotate } from './rounds.js';
+import { loadAverage, middle, roundOrder } from './rounds.js';
 
 const messageCount = Number(process.env.BENCH_MESSAGES ?? 20_000);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -131,7 +134,7 @@ interface Sdk {
   readonly counter: EndedCounter | undefined;
   /** In the floor modes: the tracer of an SDK Sluice does not see, for the spans the bench makes itself. */
   readonly floor: Tracer | undefined;
-  /** In `floor-min` mode: the bench makes only the span the conventions call for (no settle span). */
+  /** In `floor-min` mode: the bench makes only the process or send span (no settle span). */
   readonly minimal: boolean;
   /** Exports every span ended so far. */
   flush(): Promise<void>;
@@ -162,7 +165,7 @@ function install(mode: Mode): Sdk {
     spanProcessors: [counter, new BatchSpanProcessor({ exporter, maxQueueSize: 65_536 })],
   });
   // The floor modes: Sluice runs without an SDK (the API's no-ops); the bench makes, with this provider,
-  // the spans Sluice would make per message (`floor-min`: only the one the conventions call for), with
+  // the spans Sluice would make per message (`floor-min`: only the process or send span), with
   // their attributes: what creating and exporting them costs in place, without the context manager or
   // propagation.
   if (!isFloor(mode)) {
@@ -404,7 +407,7 @@ const loads: string[] = [];
 for (let round = 0; round < rounds; round++) {
   loads.push(loadAverage());
   for (const scenario of Object.keys(scenarios) as Scenario[]) {
-    for (const mode of rotate(modes, round)) {
+    for (const mode of roundOrder(modes, round)) {
       const key = `${scenario}/${mode}`;
       runs.set(key, [...(runs.get(key) ?? []), await scenarios[scenario](mode)]);
     }
@@ -467,7 +470,7 @@ const dropped = all.reduce((sum, r) => sum + r.dropped, 0);
 const failed = all.reduce((sum, r) => sum + r.failed, 0);
 const ratioOf = (scenario: Scenario, mode: Mode) => summary(scenario, mode).ratio.toFixed(2);
 console.log(
-  `\nratio on/off: consume ${ratioOf('consume', 'on')}, publish ${ratioOf('publish', 'on')} (target >= 0.90); the SDK's spans alone (floor/off): consume ${ratioOf('consume', 'floor')}, publish ${ratioOf('publish', 'floor')}; only the span the conventions call for (floor-min/off): consume ${ratioOf('consume', 'floor-min')}, publish ${ratioOf('publish', 'floor-min')}; spans dropped by the batch processor ${dropped}, failed to export ${failed}`,
+  `\nratio on/off: consume ${ratioOf('consume', 'on')}, publish ${ratioOf('publish', 'on')} (target >= 0.90); the SDK's spans alone (floor/off): consume ${ratioOf('consume', 'floor')}, publish ${ratioOf('publish', 'floor')}; only the process or send span (floor-min/off): consume ${ratioOf('consume', 'floor-min')}, publish ${ratioOf('publish', 'floor-min')}; spans dropped by the batch processor ${dropped}, failed to export ${failed}`,
 );
 const floor = {
   bare: middle(floors.map((f) => f.bare)),
