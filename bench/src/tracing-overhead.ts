@@ -8,7 +8,11 @@
  * same with only the process span of a delivery, the send span of a publish: the one span per message
  * that any tracing following the messaging conventions makes (they also ask for settle spans, one of
  * which may cover a batch of messages), so a floor under all of them that record the same attributes
- * (Sluice's: the required ones and the recommended ones it sets), for
+ * (Sluice's: the required ones and the recommended ones it sets), and against `least`: that span plus
+ * carrying the trace context as such a tracing must (the send span's context injected into
+ * `traceparent`; on delivery the producer's extracted, the process span its child and linked to it,
+ * the handler run in its context), all made by the bench with the API and SDK directly while Sluice
+ * traces nothing: what Sluice's tracing would cost if it did no more than that, for
  * - consume: a ConsumerHost with a no-op handler (prefetch 100) draining a filled queue (process and
  *   settle spans per message);
  * - publish: `bus.send` with 1,000 sends in flight, each awaiting its confirm (a send span per message).
@@ -30,8 +34,18 @@
  *
  * Environment: BENCH_MESSAGES (per run, default 20,000), BENCH_ROUNDS (default 5).
  */
-import { randomUUID } from 'node:crypto';
-import { context, propagation, SpanKind, trace, type Attributes, type Tracer } from '@opentelemetry/api';
+import { randomBytes, randomUUID } from 'node:crypto';
+import {
+  context,
+  defaultTextMapGetter,
+  defaultTextMapSetter,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  trace,
+  type Attributes,
+  type Tracer,
+} from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
@@ -67,6 +81,7 @@ const id = randomUUID().slice(0, 8);
 const Job = defineCommand<{ id: number; note: string }>(`bench.traced-job-${id}.v1`);
 const Sent = defineCommand<{ id: number; note: string }>(`bench.traced-sent-${id}.v1`);
 const note = 'x'.repeat(950);
+const randomHex = (length: number) => randomBytes(length / 2).toString('hex');
 
 /**
  * Counts the spans handed to export; drops them (measuring the cost of creating and batching them, not
@@ -90,10 +105,22 @@ class CountingExporter implements SpanExporter {
   }
 }
 
-type Mode = 'off' | 'on' | 'unsampled' | 'floor' | 'floor-min';
-const modes: readonly Mode[] = ['off', 'on', 'unsampled', 'floor', 'floor-min'];
-/** Modes in which the bench makes the spans itself, Sluice none. */
-const isFloor = (mode: Mode) => mode === 'floor' || mode === 'floor-min';
+type Mode = 'off' | 'on' | 'unsampled' | 'floor' | 'floor-min' | 'least';
+const modes: readonly Mode[] = ['off', 'on', 'unsampled', 'floor', 'floor-min', 'least'];
+/**
+ * What the bench traces itself in a mode where Sluice traces nothing: the spans Sluice makes (`floor`),
+ * only the process or send span (`floor-min`), or the least a tracing that follows the conventions does
+ * (`least`: that span, with the producer's context carried in `traceparent`, extracted and the handler
+ * run in it).
+ */
+type BenchTracing = 'spans' | 'one-span' | 'least';
+const benchTracing: Partial<Record<Mode, BenchTracing>> = {
+  floor: 'spans',
+  'floor-min': 'one-span',
+  least: 'least',
+};
+/** `least`'s own propagator: Sluice, which reads the global one, neither injects nor extracts. */
+const leastPropagator = new W3CTraceContextPropagator();
 
 let broker = new InMemoryBroker();
 
@@ -132,10 +159,8 @@ class EndedCounter implements SpanProcessor {
 interface Sdk {
   readonly exporter: CountingExporter | undefined;
   readonly counter: EndedCounter | undefined;
-  /** In the floor modes: the tracer of an SDK Sluice does not see, for the spans the bench makes itself. */
-  readonly floor: Tracer | undefined;
-  /** In `floor-min` mode: the bench makes only the process or send span (no settle span). */
-  readonly minimal: boolean;
+  /** Where the bench traces itself: what, and the tracer of an SDK Sluice does not see. */
+  readonly bench: { readonly tracing: BenchTracing; readonly tracer: Tracer } | undefined;
   /** Exports every span ended so far. */
   flush(): Promise<void>;
   /** Flushes and shuts the SDK down. */
@@ -151,8 +176,7 @@ function install(mode: Mode): Sdk {
     return {
       exporter: undefined,
       counter: undefined,
-      floor: undefined,
-      minimal: false,
+      bench: undefined,
       flush: async () => undefined,
       stop: async () => undefined,
     };
@@ -164,20 +188,22 @@ function install(mode: Mode): Sdk {
     ...(mode === 'unsampled' ? { sampler: new ParentBasedSampler({ root: new AlwaysOffSampler() }) } : {}),
     spanProcessors: [counter, new BatchSpanProcessor({ exporter, maxQueueSize: 65_536 })],
   });
-  // The floor modes: Sluice runs without an SDK (the API's no-ops); the bench makes, with this provider,
-  // the spans Sluice would make per message (`floor-min`: only the process or send span), with
-  // their attributes: what creating and exporting them costs in place, without the context manager or
-  // propagation.
-  if (!isFloor(mode)) {
-    trace.setGlobalTracerProvider(provider);
+  // Where the bench traces itself, Sluice runs without an SDK or propagator (the API's no-ops); the
+  // bench makes, with this provider, the spans Sluice would make per message (`floor-min`: only the
+  // process or send span), with their attributes: what creating and exporting them costs in place,
+  // without the context manager or propagation. `least` adds those, through the global context
+  // manager (which Sluice's own context switch per delivery then uses too) and a propagator of its own.
+  const tracing = benchTracing[mode];
+  if (tracing === undefined || tracing === 'least')
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  if (tracing === undefined) {
+    trace.setGlobalTracerProvider(provider);
     propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   }
   return {
     exporter,
     counter,
-    floor: isFloor(mode) ? provider.getTracer('sluice-bench-floor') : undefined,
-    minimal: mode === 'floor-min',
+    bench: tracing === undefined ? undefined : { tracing, tracer: provider.getTracer('sluice-bench-floor') },
     flush: () => provider.forceFlush(),
     stop: async () => {
       await provider.forceFlush();
@@ -243,11 +269,13 @@ const sendAttributes: Attributes = {
 };
 
 /**
- * The floor modes' consume spans: per message, what Sluice makes when it traces (a CONSUMER process span
- * with its attributes around the handler, a CLIENT settle span under it; `minimal`: the process span
- * alone), made by the bench around the no-op handler while Sluice itself traces nothing.
+ * The bench's own consume tracing, around the no-op handler while Sluice itself traces nothing: per
+ * message what Sluice makes when it traces (`spans`: a CONSUMER process span with its attributes, a
+ * CLIENT settle span under it), the process span alone (`one-span`), or (`least`) the process span as
+ * the child of the producer's context extracted from `traceparent`, linked to it, with the handler run
+ * in its context.
  */
-function floorConsumeSpans(tracer: Tracer, queue: string, minimal: boolean): Middleware {
+function benchConsumeTracing(tracer: Tracer, queue: string, tracing: BenchTracing): Middleware {
   const destination = `${Job.type}:${queue}`;
   const processAttributes: Attributes = {
     ...spanAttributes('process', 'process', destination),
@@ -258,14 +286,24 @@ function floorConsumeSpans(tracer: Tracer, queue: string, minimal: boolean): Mid
   const settleAttributes = spanAttributes('ack', 'settle', destination);
   return async (invocation, next) => {
     const { message } = invocation.delivery;
-    const process = tracer.startSpan(`process ${destination}`, { kind: SpanKind.CONSUMER });
+    const producer =
+      tracing === 'least'
+        ? leastPropagator.extract(ROOT_CONTEXT, message.headers, defaultTextMapGetter)
+        : ROOT_CONTEXT;
+    const producerSpan = trace.getSpanContext(producer);
+    const process = tracer.startSpan(
+      `process ${destination}`,
+      { kind: SpanKind.CONSUMER, links: producerSpan === undefined ? [] : [{ context: producerSpan }] },
+      producer,
+    );
     process.setAttributes({
       ...processAttributes,
       'messaging.message.id': message.messageId,
       'messaging.message.conversation_id': message.correlationId ?? message.messageId,
     });
-    await next();
-    if (!minimal) {
+    if (tracing === 'least') await context.with(trace.setSpan(producer, process), next);
+    else await next();
+    if (tracing === 'spans') {
       const settle = tracer.startSpan(
         `ack ${destination}`,
         { kind: SpanKind.CLIENT, attributes: settleAttributes },
@@ -288,21 +326,27 @@ async function consumeRun(mode: Mode): Promise<Run> {
   await filler.connect();
   await declare(filler, queue, Job.type);
   const bus = new Bus(filler);
+  // `least` extracts the producer's context itself: the fill carries a sampled one, as `on`'s does.
+  const fillOptions =
+    sdk.bench?.tracing === 'least'
+      ? { headers: { traceparent: `00-${randomHex(32)}-${randomHex(16)}-01` } }
+      : {};
   for (let i = 0; i < messageCount; i += 500) {
     const size = Math.min(500, messageCount - i);
     await bus.sendBatch(
       Job,
       Array.from({ length: size }, (_, j) => ({ id: i + j, note })),
+      fillOptions,
     );
   }
   await filler.close();
   const consumer = await createTransport();
   // The fill's spans are flushed before the timed part (`measured`): they are not counted.
-  // Every mode has one middleware, so that a floor mode's differs from off by its spans only.
+  // Every mode has one middleware, so that a bench-traced mode's differs from off by its tracing only.
   const middleware: Middleware[] = [
-    sdk.floor === undefined
+    sdk.bench === undefined
       ? (_invocation, next) => next()
-      : floorConsumeSpans(sdk.floor, queue, sdk.minimal),
+      : benchConsumeTracing(sdk.bench.tracer, queue, sdk.bench.tracing),
   ];
   const run = await measured(sdk, () =>
     timeDrain({ transport: consumer, queue, message: Job, count: messageCount, middleware }),
@@ -335,9 +379,13 @@ async function publishRun(mode: Mode): Promise<Run> {
         slot = deferred();
       }
       outstanding++;
-      const span = sdk.floor?.startSpan(`send ${Sent.type}`, { kind: SpanKind.PRODUCER });
+      const span = sdk.bench?.tracer.startSpan(`send ${Sent.type}`, { kind: SpanKind.PRODUCER });
       span?.setAttributes(sendAttributes);
-      bus.send(Sent, payload).then(
+      // `least` carries the send span's context in `traceparent`, as Sluice's tracing does.
+      const headers: Record<string, string> = {};
+      if (span !== undefined && sdk.bench?.tracing === 'least')
+        leastPropagator.inject(trace.setSpan(ROOT_CONTEXT, span), headers, defaultTextMapSetter);
+      bus.send(Sent, payload, { headers }).then(
         () => {
           span?.end();
           settled();
@@ -443,7 +491,7 @@ const summary = (scenario: Scenario, mode: Mode) => {
 };
 
 console.log(
-  `\ntracing on / unsampled / floor / floor-min vs off: ${messageCount.toLocaleString('en-US')} messages of 1 KiB per run, median of ${rounds} rounds (ratio and added CPU against off in the same round), transport ${amqpUrl === undefined ? 'in-memory' : 'rabbitmq'}, spans ${otlpEndpoint === undefined ? 'dropped after the batch processor' : `exported to ${otlpEndpoint}`}; load average at each round's start and at the end: ${loads.join(' | ')}\n`,
+  `\ntracing on / unsampled / floor / floor-min / least vs off: ${messageCount.toLocaleString('en-US')} messages of 1 KiB per run, median of ${rounds} rounds (ratio and added CPU against off in the same round), transport ${amqpUrl === undefined ? 'in-memory' : 'rabbitmq'}, spans ${otlpEndpoint === undefined ? 'dropped after the batch processor' : `exported to ${otlpEndpoint}`}; load average at each round's start and at the end: ${loads.join(' | ')}\n`,
 );
 console.log(
   '| scenario | tracing | msg/s | ratio to off | client CPU µs/msg | spans/msg | added CPU µs/span |',
@@ -454,8 +502,8 @@ for (const scenario of Object.keys(scenarios) as Scenario[]) {
   const on = summary(scenario, 'on');
   for (const mode of modes) {
     const s = summary(scenario, mode);
-    // Per span that tracing on makes (unsampled makes none), a floor mode's per span of its own.
-    const spans = isFloor(mode) ? s.spansPerMessage : on.spansPerMessage;
+    // Per span that tracing on makes (unsampled makes none), a bench-traced mode's per span of its own.
+    const spans = benchTracing[mode] !== undefined ? s.spansPerMessage : on.spansPerMessage;
     const added = mode === 'off' ? undefined : s.addedCpuMicrosPerMessage / spans;
     recorded[`${scenario}/${mode}`] = { ...s, addedCpuMicrosPerSpan: added ?? null };
     console.log(
@@ -470,7 +518,7 @@ const dropped = all.reduce((sum, r) => sum + r.dropped, 0);
 const failed = all.reduce((sum, r) => sum + r.failed, 0);
 const ratioOf = (scenario: Scenario, mode: Mode) => summary(scenario, mode).ratio.toFixed(2);
 console.log(
-  `\nratio on/off: consume ${ratioOf('consume', 'on')}, publish ${ratioOf('publish', 'on')} (target >= 0.90); the SDK's spans alone (floor/off): consume ${ratioOf('consume', 'floor')}, publish ${ratioOf('publish', 'floor')}; only the process or send span (floor-min/off): consume ${ratioOf('consume', 'floor-min')}, publish ${ratioOf('publish', 'floor-min')}; spans dropped by the batch processor ${dropped}, failed to export ${failed}`,
+  `\nratio on/off: consume ${ratioOf('consume', 'on')}, publish ${ratioOf('publish', 'on')} (target >= 0.90); the SDK's spans alone (floor/off): consume ${ratioOf('consume', 'floor')}, publish ${ratioOf('publish', 'floor')}; only the process or send span (floor-min/off): consume ${ratioOf('consume', 'floor-min')}, publish ${ratioOf('publish', 'floor-min')}; the least a tracing following the conventions does (least/off): consume ${ratioOf('consume', 'least')}, publish ${ratioOf('publish', 'least')}; spans dropped by the batch processor ${dropped}, failed to export ${failed}`,
 );
 const floor = {
   bare: middle(floors.map((f) => f.bare)),
