@@ -98,15 +98,11 @@ export class RawClient {
   }
 
   /**
-   * Publishes `count` timestamped messages at `perSecond` to `exchange` (bound to `queue`) from
-   * `publisherClient` (its own connection, as a producer and a consumer have in practice) and consumes
-   * them from `queue` here, recording the time from publish to the consumer callback.
-   */
-  /**
    * Prepares a latency run: consumes `queue` (prefetch 100, JSON.parse and ack each) on this client and
-   * opens a confirm channel on `publisherClient`; the returned `go` then publishes `count` pings to
-   * `exchange` at `perSecond` (each stamped with the time it was sent) and resolves with each one's
-   * latency from publish to consumer, in ms.
+   * opens a confirm channel on `publisherClient` (its own connection, as a producer and a consumer have
+   * in practice); the returned function then publishes `count` pings to `exchange` at `perSecond`
+   * (each stamped with the time it was sent) and resolves with each one's latency from publish to
+   * consumer, in ms.
    */
   async prepareLatency(
     exchange: string,

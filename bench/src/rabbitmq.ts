@@ -23,9 +23,8 @@
  * this machine (other connections to the broker are billed too: the medians damp that). Before every
  * run the broker is let settle (quorum queues keep writing after a run); every round changes the order
  * of the scenarios and of the clients in each (a Williams design), so none always follows the same
- * neighbour. The load
- * average is printed with each round: this machine is shared, and throughput ratios measured under
- * load move by 0.1-0.3 between runs, CPU per message much less.
+ * neighbour. The load average is printed with each round: this machine is shared, and throughput
+ * ratios measured under load move by 0.1-0.3 between runs, CPU per message much less.
  *
  *   npm run bench:rabbitmq        (from the repository root; builds first; AMQP_URL to point elsewhere)
  *
@@ -796,8 +795,7 @@ async function latency(raw: RawClient, rawPublisher: RawClient, broker: BrokerCp
   const runs = paths.map(() => [] as number[][]);
   const added = paths.map(() => [] as number[]);
   for (let round = 0; round < latencyRounds; round++) {
-    const order = [...paths.entries()];
-    for (const [i, [, prepare]] of round % 2 === 0 ? order : order.reverse()) {
+    for (const [i, [, prepare]] of roundOrder([...paths.entries()], round)) {
       await broker.settle();
       const [rawGo, sluiceGo] = await Promise.all([
         raw.prepareLatency(RawPing.type, rawPublisher, rawLatencyQueue, latencyCount, latencyRate, pad),
