@@ -32,7 +32,8 @@
  *
  *   npm run bench:tracing            (AMQP_URL=amqp://guest:guest@127.0.0.1:5672 for RabbitMQ)
  *
- * Environment: BENCH_MESSAGES (per run, default 20,000), BENCH_ROUNDS (default 5).
+ * Environment: BENCH_MESSAGES (per run, default 20,000), BENCH_ROUNDS (default 5), BENCH_MODES (the
+ * modes to run, comma-separated, e.g. `least`; `off` and `on` are always run; default all).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import {
@@ -106,7 +107,20 @@ class CountingExporter implements SpanExporter {
 }
 
 type Mode = 'off' | 'on' | 'unsampled' | 'floor' | 'floor-min' | 'least';
-const modes: readonly Mode[] = ['off', 'on', 'unsampled', 'floor', 'floor-min', 'least'];
+const allModes: readonly Mode[] = ['off', 'on', 'unsampled', 'floor', 'floor-min', 'least'];
+/**
+ * The modes BENCH_MODES names (comma-separated; default all), with `off`, which every ratio is to, and
+ * `on`, whose spans per message the others' added CPU per span is taken over.
+ */
+const modes = chosenModes(process.env.BENCH_MODES);
+function chosenModes(names: string | undefined): readonly Mode[] {
+  if (names === undefined) return allModes;
+  const named = names.split(',').map((name) => name.trim());
+  const unknown = named.filter((name) => !(allModes as readonly string[]).includes(name));
+  if (unknown.length > 0)
+    throw new Error(`BENCH_MODES: unknown mode ${unknown.join(', ')} (modes: ${allModes.join(', ')})`);
+  return allModes.filter((mode) => mode === 'off' || mode === 'on' || named.includes(mode));
+}
 /**
  * What the bench traces itself in a mode where Sluice traces nothing: the spans Sluice makes (`floor`),
  * only the process or send span (`floor-min`), or the least a tracing that follows the conventions does
@@ -516,9 +530,23 @@ const consumeOff = summary('consume', 'off');
 const all = [...runs.values()].flat();
 const dropped = all.reduce((sum, r) => sum + r.dropped, 0);
 const failed = all.reduce((sum, r) => sum + r.failed, 0);
+const ratios: Record<Exclude<Mode, 'off'>, string> = {
+  on: 'ratio on/off',
+  unsampled: 'nothing sampled (unsampled/off)',
+  floor: "the SDK's spans alone (floor/off)",
+  'floor-min': 'only the process or send span (floor-min/off)',
+  least: 'the least a tracing following the conventions does (least/off)',
+};
 const ratioOf = (scenario: Scenario, mode: Mode) => summary(scenario, mode).ratio.toFixed(2);
+const ratioLines = modes.flatMap((mode) =>
+  mode === 'off'
+    ? []
+    : [
+        `${ratios[mode]}: consume ${ratioOf('consume', mode)}, publish ${ratioOf('publish', mode)}${mode === 'on' ? ' (target >= 0.90)' : ''}`,
+      ],
+);
 console.log(
-  `\nratio on/off: consume ${ratioOf('consume', 'on')}, publish ${ratioOf('publish', 'on')} (target >= 0.90); the SDK's spans alone (floor/off): consume ${ratioOf('consume', 'floor')}, publish ${ratioOf('publish', 'floor')}; only the process or send span (floor-min/off): consume ${ratioOf('consume', 'floor-min')}, publish ${ratioOf('publish', 'floor-min')}; the least a tracing following the conventions does (least/off): consume ${ratioOf('consume', 'least')}, publish ${ratioOf('publish', 'least')}; spans dropped by the batch processor ${dropped}, failed to export ${failed}`,
+  `\n${ratioLines.join('; ')}; spans dropped by the batch processor ${dropped}, failed to export ${failed}`,
 );
 const floor = {
   bare: middle(floors.map((f) => f.bare)),

@@ -94,7 +94,7 @@ describe('an unsampled delivery', () => {
     );
   });
 
-  it('publishes inside a recording send span, and outside an unsampled one (its context still sent)', async () => {
+  it("publishes in the caller's context, not the send span's, sampled or not (its context still sent)", async () => {
     const broker = new InMemoryBroker();
     const transport = new InMemoryTransport({ broker });
     await transport.connect();
@@ -112,14 +112,24 @@ describe('an unsampled delivery', () => {
       return publish(messages);
     };
     const bus = new Bus(transport);
-    await bus.send(Charge, { fail: false });
-    await bus.send(Unsampled, { fail: false });
+    const caller = trace.getTracer('test').startSpan('POST /charges', { kind: SpanKind.SERVER });
+    await context.with(trace.setSpan(context.active(), caller), async () => {
+      await bus.send(Charge, { fail: false });
+      await bus.send(Unsampled, { fail: false });
+    });
+    caller.end();
+    const callerId = caller.spanContext().spanId;
+    expect(activeDuringPublish).toEqual([callerId, callerId]);
     const finished = exporter.getFinishedSpans();
     const recorded = finished.find((span) => span.name === 'send payments.unsampled-charge.v1');
-    expect(activeDuringPublish).toEqual([recorded?.spanContext().spanId, undefined]);
+    expect(recorded?.parentSpanContext?.spanId).toBe(callerId);
     expect(finished.some((span) => span.name.includes('unsampled-send'))).toBe(false);
     const deliveries = await sent.waitForCount(2, 10_000);
-    expect(deliveries[1]?.message.headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+    const { traceId } = caller.spanContext();
+    expect(deliveries[0]?.message.headers.traceparent).toBe(
+      `00-${traceId}-${recorded?.spanContext().spanId ?? 'none'}-01`,
+    );
+    expect(deliveries[1]?.message.headers.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-00$`));
     await transport.close();
   });
 });

@@ -1,7 +1,7 @@
 /**
  * The producer side: publishes through the transport inside send spans, with the trace context in
  * each message's headers, and records the send metrics. This is the per-message publish path: without
- * an SDK the spans have no valid context, and nothing is kept or activated for them.
+ * an SDK the spans have no valid context, and nothing is kept for them.
  */
 import { context, SpanKind, trace, type Link, type Span } from '@opentelemetry/api';
 import type { OutgoingMessage, Transport } from '../transport.js';
@@ -26,8 +26,11 @@ export class SendTelemetry {
   /**
    * Publishes `messages` (one destination) through the transport inside a PRODUCER `send` span, or for
    * a batch a PRODUCER `create` span per message plus a CLIENT `send` span linked to them; injects each
-   * message's trace context into its headers first (sampled or not). The send span is the active one
-   * during the transport's publish when it records.
+   * message's trace context into its headers first (sampled or not). The transport publishes in the
+   * caller's context, not the send span's (as the OpenTelemetry amqplib instrumentation publishes): a
+   * span made there, such as an outbox's INSERT under a database instrumentation, is the send span's
+   * sibling. Making the send span active there cost 0.6–1.4 µs per publish in memory, against 4–6 µs
+   * for tracing the send at all.
    */
   publish(messages: readonly TracedMessage[]): Promise<void> {
     const first = messages[0];
@@ -35,15 +38,7 @@ export class SendTelemetry {
     const destination = this.description.sendDestination(first.destination);
     const started = performance.now();
     const spans = this.ownsSpans ? this.startSendSpans(messages, destination) : undefined;
-    const send = spans?.[spans.length - 1];
-    // The send span is active while the transport publishes, so that spans made there are its
-    // children. Not an unsampled one: its children would not be sampled either, and activating a
-    // context is a good part of what an unsampled publish costs.
-    const publishing =
-      send === undefined || !send.isRecording()
-        ? this.transport.publish(messages)
-        : context.with(trace.setSpan(context.active(), send), () => this.transport.publish(messages));
-    return publishing.then(
+    return this.transport.publish(messages).then(
       () => this.sendFinished(messages.length, destination, started, spans, undefined),
       (error: unknown) => {
         this.sendFinished(messages.length, destination, started, spans, error as Error);
@@ -54,7 +49,7 @@ export class SendTelemetry {
 
   /**
    * Starts the spans of one publish and injects their contexts; the send span comes last. Undefined
-   * when the send span has no valid context: there is nothing to inject, activate or end.
+   * when the send span has no valid context: there is nothing to inject or end.
    */
   private startSendSpans(messages: readonly TracedMessage[], destination: string): Span[] | undefined {
     const { spans: factory, description } = this;
