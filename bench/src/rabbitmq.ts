@@ -34,8 +34,10 @@
  * regular expression over the throughput scenarios' names, `<queue type>/<scenario>/<client>` such as
  * `quorum/publish/sluice`: only those run; it also reaches the diagnostic ones, which do not run
  * without it: `sluice-ack-each` and `sluice-bare` consumes, `sluice-transport` and
- * `sluice-transport-batch` publishes, and `raw-exchange`, `raw-mandatory`, `raw-headers`: raw amqplib
- * with one part of `bus.send`'s route each, to tell what each costs the broker), BENCH_JSON (a file to write the figures to, for `npm run perf`),
+ * `sluice-transport-batch` publishes, `raw-exchange`, `raw-mandatory`, `raw-headers`: raw amqplib
+ * with one part of `bus.send`'s route each, to tell what each costs the broker, and `raw-window-10000`,
+ * `raw-4-connections` and the `raw-exchange-headers` ones: what bounds a confirmed publish, see
+ * `rawRoutes`), BENCH_JSON (a file to write the figures to, for `npm run perf`),
  * BENCH_SLUICE_BEFORE (the root of another checkout of this repository, built: its Sluice runs beside
  * this one as the `sluice-before` clients of every consume and publish scenario, for a before/after
  * table from one run).
@@ -295,14 +297,23 @@ function sluicePublish(
 /**
  * How a raw amqplib confirmed publish goes: to the queue through the default exchange, or through the
  * command's exchange; with `mandatory` or not; with the correlation id and send-time header Sluice's
- * envelope sets, or not. `raw` (none of them) is the baseline; `raw-routed` (all three) is the way
- * `bus.send` routes a command, which separates what the routing guarantee costs the broker from what
- * Sluice itself costs; the diagnostic ones take one of the three each, to tell what each costs.
+ * envelope sets, or not; over one connection with 1,000 unconfirmed, or with more unconfirmed, or
+ * spread over several connections. `raw` (none of them) is the baseline; `raw-routed` (the first three)
+ * is the way `bus.send` routes a command, which separates what the routing guarantee costs the broker
+ * from what Sluice itself costs; the diagnostic ones take one of the three each, to tell what each
+ * costs, or ask what bounds one channel's publish: `raw-window-10000` (the client never waits for a
+ * confirm), `raw-4-connections` (four connections of 250 unconfirmed each, 1,000 in all), and
+ * `raw-exchange-headers` (the route of `bus.publish` and `bus.publishBatch`: the exchange and the
+ * headers, no `mandatory`) on one connection, with 10,000 unconfirmed, and on four connections.
  */
 interface RawRoute {
   readonly exchange: boolean;
   readonly mandatory: boolean;
   readonly sluiceHeaders: boolean;
+  /** Most unconfirmed messages per connection (default 1,000). */
+  readonly window?: number;
+  /** Connections the messages are spread over, each with its own confirm channel (default 1). */
+  readonly connections?: number;
 }
 const rawRoutes = {
   raw: { exchange: false, mandatory: false, sluiceHeaders: false },
@@ -310,6 +321,28 @@ const rawRoutes = {
   'raw-exchange': { exchange: true, mandatory: false, sluiceHeaders: false },
   'raw-mandatory': { exchange: false, mandatory: true, sluiceHeaders: false },
   'raw-headers': { exchange: false, mandatory: false, sluiceHeaders: true },
+  'raw-window-10000': { exchange: false, mandatory: false, sluiceHeaders: false, window: 10_000 },
+  'raw-4-connections': {
+    exchange: false,
+    mandatory: false,
+    sluiceHeaders: false,
+    window: 250,
+    connections: 4,
+  },
+  'raw-exchange-headers': { exchange: true, mandatory: false, sluiceHeaders: true },
+  'raw-exchange-headers-window-10000': {
+    exchange: true,
+    mandatory: false,
+    sluiceHeaders: true,
+    window: 10_000,
+  },
+  'raw-exchange-headers-4-connections': {
+    exchange: true,
+    mandatory: false,
+    sluiceHeaders: true,
+    window: 250,
+    connections: 4,
+  },
 } as const satisfies Record<string, RawRoute>;
 
 /** Raw amqplib's confirmed publish of `messages` on `route`. */
@@ -321,9 +354,21 @@ async function rawPublish(raw: RawClient, broker: BrokerCpu, lane: Lane, route: 
     mandatory: route.mandatory,
   };
   const [exchange, routingKey] = route.exchange ? [lane.Sent.type, ''] : ['', lane.publishQueue];
-  const sample = await measure(broker, messages, () =>
-    raw.publish(exchange, routingKey, messages, payload, properties, { sluiceHeaders: route.sluiceHeaders }),
+  const connections = route.connections ?? 1;
+  const extra = await Promise.all(
+    Array.from({ length: connections - 1 }, (_, i) => RawClient.connect(url, `sluice-bench-raw-${i + 2}`)),
   );
+  const clients = [raw, ...extra];
+  const options = { sluiceHeaders: route.sluiceHeaders, window: route.window ?? 1_000 };
+  const sample = await measure(broker, messages, async () => {
+    await Promise.all(
+      clients.map((client, i) => {
+        const count = Math.floor(messages / connections) + (i < messages % connections ? 1 : 0);
+        return client.publish(exchange, routingKey, count, payload, properties, options);
+      }),
+    );
+  });
+  await Promise.all(extra.map((client) => client.close()));
   await raw.purge(lane.publishQueue);
   return sample;
 }
@@ -351,6 +396,11 @@ const diagnostic = new Set([
   'raw-exchange',
   'raw-mandatory',
   'raw-headers',
+  'raw-window-10000',
+  'raw-4-connections',
+  'raw-exchange-headers',
+  'raw-exchange-headers-window-10000',
+  'raw-exchange-headers-4-connections',
 ]);
 
 function groups(raw: RawClient, broker: BrokerCpu): Group[] {
@@ -482,6 +532,11 @@ const clientLabels: Record<string, string> = {
   'raw-exchange': "raw amqplib through the command's exchange",
   'raw-mandatory': 'raw amqplib with mandatory',
   'raw-headers': "raw amqplib with Sluice's correlation id and send-time header",
+  'raw-window-10000': 'raw amqplib, 10,000 unconfirmed',
+  'raw-4-connections': 'raw amqplib over 4 connections, 250 unconfirmed each',
+  'raw-exchange-headers': "raw amqplib on bus.publish's route (exchange, headers)",
+  'raw-exchange-headers-window-10000': "raw amqplib on bus.publish's route, 10,000 unconfirmed",
+  'raw-exchange-headers-4-connections': "raw amqplib on bus.publish's route over 4 connections",
   sluice: 'Sluice',
   'sluice-before': 'Sluice before (BENCH_SLUICE_BEFORE)',
   'sluice-before-publish': 'Sluice before bus.publish',
