@@ -109,13 +109,16 @@ class CountingExporter implements SpanExporter {
 type Mode = 'off' | 'on' | 'unsampled' | 'floor' | 'floor-min' | 'least';
 const allModes: readonly Mode[] = ['off', 'on', 'unsampled', 'floor', 'floor-min', 'least'];
 /**
- * The modes BENCH_MODES names (comma-separated; default all), with `off`, which every ratio is to, and
- * `on`, whose spans per message the others' added CPU per span is taken over.
+ * The modes BENCH_MODES names (comma-separated; unset or empty: all), with `off`, which every ratio is
+ * to, and `on`, which the report (`record`, read by `perf`) and `unsampled`'s added CPU per span need.
  */
 const modes = chosenModes(process.env.BENCH_MODES);
 function chosenModes(names: string | undefined): readonly Mode[] {
-  if (names === undefined) return allModes;
-  const named = names.split(',').map((name) => name.trim());
+  const named = (names ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+  if (named.length === 0) return allModes;
   const unknown = named.filter((name) => !(allModes as readonly string[]).includes(name));
   if (unknown.length > 0)
     throw new Error(`BENCH_MODES: unknown mode ${unknown.join(', ')} (modes: ${allModes.join(', ')})`);
@@ -505,7 +508,7 @@ const summary = (scenario: Scenario, mode: Mode) => {
 };
 
 console.log(
-  `\ntracing on / unsampled / floor / floor-min / least vs off: ${messageCount.toLocaleString('en-US')} messages of 1 KiB per run, median of ${rounds} rounds (ratio and added CPU against off in the same round), transport ${amqpUrl === undefined ? 'in-memory' : 'rabbitmq'}, spans ${otlpEndpoint === undefined ? 'dropped after the batch processor' : `exported to ${otlpEndpoint}`}; load average at each round's start and at the end: ${loads.join(' | ')}\n`,
+  `\ntracing ${modes.filter((mode) => mode !== 'off').join(' / ')} vs off: ${messageCount.toLocaleString('en-US')} messages of 1 KiB per run, median of ${rounds} rounds (ratio and added CPU against off in the same round), transport ${amqpUrl === undefined ? 'in-memory' : 'rabbitmq'}, spans ${otlpEndpoint === undefined ? 'dropped after the batch processor' : `exported to ${otlpEndpoint}`}; load average at each round's start and at the end: ${loads.join(' | ')}\n`,
 );
 console.log(
   '| scenario | tracing | msg/s | ratio to off | client CPU µs/msg | spans/msg | added CPU µs/span |',

@@ -3,7 +3,8 @@
  * spans are not started either (a child of an unsampled span would be an orphan in the trace), while
  * the trace context still travels: a dead-letter copy stays in the producer's trace. The sampler here
  * records everything but CONSUMER spans, so a settle span started under an unsampled process span
- * would be recorded and seen.
+ * would be recorded and seen. And a send, sampled or not: the transport publishes in the caller's
+ * context, while the send's trace context goes in the message's headers.
  */
 import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
@@ -25,7 +26,7 @@ import {
   InMemoryTransport,
   UnrecoverableError,
 } from '@sluice/core';
-import type { TestHarness } from '@sluice/testing';
+import { parentSpanId, type TestHarness } from '@sluice/testing';
 import { collectQueue, startHost } from './support.js';
 
 const notConsumers: Sampler = {
@@ -93,8 +94,10 @@ describe('an unsampled delivery', () => {
       new RegExp(`^00-${send?.spanContext().traceId ?? 'none'}-[0-9a-f]{16}-0[01]$`),
     );
   });
+});
 
-  it("publishes in the caller's context, not the send span's, sampled or not (its context still sent)", async () => {
+describe('a send, sampled or not', () => {
+  it("publishes in the caller's context: a span made during the publish is the send span's sibling", async () => {
     const broker = new InMemoryBroker();
     const transport = new InMemoryTransport({ broker });
     await transport.connect();
@@ -105,10 +108,10 @@ describe('an unsampled delivery', () => {
       )
     ).close();
     const sent = await collectQueue(broker, 'unsampled-sends');
-    const activeDuringPublish: (string | undefined)[] = [];
+    // As a database instrumentation under an outbox would: a span from the context active at publish.
     const publish = transport.publish.bind(transport);
     transport.publish = (messages) => {
-      activeDuringPublish.push(trace.getActiveSpan()?.spanContext().spanId);
+      trace.getTracer('test').startSpan('INSERT outbox').end();
       return publish(messages);
     };
     const bus = new Bus(transport);
@@ -118,17 +121,18 @@ describe('an unsampled delivery', () => {
       await bus.send(Unsampled, { fail: false });
     });
     caller.end();
-    const callerId = caller.spanContext().spanId;
-    expect(activeDuringPublish).toEqual([callerId, callerId]);
+    const { traceId, spanId: callerId } = caller.spanContext();
     const finished = exporter.getFinishedSpans();
+    const inserts = finished.filter((span) => span.name === 'INSERT outbox');
+    expect(inserts.map((span) => parentSpanId(span))).toEqual([callerId, callerId]);
     const recorded = finished.find((span) => span.name === 'send payments.unsampled-charge.v1');
-    expect(recorded?.parentSpanContext?.spanId).toBe(callerId);
+    expect(recorded && parentSpanId(recorded)).toBe(callerId);
     expect(finished.some((span) => span.name.includes('unsampled-send'))).toBe(false);
     const deliveries = await sent.waitForCount(2, 10_000);
-    const { traceId } = caller.spanContext();
     expect(deliveries[0]?.message.headers.traceparent).toBe(
       `00-${traceId}-${recorded?.spanContext().spanId ?? 'none'}-01`,
     );
+    // The unsampled send's context still travels, in the caller's trace.
     expect(deliveries[1]?.message.headers.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-00$`));
     await transport.close();
   });

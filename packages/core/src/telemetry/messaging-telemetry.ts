@@ -48,7 +48,7 @@ export class MessagingTelemetry {
     this.sending = new SendTelemetry(transport, description, spans, metrics, ownsSpans);
   }
 
-  /** Publishes `messages` (one destination) inside send spans; see `SendTelemetry.publish`. */
+  /** Publishes `messages` (one destination) with send spans; see `SendTelemetry.publish`. */
   publish(messages: readonly TracedMessage[]): Promise<void> {
     return this.sending.publish(messages);
   }
