@@ -316,34 +316,22 @@ interface RawRoute {
   /** Connections the messages are spread over, each with its own confirm channel (default 1). */
   readonly connections?: number;
 }
+const plainRoute = { exchange: false, mandatory: false, sluiceHeaders: false } as const;
+/** The route of `bus.publish` and `bus.publishBatch`: an exchange and Sluice's headers. */
+const eventRoute = { exchange: true, mandatory: false, sluiceHeaders: true } as const;
+const wideWindow = { window: 10_000 } as const;
+const fourConnections = { window: 250, connections: 4 } as const;
 const rawRoutes = {
-  raw: { exchange: false, mandatory: false, sluiceHeaders: false },
+  raw: plainRoute,
   'raw-routed': { exchange: true, mandatory: true, sluiceHeaders: true },
   'raw-exchange': { exchange: true, mandatory: false, sluiceHeaders: false },
   'raw-mandatory': { exchange: false, mandatory: true, sluiceHeaders: false },
   'raw-headers': { exchange: false, mandatory: false, sluiceHeaders: true },
-  'raw-window-10000': { exchange: false, mandatory: false, sluiceHeaders: false, window: 10_000 },
-  'raw-4-connections': {
-    exchange: false,
-    mandatory: false,
-    sluiceHeaders: false,
-    window: 250,
-    connections: 4,
-  },
-  'raw-exchange-headers': { exchange: true, mandatory: false, sluiceHeaders: true },
-  'raw-exchange-headers-window-10000': {
-    exchange: true,
-    mandatory: false,
-    sluiceHeaders: true,
-    window: 10_000,
-  },
-  'raw-exchange-headers-4-connections': {
-    exchange: true,
-    mandatory: false,
-    sluiceHeaders: true,
-    window: 250,
-    connections: 4,
-  },
+  'raw-window-10000': { ...plainRoute, ...wideWindow },
+  'raw-4-connections': { ...plainRoute, ...fourConnections },
+  'raw-exchange-headers': eventRoute,
+  'raw-exchange-headers-window-10000': { ...eventRoute, ...wideWindow },
+  'raw-exchange-headers-4-connections': { ...eventRoute, ...fourConnections },
 } as const satisfies Record<string, RawRoute>;
 
 /** Raw amqplib's confirmed publish of `messages` on `route`. */

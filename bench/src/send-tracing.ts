@@ -18,8 +18,6 @@
  * Environment: BENCH_MESSAGES (per round and entry, default 20,000), BENCH_ROUNDS (default 15),
  * BENCH_SLUICE_BEFORE.
  */
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import {
   context,
   defaultTextMapSetter,
@@ -35,6 +33,7 @@ import { BatchSpanProcessor, TracerProvider, type SpanExporter } from '@opentele
 import * as core from '@sluice/core';
 import { record, writeReport } from './bench-report.js';
 import { loadAverage, middle, roundOrder } from './rounds.js';
+import { before } from './sluice-builds.js';
 
 const messageCount = Number(process.env.BENCH_MESSAGES ?? 20_000);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 15);
@@ -90,13 +89,8 @@ const traced = (name: string, telemetry: core.MessagingTelemetry): Entry => ({
 });
 const untraced = new core.MessagingTelemetry(transport, { spanOwnership: 'instrumentation' });
 const entries: Entry[] = [traced('sluice', new core.MessagingTelemetry(transport))];
-const beforeRoot = process.env.BENCH_SLUICE_BEFORE;
-if (beforeRoot !== undefined && beforeRoot !== '') {
-  const before = (await import(
-    pathToFileURL(join(beforeRoot, 'packages', 'core', 'dist', 'index.js')).href
-  )) as typeof core;
-  entries.push(traced('sluice-before', new before.MessagingTelemetry(transport)));
-}
+const previous = await before();
+if (previous !== undefined) entries.push(traced('sluice-before', new previous.MessagingTelemetry(transport)));
 entries.push({
   name: 'least',
   publish: () => {

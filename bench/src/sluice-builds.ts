@@ -9,13 +9,14 @@ import { pathToFileURL } from 'node:url';
 import * as core from '@sluice/core';
 import * as rabbitmq from '@sluice/rabbitmq';
 
-/** What the RabbitMQ benchmark uses of a Sluice build. */
+/** What the benchmarks use of a Sluice build. */
 export interface SluiceBuild {
   readonly Bus: typeof core.Bus;
   readonly Consumer: typeof core.Consumer;
   readonly ConsumerHost: typeof core.ConsumerHost;
   readonly defineCommand: typeof core.defineCommand;
   readonly defineEvent: typeof core.defineEvent;
+  readonly MessagingTelemetry: typeof core.MessagingTelemetry;
   readonly RabbitMqTransport: typeof rabbitmq.RabbitMqTransport;
 }
 

@@ -1,7 +1,7 @@
 /**
  * The producer side: publishes through the transport with send spans around each publish, the trace
- * context in each message's headers, and records the send metrics. This is the per-message publish path: without
- * an SDK the spans have no valid context, and nothing is kept for them.
+ * context in each message's headers, and records the send metrics. This is the per-message publish
+ * path: without an SDK the spans have no valid context, and nothing is kept for them.
  */
 import { context, SpanKind, trace, type Link, type Span } from '@opentelemetry/api';
 import type { OutgoingMessage, Transport } from '../transport.js';
